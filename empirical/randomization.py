@@ -1,0 +1,317 @@
+"""Top-down model randomisation (seed sections A.1 and H; DESIGN.md section 4).
+
+Three layers, kept apart: *schedules* say which modules are re-initialised at each step
+(``top_down_schedule`` follows the seed's rule per architecture, ``per_layer_schedule`` the
+one-module-a-step order of Quantus's MPRT); *re-initialisation* draws new weights on a copy, from a
+``torch.Generator`` seeded by (seed, step), so step k's weights never depend on how the images were
+chunked; ``run_randomization`` wires both to the attribution methods and the similarity measures and
+writes the tidy table of docs/results-format.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = [
+    "MEASURES",
+    "NORMALIZATIONS",
+    "SCHEDULE_RULES",
+    "boundary_count",
+    "per_layer_schedule",
+    "randomised_copy",
+    "reinitialise_",
+    "run_randomization",
+    "step_state",
+    "top_down_schedule",
+]
+
+MEASURES = ("ssim", "mse", "spearman", "spearman-abs")
+NORMALIZATIONS = ("second-moment", "max-abs")
+COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value", "noise_floor")
+
+#: per architecture: (classifier module, suffix of a step boundary, boundaries a step, most boundaries).
+#: The seed (A.1) names 63 DenseNet and 17 EfficientNet boundaries; the networks have 58 and 16, so the
+#: rule runs through all of them and ``boundary_count`` reports how many were reached.
+SCHEDULE_RULES = {
+    "resnet50": ("fc", ".conv1", 1, 16),
+    "densenet121": ("classifier", ".conv1", 3, None),
+    "efficientnet-b0": ("_fc", "._depthwise_conv", 1, None),
+    "demo": ("fc", ".conv1", 1, None),
+}
+
+
+def _parametrised_modules(model: nn.Module) -> list[str]:
+    """Names of the modules that own parameters themselves, in registration (forward) order."""
+    return [name for name, module in model.named_modules()
+            if name and any(True for _ in module.parameters(recurse=False))]
+
+
+def top_down_schedule(model: nn.Module, arch: str) -> list[list[str]]:
+    """The seed's top-down schedule (A.1): module names re-initialised at each step, output side first.
+
+    Step 1 is the classifier; each further step takes every parametrised module, walking backwards in
+    registration order, down to and including the next ``every``-th boundary module of ``SCHEDULE_RULES``
+    (ResNet-50: 16 ``*.conv1`` -> 17 steps; DenseNet-121: every third ``*.conv1``, the last step taking the
+    remainder -> 21 steps; EfficientNet-B0: each ``*._depthwise_conv`` -> 17 steps; demo: each ``*.conv1``).
+    Modules below the last boundary (the stem) are never re-initialised.
+    """
+    if arch not in SCHEDULE_RULES:
+        raise ValueError(f"arch must be one of {sorted(SCHEDULE_RULES)}, got {arch!r}")
+    classifier, suffix, every, most = SCHEDULE_RULES[arch]
+    names = _parametrised_modules(model)[::-1]
+    if classifier not in names:
+        raise ValueError(f"arch {arch!r} expects a classifier module {classifier!r}; the model has none")
+    boundaries = [name for name in names if name.endswith(suffix)]
+    if most is not None and len(boundaries) < most:
+        raise ValueError(f"arch {arch!r} expects at least {most} '*{suffix}' modules, the model has "
+                         f"{len(boundaries)}")
+    boundaries = boundaries[:most]
+    # every `every`-th boundary ends a step; the last boundary always ends one (the remainder)
+    step_ends = set(boundaries[every - 1::every]) | set(boundaries[-1:])
+    split = names.index(classifier) + 1
+    schedule, current = [names[:split]], []
+    for name in names[split:]:
+        current.append(name)
+        if name in step_ends:
+            schedule.append(current)
+            current = []
+            if name == boundaries[-1]:
+                break
+    return schedule
+
+
+def per_layer_schedule(model: nn.Module) -> list[list[str]]:
+    """Quantus MPRT's top-down order: one parametrised module a step, from the output back to the input."""
+    return [[name] for name in _parametrised_modules(model)[::-1]]
+
+
+def boundary_count(schedule: Sequence[Sequence[str]], arch: str) -> int:
+    """How many boundary modules (``*.conv1``, ``*._depthwise_conv``) ``schedule`` re-initialises."""
+    if arch not in SCHEDULE_RULES:
+        raise ValueError(f"arch must be one of {sorted(SCHEDULE_RULES)}, got {arch!r}")
+    suffix = SCHEDULE_RULES[arch][1]
+    return sum(name.endswith(suffix) for step in schedule for name in step)
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    # SeedSequence mixes (seed, step) into independent streams; a CPU generator keeps weights off the device
+    state = np.random.SeedSequence([int(seed), int(step)]).generate_state(1, dtype=np.uint32)[0]
+    return torch.Generator(device="cpu").manual_seed(int(state))
+
+
+def _fresh_tensors(module: nn.Module, generator: torch.Generator, mode: str) -> dict[str, torch.Tensor]:
+    """New values (on the CPU) for the parameters and buffers of one module, keyed by local name."""
+    if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+        weight = torch.empty(module.weight.shape, dtype=module.weight.dtype)
+        # He et al.: Kaiming normal for a ReLU network; `mode` picks fan-in or fan-out
+        nn.init.kaiming_normal_(weight, mode=mode, nonlinearity="relu", generator=generator)
+        fresh = {"weight": weight}
+        if module.bias is not None:
+            fresh["bias"] = torch.zeros(module.bias.shape, dtype=module.bias.dtype)
+        return fresh
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+        # a normalisation layer's reset is deterministic: unit scale, zero shift, fresh running statistics
+        template = copy.deepcopy(module).cpu()
+        if isinstance(template, nn.modules.batchnorm._NormBase):
+            template.reset_running_stats()
+        template.reset_parameters()
+        return {key: value.detach().clone() for key, value in template.state_dict().items()}
+    raise ValueError(f"cannot re-initialise a module of type {type(module).__name__}; "
+                     "supported: convolution, linear and normalisation layers")
+
+
+def step_state(model: nn.Module, layers: Sequence[str], *, seed: int, step: int,
+               mode: str = "fan_in") -> dict[str, torch.Tensor]:
+    """The re-initialised entries of ``model``'s state dict for one schedule step (on the CPU).
+
+    Modules are drawn in the order of ``layers`` from one generator seeded by (``seed``, ``step``), so the
+    result depends only on these and on the shapes, never on earlier steps or on the device.
+    """
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    modules = dict(model.named_modules())
+    generator = _step_generator(seed, step)
+    state = {}
+    for name in layers:
+        if name not in modules:
+            raise ValueError(f"layers names {name!r}, which is not a module of the model")
+        for key, value in _fresh_tensors(modules[name], generator, mode).items():
+            state[f"{name}.{key}"] = value
+    return state
+
+
+def reinitialise_(model: nn.Module, schedule: Sequence[Sequence[str]], steps: int, *, seed: int,
+                  mode: str = "fan_in") -> nn.Module:
+    """Re-initialise, in place, the modules of schedule steps 1..``steps`` of ``model``; returns it."""
+    if not 0 <= steps <= len(schedule):
+        raise ValueError(f"steps must be in 0..{len(schedule)}, got {steps!r}")
+    for step in range(1, steps + 1):
+        _load_partial(model, step_state(model, schedule[step - 1], seed=seed, step=step, mode=mode))
+    return model
+
+
+def randomised_copy(model: nn.Module, schedule: Sequence[Sequence[str]], steps: int, *, seed: int,
+                    mode: str = "fan_in") -> nn.Module:
+    """A copy of ``model`` with schedule steps 1..``steps`` re-initialised cumulatively; ``model`` is kept."""
+    return reinitialise_(copy.deepcopy(model), schedule, steps, seed=seed, mode=mode)
+
+
+def _load_partial(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        current = model.state_dict(keep_vars=True)
+        for key, value in state.items():
+            current[key].copy_(value)
+
+
+def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
+                      store, methods: Sequence[str], batch_size: int, seed: int, device="cpu",
+                      progress: bool = True, arch: str | None = None, schedule: str = "top-down",
+                      init_mode: str = "fan_in", attribution_options: Mapping | None = None) -> pd.DataFrame:
+    """The top-down randomisation experiment (seed A.1, H): one tidy table (docs/results-format.md).
+
+    For each method and image batch (one chunk, all steps): the original model's maps once, then for each
+    schedule step one attribution pass of the cumulatively re-initialised copy over the batch, scored against
+    the original maps by every measure of ``MEASURES`` after each normalisation of ``NORMALIZATIONS``, with
+    the noise floor of each score. ``schedule``: ``"top-down"`` (the seed's) or ``"per-layer"`` (Quantus
+    MPRT's). Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
+    Returns the finished rows of ``model_name`` and ``methods`` from ``store``.
+    """
+    from empirical.attribution import attribute
+
+    images, labels = _check_inputs(images, labels, batch_size, methods, schedule)
+    arch = _architecture(model) if arch is None else arch
+    steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
+    options = dict(attribution_options or {})
+    chunks = [(method, start, min(start + batch_size, len(images)))
+              for method in methods for start in range(0, len(images), batch_size)]
+    pending = [chunk for chunk in chunks if not store.has(_chunk_key(model_name, schedule, *chunk))]
+    if pending:
+        original = copy.deepcopy(model).to(device).eval()
+        randomised = copy.deepcopy(original)
+        original_state = {key: value.detach().clone() for key, value in original.state_dict().items()}
+        # every step's fresh weights are drawn once and reused by every chunk: same numbers, no redraws
+        fresh = [{key: value.to(device) for key, value in
+                  step_state(original, layers, seed=seed, step=step, mode=init_mode).items()}
+                 for step, layers in enumerate(steps, start=1)]
+        bar = _progress_bar(len(pending) * len(steps), progress, f"randomization {model_name}")
+        for method, start, stop in pending:
+            x = images[start:stop].to(device)
+            target = _targets(original, x, labels, start, stop)
+            reference = attribute(original, x, target, method, **options).detach()
+            _load_partial(randomised, original_state)
+            scores, floors = [], []
+            for step, state in enumerate(fresh, start=1):
+                _load_partial(randomised, state)
+                maps = attribute(randomised, x, target, method, **options).detach()
+                value, floor = _scores(reference, maps, seed=seed, step=step, start=start)
+                scores.append(value)
+                floors.append(floor)
+                bar.update(1)
+            table = _chunk_table(torch.stack(scores), torch.stack(floors), model_name=model_name,
+                                 method=method, steps=steps, first_image=start)
+            store.write(_chunk_key(model_name, schedule, method, start, stop), table)
+        bar.close()
+    collected = store.collect(columns=list(COLUMNS))
+    keep = (collected["model"] == model_name) & collected["method"].isin(list(methods))
+    return collected[keep].reset_index(drop=True)
+
+
+def _check_inputs(images, labels, batch_size, methods, schedule):
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor (N, C, H, W), got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    if len(images) == 0:
+        raise ValueError("images must hold at least one image, got 0")
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        if labels.shape != (len(images),) or labels.is_floating_point():
+            raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
+                             f"{labels.dtype} {tuple(labels.shape)}")
+        labels = labels.long()
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(methods, str) or not methods:
+        raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
+    if schedule not in ("top-down", "per-layer"):
+        raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
+    from empirical.attribution import available_methods
+
+    known = available_methods()
+    unknown = [method for method in methods if method not in known]
+    if unknown:
+        raise ValueError(f"methods {unknown!r} unknown; available: {', '.join(known)}")
+    return images, labels
+
+
+def _architecture(model):
+    from empirical.models import architecture_of
+
+    return architecture_of(model)
+
+
+def _chunk_key(model_name, schedule, method, start, stop) -> str:
+    raw = f"{model_name}__{schedule}__{method}__{start:07d}-{stop:07d}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
+
+
+def _targets(original, x, labels, start, stop):
+    if labels is not None:
+        return labels[start:stop].to(x.device)
+    with torch.no_grad():
+        return original(x).argmax(dim=1)
+
+
+def _progress_bar(total, enabled, description):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=description, unit="step")
+
+
+def _scores(reference, maps, *, seed, step, start):
+    """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors.
+
+    The floor is the closed form of ``similarity.noise_floor`` (deterministic); its drawn twin needs a
+    generator, seeded by (seed, step, first image) so that a resumed chunk repeats it exactly.
+    """
+    from empirical import similarity
+
+    mixed = np.random.SeedSequence([int(seed), int(step), int(start)]).generate_state(1, dtype=np.uint32)[0]
+    generator = torch.Generator(device=reference.device).manual_seed(int(mixed))
+    values, floors = [], []
+    for normalization in NORMALIZATIONS:
+        for measure in MEASURES:
+            if measure == "spearman-abs":
+                score = similarity.spearman(reference, maps, absolute=True, normalize=normalization)
+            else:
+                score = getattr(similarity, measure)(reference, maps, normalize=normalization)
+            floor = similarity.noise_floor(reference, maps, measure, normalize=normalization, rng=generator)
+            values.append(score)
+            floors.append(floor.closed_form)
+    shape = (len(NORMALIZATIONS), len(MEASURES), len(reference))
+    return torch.stack(values).reshape(shape), torch.stack(floors).reshape(shape)
+
+
+def _chunk_table(scores, floors, *, model_name, method, steps, first_image) -> pd.DataFrame:
+    """Tidy rows from scores and floors of shape (steps, normalisations, measures, images)."""
+    n_steps, n_norms, n_measures, n_images = scores.shape
+    step, norm, measure, image = (axis.ravel() for axis in np.meshgrid(
+        np.arange(n_steps), np.arange(n_norms), np.arange(n_measures), np.arange(n_images), indexing="ij"))
+    layers = np.array([";".join(names) for names in steps], dtype=object)
+    return pd.DataFrame({
+        "model": model_name,
+        "method": method,
+        "step": (step + 1).astype(np.int64),
+        "layers": layers[step],
+        "image": (image + first_image).astype(np.int64),
+        "measure": np.array(MEASURES, dtype=object)[measure],
+        "normalization": np.array(NORMALIZATIONS, dtype=object)[norm],
+        "value": scores.cpu().numpy().astype(np.float64).ravel(),
+        "noise_floor": floors.cpu().numpy().astype(np.float64).ravel(),
+    }, columns=list(COLUMNS))
