@@ -1,0 +1,371 @@
+"""Shared machinery of the simulations: random blocks, intervals, verdicts, tables and the command line.
+
+Every experiment module builds its rows with :func:`row`, turns them into the tidy table of
+docs/results-format.md with :func:`finish_table`, and hands its ``Config``, ``run`` and ``plot`` to
+:func:`cli_main`. Nothing here knows about a particular theorem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Columns every table ends with, in this order (docs/results-format.md); ``relation`` says how the
+#: verdict reads ``theory``: ``equal``, ``at_most`` (theory is an upper bound), ``at_least`` or ``greater``.
+RESULT_COLUMNS = ("quantity", "estimate", "se", "ci_low", "ci_high", "theory", "agree", "level", "relation")
+RELATIONS = ("equal", "at_most", "at_least", "greater", "less")
+
+#: Memory a block of draws may take; blocks never change the numbers, only the peak memory.
+BLOCK_BYTES = 32 * 2**20
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def as_generator(rng) -> np.random.Generator:
+    """A numpy Generator from a Generator, a seed or a SeedSequence (no global state)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        raise ValueError("rng must be a numpy Generator or an integer seed, got None")
+    return np.random.default_rng(rng)
+
+
+def check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_ints(name: str, values: Sequence) -> tuple[int, ...]:
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
+            raise ValueError(f"{name} must hold positive integers, got {v!r} in {values!r}")
+    return tuple(int(v) for v in values)
+
+
+def check_positive_floats(name: str, values: Sequence) -> tuple[float, ...]:
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    for v in values:
+        if not isinstance(v, int | float | np.number) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must hold positive finite numbers, got {v!r} in {values!r}")
+    return tuple(float(v) for v in values)
+
+
+def check_probabilities(name: str, values: Sequence, *, closed: bool = False) -> tuple[float, ...]:
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    for v in values:
+        ok = isinstance(v, int | float | np.number) and math.isfinite(v)
+        ok = ok and ((0 <= v <= 1) if closed else (0 < v < 1))
+        if not ok:
+            interval = "[0, 1]" if closed else "(0, 1)"
+            raise ValueError(f"{name} must hold numbers in {interval}, got {v!r} in {values!r}")
+    return tuple(float(v) for v in values)
+
+
+def check_level(level) -> float:
+    if not isinstance(level, int | float) or not 0.5 <= level < 1:
+        raise ValueError(f"level must be a confidence level in [0.5, 1), got {level!r}")
+    return float(level)
+
+
+# --------------------------------------------------------------------------- random blocks
+
+
+def block_sizes(total: int, bytes_per_draw: int, budget: int = BLOCK_BYTES) -> list[int]:
+    """Split ``total`` draws into blocks of at most ``budget`` bytes (layout depends only on sizes)."""
+    per_block = max(1, budget // max(1, bytes_per_draw))
+    full, rest = divmod(total, per_block)
+    return [per_block] * full + ([rest] if rest else [])
+
+
+def map_blocks(
+    draw_block: Callable[[int, np.random.Generator], object],
+    total: int,
+    rng: np.random.Generator,
+    *,
+    bytes_per_draw: int,
+    desc: str = "",
+    progress=None,
+) -> list:
+    """Run ``draw_block(size, generator)`` over blocks of ``total`` draws; results in block order.
+
+    Each block gets its own child generator spawned from ``rng``, so the numbers are the same whatever
+    the number of threads (numpy's generators release the GIL while they fill arrays).
+    """
+    sizes = block_sizes(total, bytes_per_draw)
+    children = rng.spawn(len(sizes))
+    if progress is not None:
+        progress.total = (progress.total or 0) + len(sizes)
+        progress.refresh()
+
+    def one(args):
+        size, child = args
+        result = draw_block(size, child)
+        if progress is not None:
+            progress.update(1)
+        return result
+
+    if WORKERS == 1 or len(sizes) == 1:
+        return [one(a) for a in zip(sizes, children, strict=True)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(one, zip(sizes, children, strict=True)))
+
+
+def progress_bar(desc: str, total: int | None = None):
+    """A tqdm bar on stderr, silent when stderr is not a terminal (tests, pipes)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="block", disable=None, leave=False)
+
+
+# --------------------------------------------------------------------------- intervals and verdicts
+
+
+def z_value(level: float) -> float:
+    """Two-sided normal quantile for a confidence level."""
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def normal_interval(estimate, se, level: float):
+    z = z_value(level)
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    return estimate - z * se, estimate + z * se
+
+
+def wilson_interval(count, n, level: float):
+    """Wilson score interval of a binomial proportion; exact endpoints 0 and 1 stay attainable."""
+    count, n = np.asarray(count, float), np.asarray(n, float)
+    z = z_value(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = count / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    low = np.where(count == 0, 0.0, centre - half)
+    high = np.where(count == n, 1.0, centre + half)
+    return low, high
+
+
+def verdict(ci_low, ci_high, theory, relation: str, atol: float = 0.0):
+    """Whether the interval is compatible with ``theory`` under ``relation``; None where undefined."""
+    if relation not in RELATIONS:
+        raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
+    values = (ci_low, ci_high, theory)
+    if any(v is None or not np.isfinite(v) for v in values[:2]) or theory is None or np.isnan(theory):
+        return None
+    if relation == "equal":
+        return bool(ci_low - atol <= theory <= ci_high + atol)
+    if relation == "at_most":  # theory bounds the quantity from above
+        return bool(ci_low <= theory + atol)
+    if relation == "at_least":
+        return bool(ci_high >= theory - atol)
+    if relation == "greater":  # the quantity is strictly above theory
+        return bool(ci_low > theory + atol)
+    return bool(ci_high < theory - atol)
+
+
+def row(
+    settings: dict,
+    quantity: str,
+    *,
+    estimate: float,
+    se: float,
+    theory: float,
+    level: float,
+    relation: str = "equal",
+    ci: tuple[float, float] | None = None,
+    atol: float = 0.0,
+) -> dict:
+    """One table row: normal interval from ``se`` unless ``ci`` is given, and its verdict."""
+    estimate, se, theory = float(estimate), float(se), float(theory)
+    low, high = ci if ci is not None else normal_interval(estimate, se, level)
+    low, high = float(low), float(high)
+    return {
+        **settings,
+        "quantity": quantity,
+        "estimate": estimate,
+        "se": se,
+        "ci_low": low,
+        "ci_high": high,
+        "theory": theory,
+        "agree": verdict(low, high, theory, relation, atol),
+        "level": float(level),
+        "relation": relation,
+    }
+
+
+def proportion_row(settings: dict, quantity: str, *, count: int, n: int, theory: float, level: float,
+                   relation: str = "equal") -> dict:
+    """A row for a frequency: estimate count/n, binomial se, Wilson interval."""
+    if n == 0:
+        return row(settings, quantity, estimate=np.nan, se=np.nan, theory=theory, level=level,
+                   relation=relation, ci=(np.nan, np.nan))
+    p = count / n
+    low, high = wilson_interval(count, n, level)
+    return row(settings, quantity, estimate=p, se=math.sqrt(p * (1 - p) / n), theory=theory, level=level,
+               relation=relation, ci=(float(low), float(high)))
+
+
+def mean_row(settings: dict, quantity: str, values: np.ndarray, *, theory: float, level: float,
+             relation: str = "equal", atol: float = 0.0) -> dict:
+    """A row for the mean of i.i.d. values, se = sd / sqrt(n)."""
+    values = np.asarray(values, float)
+    n = values.size
+    if n == 0:
+        return row(settings, quantity, estimate=np.nan, se=np.nan, theory=theory, level=level,
+                   relation=relation, ci=(np.nan, np.nan))
+    se = values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
+    return row(settings, quantity, estimate=values.mean(), se=se, theory=theory, level=level,
+               relation=relation, atol=atol)
+
+
+def finish_table(rows: Iterable[dict]) -> pd.DataFrame:
+    """Tidy table with the result columns last; ``agree`` is a nullable boolean (NA: no verdict)."""
+    table = pd.DataFrame(list(rows))
+    settings = [c for c in table.columns if c not in RESULT_COLUMNS]
+    table = table[settings + list(RESULT_COLUMNS)]
+    table["agree"] = table["agree"].astype("boolean")
+    return table
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def versions() -> dict:
+    import matplotlib
+    import scipy
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def base_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """The options every simulation shares; modules add their own before calling :func:`cli_main`."""
+    parser = argparse.ArgumentParser(prog=f"python -m simulations.{name}", description=description)
+    parser.add_argument("--draws", type=int, default=None,
+                        help="Monte Carlo draws per setting (default: the Config default)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random generator (default 0)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"directory for {name}.csv and {name}.json (and {name}.png with --plot)")
+    parser.add_argument("--plot", action="store_true", help=f"also write a seaborn figure {name}.png")
+    parser.add_argument("--quick", action="store_true", help="report-sized settings (Config.quick())")
+    parser.add_argument("--level", type=float, default=None, help="confidence level of the verdicts")
+    return parser
+
+
+def format_table(table: pd.DataFrame) -> str:
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_rows", 500):
+        return table.to_string(index=False, float_format=lambda v: f"{v:.5g}")
+
+
+def cli_main(
+    argv: Sequence[str] | None,
+    *,
+    name: str,
+    parser: argparse.ArgumentParser,
+    config_from_args: Callable[[argparse.Namespace], object],
+    run: Callable,
+    plot: Callable,
+) -> int:
+    """Parse, run, print, write CSV/manifest/figure. A bad configuration exits with status 2 and one line."""
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        rng = np.random.default_rng(args.seed)
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        table = run(config, rng=rng)
+        elapsed = time.perf_counter() - clock
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(format_table(table))
+    disagree = int((table["agree"] == False).sum())  # noqa: E712 (nullable boolean)
+    print(f"\n{len(table)} rows, {disagree} disagree at their level; {elapsed:.1f} s", file=sys.stderr)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / f"{name}.csv", index=False)
+        manifest = {
+            "simulation": name,
+            "config": _jsonable(config),
+            "seed": args.seed,
+            "draws": getattr(config, "draws", None),
+            "versions": versions(),
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "elapsed_s": round(elapsed, 3),
+        }
+        (args.out / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if args.plot:
+            plot(table, args.out / f"{name}.png")
+    elif args.plot:
+        plot(table, Path(f"{name}.png"))
+    return 0
+
+
+def config_overrides(args: argparse.Namespace, **extra) -> dict:
+    """Keyword overrides for ``dataclasses.replace`` from the shared options (None: keep the default)."""
+    values = {"draws": args.draws, "level": args.level, **extra}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def start_config(config_cls, args: argparse.Namespace, **extra):
+    base = config_cls.quick() if args.quick else config_cls()
+    return dataclasses.replace(base, **config_overrides(args, **extra))
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures are files; no display is needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
