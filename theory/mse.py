@@ -27,7 +27,7 @@ def normalized_mse(second_moment_a, second_moment_b, cross_moment):
     m2a, m2b = v.positive("second_moment_a", second_moment_a), v.positive("second_moment_b", second_moment_b)
     cross = v.as_float_array("cross_moment", cross_moment)
     m2a, m2b, cross = v.broadcast(second_moment_a=m2a, second_moment_b=m2b, cross_moment=cross)
-    scale = np.sqrt(m2a * m2b)
+    scale = np.sqrt(m2a) * np.sqrt(m2b)
     v.check("cross_moment", cross, np.abs(cross) <= scale * (1 + _RTOL),
             "at most sqrt(second_moment_a * second_moment_b) in absolute value")
     return v.scalar_or_array(2 - 2 * cross / scale)
@@ -45,7 +45,7 @@ def normalized_mse_from_moments(mu_a, mu_b, var_a, var_b, cov_ab):
     m2a, m2b = var_a + mu_a**2, var_b + mu_b**2
     v.check("var_a", var_a, m2a > 0, "positive where mu_a == 0 (the second moment must be positive)")
     v.check("var_b", var_b, m2b > 0, "positive where mu_b == 0 (the second moment must be positive)")
-    scale = np.sqrt(m2a * m2b)
+    scale = np.sqrt(m2a) * np.sqrt(m2b)
     return v.scalar_or_array(2 - 2 * cov / scale - 2 * mu_a * mu_b / scale)
 
 
@@ -55,7 +55,7 @@ def normalized_mse_max(mu_a, mu_b, second_moment_a, second_moment_b):
     Returns 2 - 2 mu_a mu_b / sqrt(E[A^2] E[B^2]); 2 for zero-mean processes.
     """
     mu_a, mu_b, m2a, m2b = _second_moments(mu_a, mu_b, second_moment_a, second_moment_b)
-    return v.scalar_or_array(2 - 2 * mu_a * mu_b / np.sqrt(m2a * m2b))
+    return v.scalar_or_array(2 - 2 * mu_a * mu_b / (np.sqrt(m2a) * np.sqrt(m2b)))
 
 
 def mse_from_moments(mu_a, mu_b, var_a, var_b, cov_ab):

@@ -23,7 +23,7 @@ def _moments(mu_a, mu_b, var_a, var_b):
 def check_covariance(cov_ab, var_a, var_b) -> np.ndarray:
     """`cov_ab` as an array, rejected where |cov_ab| > sqrt(var_a var_b) (Cauchy-Schwarz)."""
     cov = v.as_float_array("cov_ab", cov_ab)
-    bound = np.sqrt(var_a * var_b)
+    bound = np.sqrt(var_a) * np.sqrt(var_b)
     return v.check("cov_ab", cov, np.abs(cov) <= bound * (1 + _COV_RTOL) + 1e-300,
                    "at most sqrt(var_a * var_b) in absolute value (Cauchy-Schwarz)")
 
