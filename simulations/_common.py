@@ -241,6 +241,14 @@ def mean_row(settings: dict, quantity: str, values: np.ndarray, *, theory: float
                relation=relation, atol=atol)
 
 
+def identity_row(settings: dict, quantity: str, errors: np.ndarray, *, level: float, atol: float) -> dict:
+    """A row for an identity that must hold in every draw: estimate = max |error|, agree iff <= atol."""
+    errors = np.abs(np.asarray(errors, float))
+    worst = float(errors.max()) if errors.size else np.nan
+    return row(settings, quantity, estimate=worst, se=0.0, theory=0.0, level=level, ci=(worst, worst),
+               atol=atol)
+
+
 def finish_table(rows: Iterable[dict]) -> pd.DataFrame:
     """Tidy table with the result columns last; ``agree`` is a nullable boolean (NA: no verdict)."""
     table = pd.DataFrame(list(rows))
