@@ -1,0 +1,270 @@
+"""Faithfulness by region perturbation with a blurred copy (seed A.1, figures 1-3).
+
+A blurred copy of each image is made with a constant (box) ``blur_kernel`` x ``blur_kernel`` kernel; the
+``steps`` patches of size ``patch_size`` with the highest mean attribution are replaced one at a time from the
+blurred copy, most relevant first, and the softmax probability of the explained class is recorded before and
+after each step (``steps + 1`` values per image). The paper: kernel 15, patches 8 and 15, 30 steps at 224x224.
+
+Border handling of the blur: reflection about the edge pixel (the edge pixel is not repeated: ``d c b | a b c
+d``, torch's ``reflect``, scipy.ndimage's ``mirror``), so the blurred copy keeps the colour statistics at the
+border. Patches lie on a non-overlapping grid from the top-left corner; a strip narrower than a patch at
+the right and bottom border belongs to no patch. With ``stride`` < ``patch_size`` (sliding windows) the
+windows are ranked by mean attribution and taken greedily, skipping any window that overlaps one already
+taken. Ties go to the window first in row-major order.
+
+Batched: the perturbed images of all steps of a chunk of images are built on the device from a per-pixel
+"replaced at step" map and go through the network in batches; no Python loop per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional
+
+from empirical.results import ChunkStore
+
+__all__ = [
+    "FAITHFULNESS_AREA_COLUMNS",
+    "FAITHFULNESS_COLUMNS",
+    "PAPER_BLUR_KERNEL",
+    "PAPER_PATCH_SIZES",
+    "PAPER_STEPS",
+    "blur",
+    "faithfulness_area",
+    "perturbation_curves",
+    "replacement_steps",
+    "run_faithfulness",
+]
+
+PAPER_BLUR_KERNEL = 15
+PAPER_PATCH_SIZES = (8, 15)
+PAPER_STEPS = 30
+FAITHFULNESS_COLUMNS = ("model", "method", "patch_size", "image", "label", "step", "score")
+FAITHFULNESS_AREA_COLUMNS = ("model", "method", "patch_size", "image", "area")
+_NEVER = torch.iinfo(torch.int32).max
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def blur(images: torch.Tensor, kernel_size: int = PAPER_BLUR_KERNEL) -> torch.Tensor:
+    """Each channel averaged over a ``kernel_size`` x ``kernel_size`` window (constant kernel, seed A.1) with
+    reflected borders; ``kernel_size`` odd and smaller than twice the image side. Returns (N, C, H, W)."""
+    kernel_size = _positive_int(kernel_size, "blur_kernel")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"blur_kernel must be odd so that the window is centred, got {kernel_size}")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    half = kernel_size // 2
+    if half >= min(images.shape[-2:]):
+        raise ValueError(f"blur_kernel {kernel_size} is too large for images of size "
+                         f"{tuple(images.shape[-2:])}")
+    if half == 0:
+        return images.clone()
+    padded = functional.pad(images, (half, half, half, half), mode="reflect")
+    # a box filter is separable: two 1-D means cost 2k instead of k^2 operations a pixel
+    rows = functional.avg_pool2d(padded, kernel_size=(kernel_size, 1), stride=1)
+    return functional.avg_pool2d(rows, kernel_size=(1, kernel_size), stride=1)
+
+
+def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = PAPER_STEPS, *,
+                      stride: int | None = None) -> torch.Tensor:
+    """For each pixel, the step (1..``steps``) at which its patch is replaced; ``2**31 - 1`` where never.
+
+    ``attribution``: (N, H, W). Patches are ranked by their mean attribution, most relevant first (see the
+    module docstring for the grid, sliding windows and ties). Returns an int32 tensor (N, H, W).
+    """
+    patch_size = _positive_int(patch_size, "patch_size")
+    steps = _positive_int(steps, "steps")
+    stride = patch_size if stride is None else _positive_int(stride, "stride")
+    if stride > patch_size:
+        raise ValueError(f"stride must not exceed patch_size ({patch_size}), got {stride}")
+    if attribution.ndim != 3:
+        raise ValueError(f"attribution must have shape (N, H, W), got {tuple(attribution.shape)}")
+    n, height, width = attribution.shape
+    if patch_size > min(height, width):
+        raise ValueError(f"patch_size {patch_size} is larger than the image ({height}x{width})")
+    if not torch.isfinite(attribution).all():
+        raise ValueError("attribution maps contain NaN or infinite values: patches cannot be ranked")
+    means = functional.avg_pool2d(attribution[:, None].double(), patch_size, stride=stride)[:, 0]
+    grid_rows, grid_cols = means.shape[-2:]
+    if stride == patch_size and grid_rows * grid_cols < steps:
+        raise ValueError(f"steps ({steps}) exceeds the {grid_rows * grid_cols} patches of size {patch_size} "
+                         f"in a {height}x{width} image")
+    device = attribution.device
+    scores = means.flatten(1)
+    origin_rows = (torch.arange(grid_rows, device=device) * stride).repeat_interleave(grid_cols)
+    origin_cols = (torch.arange(grid_cols, device=device) * stride).repeat(grid_rows)
+    pixel_rows = torch.arange(height, device=device)[None, :, None]
+    pixel_cols = torch.arange(width, device=device)[None, None, :]
+    result = torch.full((n, height, width), _NEVER, dtype=torch.int32, device=device)
+    available = torch.ones_like(scores, dtype=torch.bool)
+    for step in range(1, steps + 1):
+        # greedy over all images at once; one iteration a step, not a pixel or an image
+        candidates = scores.masked_fill(~available, -torch.inf)
+        chosen = candidates.argmax(dim=1)
+        found = available.gather(1, chosen[:, None])[:, 0]
+        row, col = origin_rows[chosen], origin_cols[chosen]
+        available &= ~(((origin_rows[None] - row[:, None]).abs() < patch_size)
+                       & ((origin_cols[None] - col[:, None]).abs() < patch_size))
+        inside = ((pixel_rows >= row[:, None, None]) & (pixel_rows < row[:, None, None] + patch_size)
+                  & (pixel_cols >= col[:, None, None]) & (pixel_cols < col[:, None, None] + patch_size))
+        result.masked_fill_(inside & found[:, None, None], step)
+    return result
+
+
+def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                        attribution: torch.Tensor, *, patch_size: int, steps: int = PAPER_STEPS,
+                        blur_kernel: int = PAPER_BLUR_KERNEL, stride: int | None = None,
+                        batch_size: int = 64) -> torch.Tensor:
+    """Softmax probability of class ``targets`` for each image after 0..``steps`` patch replacements.
+
+    ``images`` (N, C, H, W) and ``attribution`` (N, H, W) on the model's device; returns (N, steps + 1)
+    float64 on the CPU. All (image, step) pairs go through the network in batches of ``batch_size``.
+    """
+    batch_size = _positive_int(batch_size, "batch_size")
+    if attribution.shape != (images.shape[0], *images.shape[-2:]):
+        raise ValueError(f"attribution must have shape {(images.shape[0], *images.shape[-2:])}, "
+                         f"got {tuple(attribution.shape)}")
+    blurred = blur(images, blur_kernel)
+    replaced_at = replacement_steps(attribution, patch_size, steps, stride=stride)
+    n = images.shape[0]
+    image_index = torch.arange(n, device=images.device).repeat_interleave(steps + 1)
+    step_index = torch.arange(steps + 1, device=images.device).repeat(n)
+    scores = torch.empty(n * (steps + 1), dtype=torch.float64)
+    with torch.inference_mode():
+        for start in range(0, n * (steps + 1), batch_size):
+            which = image_index[start:start + batch_size]
+            mask = (replaced_at[which] <= step_index[start:start + batch_size, None, None].int())[:, None]
+            perturbed = torch.where(mask, blurred[which], images[which])
+            probabilities = model(perturbed).float().softmax(dim=1)
+            chosen = probabilities.gather(1, targets[which][:, None])[:, 0]
+            scores[start:start + len(which)] = chosen.double().cpu()
+    return scores.view(n, steps + 1)
+
+
+def faithfulness_area(table: pd.DataFrame) -> pd.DataFrame:
+    """Area under each perturbation curve: trapezoid rule over steps 0..S with unit spacing, divided by S
+    (S = 30 in the paper), i.e. (sum of the scores - (first + last) / 2) / S; lower is better.
+
+    ``table``: rows of ``faithfulness.csv``; returns the rows of ``faithfulness_area.csv``.
+    """
+    missing = [c for c in FAITHFULNESS_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks the faithfulness columns {missing}")
+    keys = list(FAITHFULNESS_AREA_COLUMNS[:-1])
+    if table.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in FAITHFULNESS_AREA_COLUMNS})
+    ordered = table.sort_values([*keys, "step"], kind="mergesort")
+    grouped = ordered.groupby(keys, sort=True)
+    area = grouped["score"].apply(lambda s: float(np.trapezoid(s.to_numpy(), dx=1.0)) / max(len(s) - 1, 1))
+    return area.rename("area").reset_index()[list(FAITHFULNESS_AREA_COLUMNS)]
+
+
+def _resolve_methods(methods) -> dict[str, Callable | str]:
+    if isinstance(methods, Mapping):
+        resolved = dict(methods)
+    elif isinstance(methods, str):
+        resolved = {methods: methods}
+    else:
+        resolved = {m: m for m in methods}
+    if not resolved:
+        raise ValueError("methods must name at least one attribution method")
+    for name, method in resolved.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"method names must be non-empty strings, got {name!r}")
+        if not (callable(method) or isinstance(method, str)):
+            raise ValueError(f"method {name!r} must be a name or a callable (model, x, target) -> map")
+    return resolved
+
+
+def _attribute(model, x, target, method, *, seed: int) -> torch.Tensor:
+    if callable(method):
+        maps = method(model, x, target)
+    else:
+        from empirical.attribution import attribute
+
+        options = {}
+        if method == "random-uniform":
+            # seeded per chunk, so a resumed run draws the same maps as an uninterrupted one
+            options["generator"] = torch.Generator(device=x.device).manual_seed(seed)
+        maps = attribute(model, x, target, method, **options)
+    return maps.detach()
+
+
+def explained_classes(model, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``labels`` where given, else the model's highest-scoring class of each image; on ``images``' device."""
+    if labels is not None:
+        return labels.to(images.device)
+    with torch.no_grad():  # not inference_mode: the classes feed into gradient computations
+        return model(images).argmax(dim=1)
+
+
+def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
+                     store: ChunkStore, methods, batch_size: int = 32, seed: int = 0, device="cpu",
+                     progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
+                     blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
+                     stride: int | None = None, forward_batch_size: int | None = None) -> pd.DataFrame:
+    """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
+    rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
+
+    One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
+    ``store`` are skipped. ``methods``: names for ``empirical.attribution.attribute`` or a mapping name ->
+    callable ``(model, x, target) -> (N, H, W)``. ``forward_batch_size`` (default ``batch_size``) sets how
+    many perturbed images go through the network at once.
+    """
+    from tqdm.auto import tqdm
+
+    batch_size = _positive_int(batch_size, "batch_size")
+    forward_batch_size = batch_size if forward_batch_size is None else _positive_int(forward_batch_size,
+                                                                                      "forward_batch_size")
+    if isinstance(patch_sizes, (int, np.integer)):
+        patch_sizes = (patch_sizes,)
+    patch_sizes = tuple(_positive_int(p, "patch_sizes") for p in patch_sizes)
+    if not patch_sizes:
+        raise ValueError("patch_sizes must hold at least one size")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if labels is not None and labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    resolved = _resolve_methods(methods)
+    starts = range(0, images.shape[0], batch_size)
+    count = images.shape[0]
+    pending = [(name, start) for name in resolved for start in starts
+               if not store.has(_chunk_key(model_name, name, start, min(start + batch_size, count)))]
+    with tqdm(total=len(resolved) * len(starts), initial=len(resolved) * len(starts) - len(pending),
+              desc=f"faithfulness {model_name}", unit="chunk", disable=not progress) as bar:
+        for name, start in pending:
+            stop = min(start + batch_size, images.shape[0])
+            x = images[start:stop].to(device)
+            targets = explained_classes(model, x, None if labels is None else labels[start:stop])
+            maps = _attribute(model, x, targets, resolved[name], seed=seed * 1_000_003 + start)
+            if maps.shape != (x.shape[0], *x.shape[-2:]):
+                raise ValueError(f"method {name!r} returned maps of shape {tuple(maps.shape)}, "
+                                 f"expected {(x.shape[0], *x.shape[-2:])}")
+            pieces = []
+            for patch_size in patch_sizes:
+                curves = perturbation_curves(model, x, targets, maps.to(x.device), patch_size=patch_size,
+                                             steps=steps, blur_kernel=blur_kernel, stride=stride,
+                                             batch_size=forward_batch_size).numpy()
+                count = curves.shape[0]
+                pieces.append(pd.DataFrame({
+                    "model": model_name, "method": name, "patch_size": patch_size,
+                    "image": np.repeat(np.arange(start, stop), steps + 1),
+                    "label": np.repeat(targets.cpu().numpy(), steps + 1),
+                    "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
+            store.write(_chunk_key(model_name, name, start, stop), pd.concat(pieces, ignore_index=True))
+            bar.update(1)
+    table = store.collect(FAITHFULNESS_COLUMNS)
+    return table[table["model"] == model_name].reset_index(drop=True)
+
+
+def _chunk_key(model_name: str, method: str, start: int, stop: int) -> str:
+    return f"{model_name}.{method}.{start:06d}-{stop:06d}"

@@ -1,0 +1,167 @@
+"""Chunked, resumable result tables and the run manifest (docs/results-format.md).
+
+An experiment writes each finished piece of work as one CSV chunk under ``out/chunks/<experiment>/<key>.csv``
+(atomically: temporary file, then rename), skips the keys that already exist when it is started again, and
+builds its final table with :meth:`ChunkStore.collect`, which is a pure function of the chunk files: a run
+that was killed and resumed ends with the same bytes as one that was not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["ChunkStore", "read_manifest", "versions", "write_manifest", "write_table"]
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+_PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
+             "scikit-learn", "sanity-audit")
+
+
+class ChunkStore:
+    """Finished chunks of one experiment in ``out_dir/chunks/<experiment>/``.
+
+    ``has(key)``, ``write(key, table)``, ``collect()``; ``artifact_path(name)`` is where an experiment puts a
+    non-tabular result (such as ``activation_samples.npz``) in the run folder.
+    """
+
+    def __init__(self, out_dir, experiment: str):
+        if not isinstance(experiment, str) or not _KEY.match(experiment):
+            raise ValueError(f"experiment must be a plain name (letters, digits, _.=+-), got {experiment!r}")
+        self.out_dir = Path(out_dir)
+        self.experiment = experiment
+        self.directory = self.out_dir / "chunks" / experiment
+
+    def __repr__(self) -> str:
+        return f"ChunkStore({str(self.out_dir)!r}, {self.experiment!r})"
+
+    def _path(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"chunk key must be a non-empty name of letters, digits and _.=+-, got {key!r}")
+        return self.directory / f"{key}.csv"
+
+    def has(self, key: str) -> bool:
+        """Whether the chunk ``key`` was finished (by this run or an earlier, interrupted one)."""
+        return self._path(key).is_file()
+
+    def keys(self) -> list[str]:
+        """The finished chunk keys, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.stem for p in self.directory.glob("*.csv"))
+
+    def write(self, key: str, table: pd.DataFrame) -> Path:
+        """Store ``table`` as chunk ``key``; atomic, so a kill leaves either no chunk or the whole chunk."""
+        if not isinstance(table, pd.DataFrame):
+            raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+        path = self._path(key)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+        return path
+
+    def collect(self, columns=None) -> pd.DataFrame:
+        """All chunks as one table: chunk texts joined in sorted key order and parsed once (so dtypes do not
+        depend on how work was split), rows sorted by every column left to right (stable).
+
+        ``columns``: the expected column order (from docs/results-format.md); an empty store gives an empty
+        table with these columns. A chunk whose header differs from the first raises ValueError.
+        """
+        keys = self.keys()
+        header, bodies = None, []
+        for key in keys:
+            text = self._path(key).read_text()
+            first, _, body = text.partition("\n")
+            if header is None:
+                header = first
+            elif first != header:
+                raise ValueError(f"chunk {key!r} of {self.directory} has columns {first!r}, "
+                                 f"expected {header!r}: the folder mixes runs of different versions; "
+                                 "use a fresh --out")
+            bodies.append(body)
+        if header is None:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in (columns or [])})
+        table = pd.read_csv(io.StringIO(header + "\n" + "".join(bodies)))
+        if columns is not None:
+            if sorted(table.columns) != sorted(columns):
+                raise ValueError(f"chunks of {self.directory} have columns {list(table.columns)}, "
+                                 f"expected {list(columns)}")
+            table = table[list(columns)]
+        return table.sort_values(list(table.columns), kind="mergesort", na_position="last",
+                                 ignore_index=True)
+
+    def artifact_path(self, name: str) -> Path:
+        """``out_dir/name``: where a non-tabular result of the run is saved."""
+        if not isinstance(name, str) or "/" in name or not _KEY.match(name):
+            raise ValueError(f"artifact name must be a plain file name, got {name!r}")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self.out_dir / name
+
+
+def write_table(table: pd.DataFrame, path) -> Path:
+    """Write a final tidy table as CSV (atomic, ``\\n`` line ends, no index); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def versions() -> dict:
+    """Python, platform and the versions of the packages a result depends on (None where not installed)."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in _PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    try:
+        import torch
+
+        found["cuda"] = torch.version.cuda
+        found["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return found
+
+
+def write_manifest(out_dir, *, profile: str, experiments, config: dict, seed: int, device: str, weights: dict,
+                   dataset: dict, bench: bool, started: str, finished: str, elapsed_s: float,
+                   **extra) -> Path:
+    """Write ``out_dir/manifest.json``: the fields of docs/results-format.md plus ``extra``; returns it."""
+    manifest = {"profile": profile, "experiments": list(experiments), "config": config, "seed": seed,
+                "versions": versions(), "device": device, "weights": weights, "dataset": dataset,
+                "bench": bool(bench), "started": started, "finished": finished,
+                "elapsed_s": round(float(elapsed_s), 3), "argv": sys.argv[1:], **extra}
+    path = Path(out_dir) / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    return path
+
+
+def read_manifest(out_dir) -> dict:
+    """The manifest of the run in ``out_dir``; FileNotFoundError naming the folder when there is none."""
+    path = Path(out_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no manifest.json in {out_dir}: not the folder of a finished empirical run")
+    return json.loads(path.read_text())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

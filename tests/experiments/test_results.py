@@ -1,0 +1,112 @@
+"""ChunkStore and manifest: atomic chunks, order-independent collection, byte-identical resumed tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from empirical.results import ChunkStore, read_manifest, versions, write_manifest, write_table
+
+COLUMNS = ["model", "method", "image", "step", "value"]
+
+
+def chunk(model: str, image: int, values) -> pd.DataFrame:
+    return pd.DataFrame({"model": model, "method": "gradient", "image": image,
+                         "step": np.arange(len(values)), "value": values})
+
+
+def test_write_has_collect_roundtrip_keeps_floats_exactly(tmp_path):
+    store = ChunkStore(tmp_path, "faithfulness")
+    values = np.random.default_rng(0).random(5) / 3
+    assert not store.has("a.000000")
+    path = store.write("a.000000", chunk("a", 0, values))
+    assert path == tmp_path / "chunks" / "faithfulness" / "a.000000.csv"
+    assert store.has("a.000000") and store.keys() == ["a.000000"]
+    table = store.collect(COLUMNS)
+    np.testing.assert_array_equal(table["value"].to_numpy(), values)  # repr round-trip, not rounded
+    assert list(table.columns) == COLUMNS
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(range(6)), st.integers(1, 6))
+def test_collect_bytes_do_not_depend_on_write_order_or_split(order, split):
+    """Oracle: one table written as a single chunk versus the same rows split and written in any order."""
+    import tempfile
+    from pathlib import Path
+
+    rows = pd.concat([chunk(m, i, [0.1 * i, 1 / (i + 1), np.nan if i == 3 else 2.0])
+                      for i, m in enumerate("bbaacc")], ignore_index=True)
+    with tempfile.TemporaryDirectory() as folder:
+        whole, pieces = ChunkStore(Path(folder) / "w", "x"), ChunkStore(Path(folder) / "p", "x")
+        whole.write("all", rows)
+        groups = [rows[rows.image.isin([i for i in order if i % split == r])] for r in range(split)]
+        for r, group in enumerate(groups):
+            pieces.write(f"part{r:02d}", group)
+        expected = whole.collect(COLUMNS).to_csv(index=False)
+        assert pieces.collect(COLUMNS).to_csv(index=False) == expected
+
+
+def test_atomic_write_leaves_no_partial_chunk(tmp_path, monkeypatch):
+    store = ChunkStore(tmp_path, "randomization")
+    store.write("done", pd.DataFrame({"a": [1]}))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # a kill after the data was written, before the rename
+
+    monkeypatch.setattr("empirical.results.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.write("k", pd.DataFrame({"a": [2]}))
+    assert not store.has("k") and store.keys() == ["done"]
+    assert sorted(p.name for p in store.directory.iterdir()) == ["done.csv"]
+
+
+def test_empty_store_gives_empty_table_with_columns(tmp_path):
+    table = ChunkStore(tmp_path, "activations").collect(COLUMNS)
+    assert table.empty and list(table.columns) == COLUMNS
+
+
+def test_mixed_headers_are_refused(tmp_path):
+    store = ChunkStore(tmp_path, "x")
+    store.write("a", pd.DataFrame({"p": [1]}))
+    store.write("b", pd.DataFrame({"q": [1]}))
+    with pytest.raises(ValueError, match="mixes runs"):
+        store.collect()
+
+
+@pytest.mark.parametrize("key", ["", "../escape", "a/b", " space", None, 3])
+def test_bad_keys_are_refused(tmp_path, key):
+    with pytest.raises(ValueError, match="chunk key"):
+        ChunkStore(tmp_path, "x").has(key)
+
+
+def test_bad_experiment_and_table_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="experiment"):
+        ChunkStore(tmp_path, "../x")
+    with pytest.raises(ValueError, match="DataFrame"):
+        ChunkStore(tmp_path, "x").write("k", {"a": [1]})
+
+
+def test_manifest_has_the_documented_fields(tmp_path):
+    path = write_manifest(tmp_path, profile="demo", experiments=["faithfulness"], config={"images": 4},
+                          seed=3, device="cpu", weights={"demo": {"path": "w.pt", "sha256": "00"}},
+                          dataset={"source": "digits", "images": 4, "skipped": 0}, bench=False,
+                          started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:01+00:00",
+                          elapsed_s=1.0)
+    manifest = json.loads(path.read_text())
+    documented = {"profile", "experiments", "config", "seed", "versions", "device", "weights", "dataset",
+                  "bench", "started", "finished", "elapsed_s"}
+    assert documented <= set(manifest)
+    assert read_manifest(tmp_path) == manifest
+    assert {"python", "numpy", "torch", "zennit"} <= set(versions())
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        read_manifest(tmp_path / "nowhere")
+
+
+def test_write_table_uses_unix_line_ends(tmp_path):
+    path = write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "sub" / "t.csv")
+    assert path.read_bytes() == b"a\n1\n2\n"
