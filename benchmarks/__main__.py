@@ -1,0 +1,88 @@
+"""``python -m benchmarks``: throughput of every stage against its floor (and the peers), one table.
+
+Examples::
+
+    python -m benchmarks --size small                       # CPU, under two minutes on two cores
+    python -m benchmarks --device cuda --size full --with-peers
+    python -m benchmarks --device cuda --check-only         # CUDA against CPU on a few images, no timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.config import MODELS, SIZES, make_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Images per second of each stage (attribution methods, faithfulness, one randomisation "
+                    "step, activation statistics) against the network passes it cannot avoid, measured in "
+                    "the same process; with --with-peers, the same work done by Quantus, Captum and Zennit.")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
+    parser.add_argument("--model", choices=MODELS, default=None,
+                        help="network with random weights (default: the size's, resnet50 or demo for tiny)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the size's)")
+    parser.add_argument("--size", choices=SIZES, default="small",
+                        help="tiny: seconds (the harness's test); small: CPU, under two minutes; "
+                             "full: 224x224 at batch 128, for a GPU (default small)")
+    parser.add_argument("--with-peers", action="store_true", help="also time Quantus, Captum and Zennit")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and images")
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks"),
+                        help="folder for benchmarks.csv and benchmarks.json (default results/benchmarks)")
+    parser.add_argument("--check-cuda", action="store_true",
+                        help="first compare CUDA results with the CPU on a few images (needs --device cuda)")
+    parser.add_argument("--check-only", action="store_true", help="run the CUDA check and stop")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own); 1 is steadier on a shared machine")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = make_config(args.size, device=args.device, model=args.model, batch_size=args.batch_size,
+                             with_peers=args.with_peers, seed=args.seed)
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        if (args.check_cuda or args.check_only) and args.device != "cuda":
+            raise ValueError("--check-cuda and --check-only need --device cuda")
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("--device cuda given but torch.cuda.is_available() is False on this machine")
+    except ValueError as error:
+        parser.error(str(error))  # one message, exit code 2
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.check_cuda or args.check_only:
+        from benchmarks.cuda_check import check_cuda_against_cpu, format_checks
+
+        checks = check_cuda_against_cpu(config.model, seed=config.seed)
+        print(format_checks(checks))
+        failed = checks[checks["status"] == "mismatch"]
+        if len(failed) or args.check_only:
+            return 1 if len(failed) else 0
+
+    from benchmarks.harness import run_benchmarks
+    from benchmarks.table import format_table
+
+    frame = run_benchmarks(config, out=args.out, progress=not args.no_progress)
+    print(f"# {config.model}, {config.device}, size {config.size}: batch {config.batch_size}, "
+          f"{config.image_size}x{config.image_size}, median of {config.repeats}")
+    print(format_table(frame))
+    print(f"\nwritten: {args.out / 'benchmarks.csv'} and benchmarks.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

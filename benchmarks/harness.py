@@ -1,0 +1,126 @@
+"""One harness run: floors, the suite's stages and (optionally) the peers, timed in one process.
+
+Each stage's images/s is set against its floor measured in the same process on the same batch
+(DESIGN.md section 7); each peer's rate against the stage of ours that does the same work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from benchmarks import table
+from benchmarks.config import BenchConfig
+from benchmarks.floors import measure_floors
+from benchmarks.peers import SPEEDUP_TARGETS, peer_tasks
+from benchmarks.stages import StageUnavailable, all_stages, reference_maps
+from benchmarks.table import FLOOR_TARGET, Row
+from benchmarks.timing import measure
+from benchmarks.workload import make_workload
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads)"
+
+
+def _error_text(error: BaseException) -> str:
+    last = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+    where = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
+    return f"{type(error).__name__}: {error}{where}".replace("\n", " ")
+
+
+def _timed(build, workload, config, reference, *, warmup, repeats):
+    """(rate, status, detail) of one measurement; a missing piece or a crash becomes a status."""
+    try:
+        built = build(workload, config, reference)
+        fn, items = built if isinstance(built, tuple) else (built, workload.batch_size)
+        timing = measure(fn, items_per_call=items, device=workload.device, warmup=warmup, repeats=repeats)
+        return timing.rate, "ok", ""
+    except StageUnavailable as error:
+        return float("nan"), "not available", str(error)
+    except ImportError as error:
+        return float("nan"), "not available", _error_text(error)
+    except Exception as error:  # a crash inside a stage or a peer is a result, not the end of the run
+        return float("nan"), "error", _error_text(error)
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+
+
+def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Measure every floor, stage and (with ``config.with_peers``) peer; return the tidy table.
+
+    With ``out``, ``out/benchmarks.csv`` and ``out/benchmarks.json`` are rewritten after every row, so
+    an interrupted run keeps what it measured.
+    """
+    from tqdm.auto import tqdm
+
+    _check_device(config.device)
+    started = dt.datetime.now(dt.UTC)
+    workload = make_workload(config.model, batch_size=config.batch_size, image_size=config.image_size,
+                             device=config.device, seed=config.seed)
+    reference = reference_maps(workload)
+    context = {"model": config.model, "device": config.device, "size": config.size,
+               "batch_size": config.batch_size, "image_size": config.image_size}
+    manifest = {"config": config.as_dict(), "device_name": device_name(config.device),
+                "versions": table.versions(), "model_source": workload.source, "bench": True,
+                "note": "random weights and random images: the numbers are for speed only",
+                "started": started.isoformat()}
+    rows: list[Row] = []
+
+    def record(row: Row) -> None:
+        rows.append(row)
+        if out is not None:
+            manifest["finished"] = dt.datetime.now(dt.UTC).isoformat()
+            manifest["elapsed_s"] = round(time.perf_counter() - clock, 2)
+            table.write(table.to_frame(rows, context), manifest, Path(out))
+
+    clock = time.perf_counter()
+    stages = all_stages(config)
+    peers = peer_tasks() if config.with_peers else []
+    bar = tqdm(total=1 + len(stages) + len(peers), disable=not progress, desc="benchmarks", unit="stage")
+
+    floors = measure_floors(workload, warmup=config.warmup, repeats=config.repeats)
+    for name, timing in floors.items():
+        record(Row("floor", f"floor {name}", "torch" if "zennit" not in name else "zennit", name,
+                   rate_per_s=timing.rate))
+    bar.update(1)
+
+    ours: dict[str, float] = {}
+    for stage in stages:
+        bar.set_postfix_str(stage.name)
+        rate, status, detail = _timed(stage.build, workload, config, reference,
+                                      warmup=config.warmup, repeats=config.repeats)
+        floor_rate = floors[stage.floor].rate / stage.floor_passes
+        ratio = rate / floor_rate
+        ours[stage.name] = rate
+        record(Row("stage", stage.name, "sanity-audit", stage.name.split()[0], rate_per_s=rate,
+                   floor=stage.floor + (f" / {stage.floor_passes}" if stage.floor_passes > 1 else ""),
+                   floor_per_s=floor_rate, of_floor=ratio, target=f">= {FLOOR_TARGET:.2f} of floor",
+                   verdict=table.floor_verdict(ratio), status=status, detail=detail or stage.detail))
+        bar.update(1)
+
+    for peer in peers:
+        bar.set_postfix_str(f"{peer.backend} {peer.name}")
+        # a peer is timed once after one warm-up call at most: some take minutes a call
+        rate, status, detail = _timed(peer.build, workload, config, reference,
+                                      warmup=min(config.warmup, 1), repeats=1)
+        speedup = ours.get(peer.stage, float("nan")) / rate
+        target = SPEEDUP_TARGETS.get(peer.stage) if peer.backend == "quantus" else None
+        record(Row("peer", peer.stage, peer.backend, peer.name, unit=peer.unit, rate_per_s=rate,
+                   speedup=speedup, target=f">= {target:g}x" if target else "",
+                   verdict=table.speedup_verdict(speedup, target), status=status,
+                   detail=detail or peer.detail))
+        bar.update(1)
+    bar.close()
+    return table.to_frame(rows, context)

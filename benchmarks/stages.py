@@ -1,0 +1,173 @@
+"""The suite's own stages, each a callable over one batch, with the floor it is held against.
+
+A stage whose code has not landed (an import or a name missing) is reported "not available"; one that
+fails while running is reported with its error. Neither stops the harness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from benchmarks.config import BenchConfig
+from benchmarks.workload import Workload
+
+#: attribution methods expected from ``empirical.attribution.available_methods()`` (used when it is missing)
+EXPECTED_METHODS = (
+    "gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop", "lrp-epsilon",
+    "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat", "epsilon-gamma-box",
+    "random-uniform",
+)
+_GRADIENT_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop")
+RANDOMISATION_METHOD = "gradient"
+SIMILARITY_NORMALIZATIONS = ("second-moment", "max-abs")
+
+
+class StageUnavailable(Exception):
+    """The code a stage needs is not in the tree (yet)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One timed unit of work: ``build(workload, config, reference)`` returns the callable to time.
+
+    ``floor`` names an entry of :data:`benchmarks.floors.FLOORS`; a stage needs ``floor_passes`` of that
+    floor per image (31 forward passes for a 30-step perturbation curve, ``steps`` input gradients for
+    integrated gradients), so its floor rate is the floor's images/s divided by ``floor_passes``.
+    """
+
+    name: str
+    floor: str
+    floor_passes: int
+    build: Callable[[Workload, BenchConfig, torch.Tensor], Callable[[], object]]
+    detail: str = ""
+
+
+def _require(module: str, *names: str):
+    """``module`` (imported) after checking it has ``names``; :class:`StageUnavailable` otherwise."""
+    import importlib
+
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as error:
+        raise StageUnavailable(f"{module} not importable ({error})") from None
+    missing = [name for name in names if not hasattr(loaded, name)]
+    if missing:
+        raise StageUnavailable(f"{module} has no {', '.join(missing)}")
+    return loaded
+
+
+def attribution_methods() -> tuple[str, ...]:
+    """The methods ``empirical.attribution`` offers, or :data:`EXPECTED_METHODS` while it is missing."""
+    try:
+        return tuple(_require("empirical.attribution", "available_methods").available_methods())
+    except StageUnavailable:
+        return EXPECTED_METHODS
+
+
+def method_options(method: str, config: BenchConfig) -> dict:
+    return {"steps": config.ig_steps} if method == "integrated-gradients" else {}
+
+
+def _attribution_stage(method: str) -> Stage:
+    def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
+        attribution = _require("empirical.attribution", "attribute", "available_methods")
+        if method not in attribution.available_methods():
+            raise StageUnavailable(f"{method!r} is not in empirical.attribution.available_methods()")
+        options = method_options(method, config)
+        model, images, targets = workload.model, workload.images, workload.targets
+        return lambda: attribution.attribute(model, images, targets, method, **options)
+
+    if method == "integrated-gradients":
+        return Stage(f"attribution {method}", "forward+input-gradient", 0, build)  # passes set per config
+    if method == "random-uniform":
+        return Stage(f"attribution {method}", "random-fill", 1, build)
+    if method in _GRADIENT_METHODS:
+        return Stage(f"attribution {method}", "forward+input-gradient", 1, build)
+    return Stage(f"attribution {method}", "zennit-epsilon-plus-flat", 1, build)
+
+
+def _faithfulness_stage(patch_size: int) -> Stage:
+    def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
+        faithfulness = _require("empirical.faithfulness", "perturbation_curves")
+        model, images, targets = workload.model, workload.images, workload.targets
+        return lambda: faithfulness.perturbation_curves(
+            model, images, targets, reference, patch_size=patch_size, steps=config.faithfulness_steps,
+            blur_kernel=config.blur_kernel, batch_size=workload.batch_size)
+
+    return Stage(f"faithfulness patch {patch_size}", "forward", 0, build)  # passes set per config
+
+
+def _randomisation_stage() -> Stage:
+    def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
+        randomization = _require("empirical.randomization", "top_down_schedule", "step_state")
+        similarity = _require("empirical.similarity", "ssim", "spearman", "mse", "noise_floor")
+        attribution = _require("empirical.attribution", "attribute")
+        models = _require("empirical.models", "architecture_of")
+        import copy
+
+        model, images, targets = workload.model, workload.images, workload.targets
+        schedule = randomization.top_down_schedule(model, models.architecture_of(model))
+        step = min(2, len(schedule))  # the first step past the classifier: a block of convolutions
+        randomised = copy.deepcopy(model)
+        fresh = {key: value.to(workload.device) for key, value in
+                 randomization.step_state(model, schedule[step - 1], seed=config.seed, step=step).items()}
+        original = attribution.attribute(model, images, targets, RANDOMISATION_METHOD).detach()
+        generator = torch.Generator(device=workload.device).manual_seed(config.seed)
+
+        def run():
+            randomised.load_state_dict(fresh, strict=False)
+            maps = attribution.attribute(randomised, images, targets, RANDOMISATION_METHOD).detach()
+            scores = []
+            for normalize in SIMILARITY_NORMALIZATIONS:
+                scores += [similarity.ssim(original, maps, normalize=normalize),
+                           similarity.spearman(original, maps, normalize=normalize),
+                           similarity.spearman(original, maps, absolute=True, normalize=normalize),
+                           similarity.mse(original, maps, normalize=normalize)]
+                scores += [similarity.noise_floor(original, maps, measure, normalize=normalize,
+                                                  rng=generator).closed_form
+                           for measure in ("ssim", "spearman", "spearman-abs", "mse")]
+            return scores
+        return run
+
+    return Stage("randomisation step", "forward+input-gradient", 1, build,
+                 detail=f"{RANDOMISATION_METHOD} map of the re-initialised model; SSIM, Spearman (plain, "
+                        "abs), MSE at two normalisations, noise floors")
+
+
+def _activation_stage() -> Stage:
+    def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
+        activations = _require("empirical.activations", "activation_statistics")
+        model, images = workload.model, workload.images
+        return lambda: activations.activation_statistics(model, images)
+
+    return Stage("activation statistics", "forward", 1, build,
+                 detail="inputs of every convolution and linear layer: 18 quantiles, non-positive fraction")
+
+
+def all_stages(config: BenchConfig) -> list[Stage]:
+    """Every stage of the harness, in table order, with per-config floor pass counts filled in."""
+    stages = []
+    for method in attribution_methods():
+        stage = _attribution_stage(method)
+        if method == "integrated-gradients":
+            stage = Stage(stage.name, stage.floor, config.ig_steps, stage.build,
+                          detail=f"{config.ig_steps} steps")
+        stages.append(stage)
+    for patch_size in config.patch_sizes:
+        stage = _faithfulness_stage(patch_size)
+        detail = f"{config.faithfulness_steps} blurred patches, softmax after each"
+        stages.append(Stage(stage.name, stage.floor, config.faithfulness_steps + 1, stage.build, detail))
+    stages.append(_randomisation_stage())
+    stages.append(_activation_stage())
+    return stages
+
+
+def reference_maps(workload: Workload) -> torch.Tensor:
+    """Plain-torch gradient maps (l2 over colour channels), (N, H, W): the maps the faithfulness stages
+    perturb by. Any map ranks the patches; computing it here keeps those stages independent of attribution."""
+    from benchmarks.floors import input_gradient_pass
+
+    return input_gradient_pass(workload)().detach().norm(dim=1)
