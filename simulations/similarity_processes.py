@@ -136,16 +136,30 @@ def _filter(maps, window_f, height, width):
     return np.fft.irfft2(np.fft.rfft2(maps) * window_f, s=(height, width))
 
 
-def windowed_ssim(a, b, window_f, factor, c1, c2):
-    """Mean over all (circular) windows of SSIM per map; inputs (batch, H, W), window in Fourier space."""
+def _window_moments(a, b, window_f, factor):
     h, w = a.shape[-2:]
     mu_a, mu_b = _filter(a, window_f, h, w), _filter(b, window_f, h, w)
     var_a = (_filter(a * a, window_f, h, w) - mu_a**2) * factor
     var_b = (_filter(b * b, window_f, h, w) - mu_b**2) * factor
     cov = (_filter(a * b, window_f, h, w) - mu_a * mu_b) * factor
+    return mu_a, mu_b, var_a, var_b, cov
+
+
+def ssim_map(a, b, window_f, factor, c1, c2):
+    """SSIM of every circular window (main paper eq. 1 on window moments); window given in Fourier space."""
+    mu_a, mu_b, var_a, var_b, cov = _window_moments(a, b, window_f, factor)
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+
+
+def windowed_ssim(a, b, window_f, factor, c1, c2):
+    """Mean SSIM over all windows per map, and the per-map means of the five window moments.
+
+    a, b: (batch, H, W). Returns (ssim (batch,), moments (batch, 5): mu_a, mu_b, var_a, var_b, cov).
+    """
+    moments = _window_moments(a, b, window_f, factor)
+    mu_a, mu_b, var_a, var_b, cov = moments
     ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return ssim.mean(axis=(-2, -1)), np.stack([m.mean(axis=(-2, -1)) for m in (mu_a, mu_b, var_a, var_b,
-                                                                               cov)], axis=-1)
+    return ssim.mean(axis=(-2, -1)), np.stack([m.mean(axis=(-2, -1)) for m in moments], axis=-1)
 
 
 def spearman(a, b):
@@ -311,5 +325,5 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["WINDOWS", "Config", "expected_local_variance", "main", "plot", "run", "spearman",
-           "windowed_ssim"]
+__all__ = ["WINDOWS", "Config", "expected_local_variance", "field_kernel", "main", "plot", "run", "spearman",
+           "ssim_map", "window_kernel", "windowed_ssim"]
