@@ -1,0 +1,166 @@
+"""Attribution maps for the audit (DESIGN.md section 4): gradients, integrated gradients, guided backprop,
+LRP (Zennit rules, composites and canonizers, plus the adaptive beta rule of seed eq. 1-2) and a random
+control, behind one function, ``attribute``, and a registry that takes any callable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from empirical.attribution import gradients as _gradients
+from empirical.attribution.canonizers import DenseNetCanonizer, EfficientNetCanonizer, canonizers_for
+from empirical.attribution.composites import LRP_METHODS, guided_backprop_composite, lrp_composite
+from empirical.attribution.lrp_rules import AdaptiveBeta, adaptive_beta_torch, positive_negative_sums
+
+__all__ = [
+    "AdaptiveBeta",
+    "DenseNetCanonizer",
+    "EfficientNetCanonizer",
+    "LRP_METHODS",
+    "REDUCTIONS",
+    "adaptive_beta_torch",
+    "attribute",
+    "available_methods",
+    "canonizers_for",
+    "lrp_composite",
+    "positive_negative_sums",
+    "reduce_channels",
+    "register_method",
+]
+
+REDUCTIONS = ("sum", "mean", "l2", "first", "none")
+
+
+def reduce_channels(raw: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Collapse the colour axis 1 of a raw (N, C, H, W) map: ``sum``, ``mean``, ``l2`` (Euclidean norm),
+    ``first`` (channel 0) or ``none`` (return ``raw`` as it is)."""
+    if reduction == "sum":
+        return raw.sum(1)
+    if reduction == "mean":
+        return raw.mean(1)
+    if reduction == "l2":
+        return torch.linalg.vector_norm(raw, dim=1)
+    if reduction == "first":
+        return raw[:, 0]
+    if reduction == "none":
+        return raw
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+@dataclass(frozen=True)
+class _Method:
+    function: Callable
+    reduction: str
+    takes_options: bool
+
+
+_REGISTRY: dict[str, _Method] = {}
+
+
+def register_method(name: str, function: Callable, *, reduction: str = "sum", takes_options: bool = False,
+                    replace: bool = False) -> None:
+    """Register ``function(model, x, target) -> map`` under ``name`` for ``attribute``.
+
+    ``function`` returns the raw map (N, C, H, W) (or already (N, H, W), then ``reduction="none"``);
+    ``attribute`` applies ``reduction`` unless asked for the raw map. With ``takes_options=True`` the
+    options given to ``attribute`` are passed on as keyword arguments. ``replace=True`` allows redefining.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"method name must be a non-empty string, got {name!r}")
+    if not callable(function):
+        raise ValueError(f"function for method {name!r} must be callable, got {function!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"method {name!r} is already registered (pass replace=True to redefine it)")
+    _REGISTRY[name] = _Method(function, reduction, takes_options)
+
+
+def available_methods() -> tuple[str, ...]:
+    """Names ``attribute`` accepts, built-in ones first."""
+    return tuple(_REGISTRY)
+
+
+def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bool = False,
+              **options) -> torch.Tensor:
+    """Attribution maps of ``model`` for the classes ``target`` at the inputs ``x`` (N, C, H, W).
+
+    ``target``: a LongTensor (N,) of class indices or an int for all images. ``method``: a name from
+    ``available_methods()``. Returns (N, H, W) after the method's channel reduction (see each method's
+    registration: ``gradient`` l2 = Sensitivity, ``gradient-mean`` mean, ``random-uniform`` one channel of
+    iid draws, all others the sum, which keeps LRP's conservation and IG's completeness), or the raw
+    (N, C, H, W) map with ``raw=True``. Runs on the device of ``model`` and ``x``; the model must be in eval
+    mode and is left exactly as it was (every hook and canonizer removed).
+    """
+    if method not in _REGISTRY:
+        raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(_REGISTRY)}")
+    entry = _REGISTRY[method]
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if model.training:
+        raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
+    target = _as_target(target, x)
+    if entry.takes_options:
+        result = entry.function(model, x, target, **options)
+    elif options:
+        raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
+    else:
+        result = entry.function(model, x, target)
+    if raw:
+        return result
+    return reduce_channels(result, entry.reduction)
+
+
+def _as_target(target, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(target, int) and not isinstance(target, bool):
+        return torch.full((x.shape[0],), target, dtype=torch.long, device=x.device)
+    if not isinstance(target, torch.Tensor) or target.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"target must be an int or an integer tensor (N,), got {target!r}")
+    if target.shape != (x.shape[0],):
+        raise ValueError(f"target must have shape ({x.shape[0]},) to match x, got {tuple(target.shape)}")
+    return target.to(device=x.device, dtype=torch.long)
+
+
+def _lrp(method: str) -> Callable:
+    def run(model, x, target, *, output_relevance: str = "logit", **options):
+        """LRP from the target logit as output relevance (``output_relevance="one"``: from 1, as Zennit)."""
+        if output_relevance not in ("logit", "one"):
+            raise ValueError(f"output_relevance must be 'logit' or 'one', got {output_relevance!r}")
+        composite = lrp_composite(method, model, x, **options)
+        return _modified_gradient(model, x, target, composite, scale_by_logit=output_relevance == "logit")
+
+    run.__name__ = method.replace("-", "_")
+    return run
+
+
+def _guided_backprop(model, x, target):
+    """Guided backprop: gradient with negative upstream signals cut at every ReLU (raw map)."""
+    return _modified_gradient(model, x, target, guided_backprop_composite(model), scale_by_logit=False)
+
+
+def _modified_gradient(model, x, target, composite, *, scale_by_logit: bool) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad(), composite.context(model) as hooked:
+        logits = hooked(x)
+        selected = logits.gather(1, target[:, None])
+        seed = selected.detach() if scale_by_logit else torch.ones_like(selected)
+        (relevance,) = torch.autograd.grad(selected, x, grad_outputs=seed)
+    return relevance
+
+
+def _register_builtins() -> None:
+    register_method("gradient", _gradients.input_gradient, reduction="l2")
+    register_method("gradient-mean", _gradients.input_gradient, reduction="mean")
+    register_method("gradient-x-input", _gradients.gradient_x_input)
+    register_method("integrated-gradients", _gradients.integrated_gradients, takes_options=True)
+    register_method("guided-backprop", _guided_backprop)
+    for name in LRP_METHODS:
+        register_method(name, _lrp(name), takes_options=True)
+    register_method("random-uniform", _gradients.random_uniform, reduction="first", takes_options=True)
+
+
+_register_builtins()

@@ -1,0 +1,164 @@
+"""Canonizers for the audit's networks, in Zennit's style (every change undone by ``remove``).
+
+Zennit 0.5.1 ships ``ResNetCanonizer`` (used for ResNet-50 and, since the demo network is built from
+torchvision's ``BasicBlock``, for ``demo`` too). It has nothing for DenseNet-121 or EfficientNet-B0; the two
+canonizers here fill that gap. Both merge every batch-norm that directly follows a convolution into it,
+and route additions, gates and functional activations through modules so that rules can see them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from zennit.canonizers import AttributeCanonizer, Canonizer, NamedMergeBatchNorm, SequentialMergeBatchNorm
+from zennit.layer import Sum
+from zennit.torchvision import ResNetCanonizer
+
+from empirical.models import architecture_of
+
+
+class _ModelCanonizer(Canonizer):
+    """Base: a named batch-norm merge computed from the model at hand, plus attribute overloads."""
+
+    def __init__(self, merge_batch_norm: bool = True):
+        self.merge_batch_norm = merge_batch_norm
+
+    def apply(self, root_module):
+        instances = []
+        if self.merge_batch_norm:
+            instances += NamedMergeBatchNorm(self._merge_pairs(root_module)).apply(root_module)
+        instances += AttributeCanonizer(self._attributes).apply(root_module)
+        return instances
+
+    def register(self):
+        """Nothing to do: the instances returned by ``apply`` hold the changes."""
+
+    def remove(self):
+        """Nothing to do: the instances returned by ``apply`` undo the changes."""
+
+    def copy(self):
+        return type(self)(merge_batch_norm=self.merge_batch_norm)
+
+    @staticmethod
+    def _merge_pairs(root_module):
+        raise NotImplementedError
+
+    @staticmethod
+    def _attributes(name, module):
+        raise NotImplementedError
+
+
+class DenseNetCanonizer(_ModelCanonizer):
+    """Canonizer for torchvision's DenseNet-121.
+
+    Merges ``conv0 -> norm0`` and, in every dense layer, ``conv1 -> norm2``. The other batch-norms
+    (``norm1`` of each dense layer, the transitions' ``norm``, ``norm5``) come after a concatenation and
+    before ReLU and a convolution, so no convolution can absorb them; the composites give them the Pass
+    rule. That is exactly what folding the positive scale into the next convolution and the shift into a
+    thresholded ReLU would give, since z-, epsilon-, plus-, alpha-beta- and gamma-rules depend only on the
+    products w_ij h_j. ``forward`` is overloaded so that the final ReLU and pooling, functional in
+    torchvision, are modules (``canonizer_relu``, ``canonizer_pool``) that rules and guided backprop reach.
+    """
+
+    @staticmethod
+    def _merge_pairs(root_module):
+        pairs = [(("features.conv0",), "features.norm0")]
+        for name, module in root_module.named_modules():
+            is_dense_layer = hasattr(module, "conv1") and hasattr(module, "norm2")
+            if name.startswith("features.denseblock") and is_dense_layer:
+                pairs.append(((f"{name}.conv1",), f"{name}.norm2"))
+        return pairs
+
+    @staticmethod
+    def _attributes(name, module):
+        from torchvision.models import DenseNet
+
+        if not isinstance(module, DenseNet):
+            return None
+        return {
+            "forward": _densenet_forward.__get__(module),
+            "canonizer_relu": nn.ReLU(),
+            "canonizer_pool": nn.AdaptiveAvgPool2d((1, 1)),
+        }
+
+
+def _densenet_forward(self, x):
+    out = self.canonizer_pool(self.canonizer_relu(self.features(x)))
+    return self.classifier(torch.flatten(out, 1))
+
+
+class EfficientNetCanonizer(_ModelCanonizer):
+    """Canonizer for efficientnet-pytorch's EfficientNet-B0.
+
+    Merges each batch-norm into the convolution before it (stem, expansion, depthwise, projection, head);
+    swish is an activation and gets the Pass rule in the composites. Each block's forward is overloaded:
+    the skip addition goes through a ``Sum`` module (as in Zennit's ResNet canonizer), and the
+    squeeze-excitation product ``x * sigmoid(s)`` sends all relevance to the gated signal x and none to the
+    gate (a diagonal linear map with weights sigmoid(s) passes relevance unchanged under every rule).
+    """
+
+    @staticmethod
+    def _merge_pairs(root_module):
+        pairs = [(("_conv_stem",), "_bn0"), (("_conv_head",), "_bn1")]
+        for index, block in enumerate(root_module._blocks):
+            prefix = f"_blocks.{index}"
+            if hasattr(block, "_expand_conv"):
+                pairs.append(((f"{prefix}._expand_conv",), f"{prefix}._bn0"))
+            pairs.append(((f"{prefix}._depthwise_conv",), f"{prefix}._bn1"))
+            pairs.append(((f"{prefix}._project_conv",), f"{prefix}._bn2"))
+        return pairs
+
+    @staticmethod
+    def _attributes(name, module):
+        from efficientnet_pytorch.model import MBConvBlock
+
+        if not isinstance(module, MBConvBlock):
+            return None
+        return {"forward": _mbconv_forward.__get__(module), "canonizer_sum": Sum()}
+
+
+class _RelevanceToSignal(torch.autograd.Function):
+    """``signal * gate``; backward hands the incoming relevance to ``signal`` unchanged, none to ``gate``."""
+
+    @staticmethod
+    def forward(ctx, signal, gate):
+        return signal * gate
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
+
+
+def _mbconv_forward(self, inputs, drop_connect_rate=None):
+    x = inputs
+    if self._block_args.expand_ratio != 1:
+        x = self._swish(self._bn0(self._expand_conv(inputs)))
+    x = self._swish(self._bn1(self._depthwise_conv(x)))
+    if self.has_se:
+        squeezed = self._se_expand(self._swish(self._se_reduce(F.adaptive_avg_pool2d(x, 1))))
+        x = _RelevanceToSignal.apply(x, torch.sigmoid(squeezed))
+    x = self._bn2(self._project_conv(x))
+    args = self._block_args
+    if self.id_skip and args.stride == 1 and args.input_filters == args.output_filters:
+        # drop connect is the identity in eval mode, the only mode attribution runs in
+        x = self.canonizer_sum(torch.stack([inputs, x], dim=-1))
+    return x
+
+
+def canonizers_for(model: nn.Module, *, merge_batch_norm: bool = True) -> list[Canonizer]:
+    """The canonizers for ``model``'s architecture (``empirical.models.MODEL_NAMES``).
+
+    Any other network gets Zennit's ``SequentialMergeBatchNorm`` (batch-norms right after a linear layer).
+    ``merge_batch_norm=False`` keeps only the structural changes (for guided backprop).
+    """
+    try:
+        name = architecture_of(model)
+    except ValueError:
+        return [SequentialMergeBatchNorm()] if merge_batch_norm else []
+    if name == "densenet121":
+        return [DenseNetCanonizer(merge_batch_norm=merge_batch_norm)]
+    if name == "efficientnet-b0":
+        return [EfficientNetCanonizer(merge_batch_norm=merge_batch_norm)]
+    # resnet50 and demo (torchvision BasicBlocks): Zennit's own canonizer
+    return [ResNetCanonizer()] if merge_batch_norm else []
