@@ -11,6 +11,7 @@ writes the tidy table of docs/results-format.md.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -181,16 +182,16 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     the original maps by every measure of ``MEASURES`` after each normalisation of ``NORMALIZATIONS``, with
     the noise floor of each score. ``schedule``: ``"top-down"`` (the seed's) or ``"per-layer"`` (Quantus
     MPRT's). Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
-    Returns the finished rows of ``model_name`` and ``methods`` from ``store``.
+    ``methods``: names of ``empirical.attribution`` (run with ``attribution_options``) or callables
+    ``(model, x, target) -> (N, H, W)`` (named by ``__name__``). Returns the finished rows of ``model_name``
+    and ``methods`` from ``store``.
     """
-    from empirical.attribution import attribute
-
-    images, labels = _check_inputs(images, labels, batch_size, methods, schedule)
+    images, labels = _check_inputs(images, labels, batch_size, schedule)
+    resolved = _resolve_methods(methods, attribution_options)
     arch = _architecture(model) if arch is None else arch
     steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
-    options = dict(attribution_options or {})
     chunks = [(method, start, min(start + batch_size, len(images)))
-              for method in methods for start in range(0, len(images), batch_size)]
+              for method in resolved for start in range(0, len(images), batch_size)]
     pending = [chunk for chunk in chunks if not store.has(_chunk_key(model_name, schedule, *chunk))]
     if pending:
         original = copy.deepcopy(model).to(device).eval()
@@ -204,12 +205,13 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
         for method, start, stop in pending:
             x = images[start:stop].to(device)
             target = _targets(original, x, labels, start, stop)
-            reference = attribute(original, x, target, method, **options).detach()
+            explain = resolved[method]
+            reference = explain(original, x, target).detach()
             _load_partial(randomised, original_state)
             scores, floors = [], []
             for step, state in enumerate(fresh, start=1):
                 _load_partial(randomised, state)
-                maps = attribute(randomised, x, target, method, **options).detach()
+                maps = explain(randomised, x, target).detach()
                 value, floor = _scores(reference, maps, seed=seed, step=step, start=start)
                 scores.append(value)
                 floors.append(floor)
@@ -219,11 +221,11 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             store.write(_chunk_key(model_name, schedule, method, start, stop), table)
         bar.close()
     collected = store.collect(columns=list(COLUMNS))
-    keep = (collected["model"] == model_name) & collected["method"].isin(list(methods))
+    keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)
 
 
-def _check_inputs(images, labels, batch_size, methods, schedule):
+def _check_inputs(images, labels, batch_size, schedule):
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (N, C, H, W), got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
@@ -237,17 +239,33 @@ def _check_inputs(images, labels, batch_size, methods, schedule):
         labels = labels.long()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(methods, str) or not methods:
-        raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
     if schedule not in ("top-down", "per-layer"):
         raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
-    from empirical.attribution import available_methods
-
-    known = available_methods()
-    unknown = [method for method in methods if method not in known]
-    if unknown:
-        raise ValueError(f"methods {unknown!r} unknown; available: {', '.join(known)}")
     return images, labels
+
+
+def _resolve_methods(methods, options) -> dict:
+    """{table name: callable (model, x, target) -> maps} for names and plug-in callables."""
+    if isinstance(methods, str) or not methods:
+        raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
+    options = dict(options or {})
+    resolved = {}
+    for method in methods:
+        if callable(method):
+            resolved[getattr(method, "__name__", type(method).__name__)] = method
+            continue
+        from empirical.attribution import attribute, available_methods
+
+        if method not in available_methods():
+            raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
+        resolved[method] = functools.partial(_named_attribution, attribute, method, options)
+    if len(resolved) != len(methods):
+        raise ValueError(f"methods must have distinct names, got {list(resolved)} from {methods!r}")
+    return resolved
+
+
+def _named_attribution(attribute, method, options, model, x, target):
+    return attribute(model, x, target, method, **options)
 
 
 def _architecture(model):
