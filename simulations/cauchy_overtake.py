@@ -148,7 +148,8 @@ def _count_block(size, gen, x_small, x_large, n_small, n_large):
 
 def _ratio_block(size, gen, ks, gamma):
     w = gen.standard_normal((2, size), dtype=np.float32)
-    ratio = (gamma * w[0]) / w[1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # w_l == 0 in float32: +-inf (or nan: False)
+        ratio = (gamma * w[0]) / w[1]
     return (ratio[:, None] >= np.asarray(ks, np.float32)[None, :]).sum(axis=0)
 
 
