@@ -49,7 +49,7 @@ _HUB_PATTERNS = {
 }
 # torchvision's DenseNet checkpoints predate module names without dots ("norm.1" -> "norm1")
 _DENSENET_OLD_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
 )
 
 
@@ -126,14 +126,10 @@ def load_model(name: str, weights=None, device="cpu") -> nn.Module:
     state_dict = _unwrap_state_dict(checkpoint, path)
     if name == "densenet121":
         state_dict = _remap_densenet_keys(state_dict)
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        summary = str(error).strip().splitlines()
-        raise ValueError(
-            f"weights in {path} do not fit {name!r}: {' '.join(line.strip() for line in summary[:4])} "
-            f"({_how_to_supply(name)})"
-        ) from None
+    problem = _mismatch(model, state_dict)
+    if problem:
+        raise ValueError(f"weights in {path} do not fit {name!r}: {problem} ({_how_to_supply(name)})")
+    model.load_state_dict(state_dict, strict=True)
     return model.eval().to(device)
 
 
@@ -217,6 +213,22 @@ def _unwrap_state_dict(checkpoint, path) -> dict:
     if checkpoint and all(key.startswith("module.") for key in checkpoint):
         checkpoint = {key[len("module."):]: value for key, value in checkpoint.items()}
     return dict(checkpoint)
+
+
+def _mismatch(model: nn.Module, state_dict: dict) -> str:
+    """A short description of missing, unexpected and misshapen keys; empty when the weights fit."""
+    expected = model.state_dict()
+    # batch-norm counters are absent from older checkpoints and restored by torch itself
+    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state_dict if k not in expected]
+    misshapen = [f"{k} {tuple(state_dict[k].shape)} instead of {tuple(v.shape)}"
+                 for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("size mismatch", misshapen)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            parts.append(f"{len(keys)} {label} ({', '.join(keys[:3])}{more})")
+    return "; ".join(parts)
 
 
 def _remap_densenet_keys(state_dict: dict) -> dict:

@@ -1,0 +1,49 @@
+"""Shared fixtures for the empirical tests: tiny seeded inputs and networks with non-trivial batch-norms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from empirical.models import build_model
+
+
+def randomize_batch_norms(model: nn.Module, *, rng: torch.Generator) -> nn.Module:
+    """Give every batch-norm running statistics and affine parameters away from the identity, so that a
+    batch-norm merge is really exercised (fresh networks have mean 0, variance 1, weight 1, bias 0)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                c = module.num_features
+                module.running_mean.copy_(torch.randn(c, generator=rng) * 0.2)
+                module.running_var.copy_(torch.rand(c, generator=rng) * 0.5 + 0.75)
+                module.weight.copy_(torch.rand(c, generator=rng) * 0.5 + 0.75)
+                module.bias.copy_(torch.randn(c, generator=rng) * 0.1)
+    return model
+
+
+def seeded_model(name: str, seed: int = 0) -> nn.Module:
+    """``build_model(name)`` with weights from a fixed seed and randomised batch-norms, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(name)
+    return randomize_batch_norms(model, rng=torch.Generator().manual_seed(seed + 1)).eval()
+
+
+@pytest.fixture
+def demo_model() -> nn.Module:
+    """The demo network, random (seeded) weights and batch-norms, eval mode."""
+    return seeded_model("demo")
+
+
+@pytest.fixture
+def demo_batch() -> torch.Tensor:
+    """Three demo inputs (3, 3, 32, 32) in [0, 1]."""
+    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+
+
+@pytest.fixture
+def imagenet_like_batch() -> torch.Tensor:
+    """Two normalised ImageNet-like inputs at small resolution (2, 3, 32, 32)."""
+    return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(11))
