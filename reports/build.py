@@ -1,0 +1,209 @@
+"""Orchestration of ``python -m reports``: obtain the inputs (reuse or compute), then write the report.
+
+Without a source folder the report runs the simulations and the empirical ``demo`` profile into
+``OUT/simulations`` and ``OUT/empirical``. With ``source`` (a report folder or a bare empirical run)
+every table found there is reused and only what is missing is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import platform
+import shutil
+import time
+import zlib
+from importlib import metadata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from reports import inputs, render, sections
+from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
+
+EMPIRICAL_EXPERIMENTS = ["randomization", "faithfulness", "activations"]
+QUICK_IMAGES = 2
+QUICK_METHODS = 2
+
+
+@dataclasses.dataclass
+class Context:
+    """What the report was built from: inputs, settings, and the gaps it must state."""
+
+    out: Path
+    seed: int
+    quick: bool
+    progress: bool
+    source: Path | None = None
+    run: EmpiricalRun | None = None
+    simulations: dict[str, SimulationResult] = dataclasses.field(default_factory=dict)
+    computed: list[str] = dataclasses.field(default_factory=list)
+    reused: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    started: str = ""
+    elapsed_s: float = 0.0
+
+    def rng(self, name: str) -> np.random.Generator:
+        """An independent stream per named computation, fixed by the report seed."""
+        return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+
+
+def build_report(out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False,
+                 progress: bool = True) -> Path:
+    """Build the report under ``out`` and return the path of ``report.html``.
+
+    Raises ReportInputError (a ValueError) when ``source`` is not a result folder or lacks a table its
+    manifest promises.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    out = Path(out)
+    started = time.perf_counter()
+    context = Context(out=out, seed=seed, quick=quick, progress=progress,
+                      source=Path(source) if source is not None else None,
+                      started=datetime.now(UTC).isoformat(timespec="seconds"))
+    empirical_source = inputs.empirical_folder(context.source) if context.source is not None else None
+    if empirical_source is not None:
+        inputs.load_empirical(empirical_source)  # fail early, before any computation, on a missing table
+    for folder in ("figures", "tables", "simulations"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    with tqdm(total=4, desc="report", unit="stage", disable=not progress) as bar:
+        bar.set_postfix_str("empirical")
+        context.run = obtain_empirical(context, empirical_source)
+        bar.update()
+        bar.set_postfix_str("simulations")
+        context.simulations = obtain_simulations(context)
+        bar.update()
+        bar.set_postfix_str("figures and tables")
+        report_sections = sections.compose(context)
+        bar.update()
+        bar.set_postfix_str("writing")
+        context.elapsed_s = time.perf_counter() - started
+        report_sections.append(sections.provenance(context))
+        title = "sanity-audit report: theory, Monte Carlo and real networks side by side"
+        (out / "report.md").write_text(render.to_markdown(title, report_sections))
+        html_path = out / "report.html"
+        html_path.write_text(render.to_html(title, report_sections, out))
+        bar.update()
+    return html_path
+
+
+def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | None:
+    """Reuse the empirical run at ``source`` (copied into OUT/empirical) or run the demo profile."""
+    target = context.out / "empirical"
+    if source is not None:
+        inputs.copy_empirical(source, target)
+        context.reused.append(f"empirical run from {source}")
+        return inputs.load_empirical(target)
+    try:
+        runner = importlib.import_module("empirical.runner")
+    except ImportError as error:
+        context.missing.append(f"empirical.runner is not available ({error}); sections 2-5 have no data")
+        return None
+    options = dict(profile="demo", out=target, seed=context.seed, progress=context.progress)
+    if context.quick:
+        options.update(quick_empirical_options())
+    runner.run(EMPIRICAL_EXPERIMENTS, **options)
+    context.computed.append("empirical demo run" + (" (quick)" if context.quick else ""))
+    return inputs.load_empirical(target)
+
+
+def quick_empirical_options() -> dict:
+    """Small images and methods for ``--quick``: a first look in well under a minute."""
+    options: dict = {"images": QUICK_IMAGES}
+    try:
+        methods = importlib.import_module("empirical.methods")
+        names = getattr(methods, "METHODS", None) or getattr(methods, "METHOD_NAMES", None)
+        if names:
+            options["methods"] = list(names)[:QUICK_METHODS]
+    except ImportError:
+        pass
+    return options
+
+
+def obtain_simulations(context: Context) -> dict[str, SimulationResult]:
+    """Each simulation table: reused from the source folder or OUT/simulations, else computed."""
+    target = context.out / "simulations"
+    found = {}
+    for name in tqdm(inputs.SIMULATIONS, desc="simulations", unit="table", leave=False,
+                     disable=not context.progress):
+        for folder in _simulation_sources(context):
+            result = inputs.load_simulation(folder, name)
+            if result is not None:
+                _copy_simulation(folder, target, name)
+                context.reused.append(f"simulations/{name}.csv from {folder}")
+                found[name] = inputs.load_simulation(target, name)
+                break
+        else:
+            result = run_simulation(context, name, target)
+            if result is not None:
+                found[name] = result
+    return found
+
+
+def _simulation_sources(context: Context) -> list[Path]:
+    # Without --from every simulation is recomputed, so a changed seed or --quick never reuses stale tables.
+    if context.source is None:
+        return []
+    folder = inputs.simulations_folder(context.source)
+    return [folder] if folder.is_dir() else []
+
+
+def _copy_simulation(source: Path, target: Path, name: str) -> None:
+    if source.resolve() == target.resolve():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for suffix in (".csv", ".json", ".png"):
+        path = source / f"{name}{suffix}"
+        if path.is_file():
+            shutil.copy2(path, target / path.name)
+
+
+def run_simulation(context: Context, name: str, target: Path) -> SimulationResult | None:
+    """Run ``simulations.NAME`` at report size (or ``Config.quick()``) and write NAME.csv/.json/.png."""
+    try:
+        module = importlib.import_module(f"simulations.{name}")
+        config_type, run, plot = module.Config, module.run, getattr(module, "plot", None)
+    except (ImportError, AttributeError) as error:
+        context.missing.append(f"simulations.{name} is not available ({error})")
+        return None
+    config = config_type.quick() if context.quick else report_config(config_type)
+    started = time.perf_counter()
+    table = run(config, rng=context.rng(name))
+    elapsed = time.perf_counter() - started
+    table.to_csv(target / f"{name}.csv", index=False)
+    config_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
+    manifest = {"simulation": name, "config": config_dict, "seed": [context.seed, zlib.crc32(name.encode())],
+                "draws": config_dict.get("draws"), "versions": versions(), "elapsed_s": round(elapsed, 3),
+                "made_by": "python -m reports"}
+    (target / f"{name}.json").write_text(json.dumps(manifest, indent=2, default=str))
+    if plot is not None:
+        try:
+            plot(table, target / f"{name}.png")
+        except Exception as error:  # a broken plot must not cost the table
+            context.missing.append(f"simulations.{name}.plot failed: {error}")
+    context.computed.append(f"simulations/{name}.csv ({elapsed:.1f} s)")
+    return inputs.load_simulation(target, name)
+
+
+def report_config(config_type):
+    """The simulation's default configuration (its CLI defaults are sized for a report)."""
+    return config_type()
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries the numbers depend on (read from metadata: no imports)."""
+    found = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch", "torchvision",
+                 "zennit", "sanity-audit"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+__all__ = ["build_report", "Context", "ReportInputError", "versions"]

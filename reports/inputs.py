@@ -1,0 +1,174 @@
+"""Locate, validate and load the result tables a report is built from (docs/results-format.md).
+
+A report reads an empirical run (``manifest.json`` and its CSV tables) and the simulation tables
+(``NAME.csv`` with ``NAME.json``). This module only reads and checks; computing what is missing is
+the job of :mod:`reports.build`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SIMULATIONS = (
+    "similarity_processes",
+    "cauchy_overtake",
+    "quantile_variance",
+    "adaptive_beta",
+    "monotonicity",
+    "positive_dominance",
+)
+EXPERIMENTS = ("randomization", "faithfulness", "activations")
+
+# The columns each table must hold; extra columns are kept.
+EMPIRICAL_COLUMNS = {
+    "randomization.csv": ("model", "method", "step", "image", "measure", "normalization", "value", "noise_floor"),
+    "faithfulness.csv": ("model", "method", "patch_size", "image", "step", "score"),
+    "faithfulness_area.csv": ("model", "method", "patch_size", "image", "area"),
+    "activations.csv": ("model", "level", "statistic", "value"),
+}
+EXPERIMENT_TABLES = {
+    "randomization": ("randomization.csv",),
+    "faithfulness": ("faithfulness.csv", "faithfulness_area.csv"),
+    "activations": ("activations.csv",),
+}
+SIMULATION_COLUMNS = ("quantity", "estimate", "se", "ci_low", "ci_high", "theory", "agree", "level")
+ACTIVATION_SAMPLES = "activation_samples.npz"
+
+
+class ReportInputError(ValueError):
+    """A result folder the report cannot use; the message names the folder and the table."""
+
+
+@dataclass
+class EmpiricalRun:
+    """An empirical run as read from disk: manifest, tables by file name, and its folder."""
+
+    path: Path
+    manifest: dict
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    experiments: tuple[str, ...] = EXPERIMENTS
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        return self.tables.get(name)
+
+    def activation_samples(self) -> dict[str, np.ndarray]:
+        """The pooled activation subsamples by ``"<model>/<level>"``, empty when the file is absent."""
+        path = self.path / ACTIVATION_SAMPLES
+        if not path.is_file():
+            return {}
+        with np.load(path) as archive:
+            return {key: np.asarray(archive[key]) for key in archive.files}
+
+
+@dataclass
+class SimulationResult:
+    """One simulation table with its manifest and, when present, its own figure."""
+
+    name: str
+    table: pd.DataFrame
+    manifest: dict
+    figure: Path | None = None
+
+
+def empirical_folder(folder: Path) -> Path:
+    """The empirical run inside ``folder``: the folder itself (a bare run) or ``folder/empirical``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportInputError(f"--from: {str(folder)!r} is not a folder")
+    if (folder / "manifest.json").is_file():
+        return folder
+    if (folder / "empirical" / "manifest.json").is_file():
+        return folder / "empirical"
+    raise ReportInputError(
+        f"--from: {str(folder)!r} holds neither manifest.json (a bare empirical run) nor empirical/manifest.json "
+        "(a report folder); point it at the folder that `python -m empirical ... --out DIR` or "
+        "`python -m reports --out DIR` wrote"
+    )
+
+
+def simulations_folder(folder: Path) -> Path:
+    """Where the simulation tables of a report folder live (they may be absent)."""
+    return Path(folder) / "simulations"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ReportInputError(f"{str(path)!r} is not valid JSON: {error}") from None
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ReportInputError(f"table {path.name} in {str(path.parent)!r} cannot be read: {error}") from None
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ReportInputError(
+            f"table {path.name} in {str(path.parent)!r} lacks the column(s) {', '.join(missing)} "
+            "(see docs/results-format.md)"
+        )
+    return table
+
+
+def listed_experiments(manifest: dict) -> tuple[str, ...]:
+    """The experiments a manifest says were run (all of them when it does not say)."""
+    listed = manifest.get("experiments")
+    if not listed:
+        return EXPERIMENTS
+    if isinstance(listed, str):
+        listed = [listed]
+    aliases = {"randomisation": "randomization", "activation": "activations"}
+    names = {aliases.get(str(name), str(name)) for name in listed}
+    if "all" in names:
+        return EXPERIMENTS
+    return tuple(name for name in EXPERIMENTS if name in names)
+
+
+def load_empirical(folder: Path) -> EmpiricalRun:
+    """Read an empirical run; a table the manifest promises but the folder lacks is a ReportInputError."""
+    folder = Path(folder)
+    manifest = _read_json(folder / "manifest.json")
+    experiments = listed_experiments(manifest)
+    run = EmpiricalRun(path=folder, manifest=manifest, experiments=experiments)
+    for experiment in experiments:
+        for name in EXPERIMENT_TABLES[experiment]:
+            path = folder / name
+            if not path.is_file():
+                raise ReportInputError(
+                    f"table {name} is missing from {str(folder)!r} (its manifest lists the {experiment!r} "
+                    f"experiment); copy {name} from the run that made it, or re-run "
+                    f"`python -m empirical {experiment} --out {folder}`"
+                )
+            run.tables[name] = _read_table(path, EMPIRICAL_COLUMNS[name])
+    return run
+
+
+def load_simulation(folder: Path, name: str) -> SimulationResult | None:
+    """Read ``folder/NAME.csv`` (and its manifest and PNG); None when the table is not there."""
+    path = Path(folder) / f"{name}.csv"
+    if not path.is_file():
+        return None
+    table = _read_table(path, SIMULATION_COLUMNS)
+    manifest_path = path.with_suffix(".json")
+    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    figure = path.with_suffix(".png")
+    return SimulationResult(name=name, table=table, manifest=manifest, figure=figure if figure.is_file() else None)
+
+
+def copy_empirical(source: Path, target: Path) -> None:
+    """Copy an empirical run's manifest and tables (not its resume chunks) into a report folder."""
+    source, target = Path(source).resolve(), Path(target).resolve()
+    if source == target:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_file():
+            shutil.copy2(path, target / path.name)

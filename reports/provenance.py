@@ -1,0 +1,81 @@
+"""Report section 6: versions, seeds, device, weights checksums, profile and run time of every input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from reports.render import Note, Paragraph, Section, Table
+
+
+def _flat(value) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def empirical_rows(manifest: dict) -> list[dict]:
+    """The manifest of the empirical run as (item, value) rows, weights one row a model."""
+    rows = []
+    for key in ("profile", "experiments", "seed", "device", "started", "finished", "elapsed_s", "bench"):
+        if key in manifest:
+            rows.append(dict(item=key, value=_flat(manifest[key])))
+    for name, version in sorted((manifest.get("versions") or {}).items()):
+        rows.append(dict(item=f"version: {name}", value=_flat(version)))
+    for model, weights in sorted((manifest.get("weights") or {}).items()):
+        if isinstance(weights, dict):
+            text = f"{weights.get('path', '?')} (sha256 {weights.get('sha256', '?')})"
+        else:
+            text = _flat(weights)
+        rows.append(dict(item=f"weights: {model}", value=text))
+    if "dataset" in manifest:
+        rows.append(dict(item="dataset", value=_flat(manifest["dataset"])))
+    if "config" in manifest:
+        rows.append(dict(item="config", value=_flat(manifest["config"])))
+    return rows
+
+
+def simulation_rows(simulations: dict) -> pd.DataFrame:
+    rows = []
+    for name, result in sorted(simulations.items()):
+        manifest = result.manifest
+        rows.append(dict(simulation=name, seed=_flat(manifest.get("seed", "?")), draws=_flat(manifest.get("draws", "?")),
+                         elapsed_s=manifest.get("elapsed_s", "?"), rows=len(result.table),
+                         config=_flat(manifest.get("config", {}))))
+    return pd.DataFrame(rows, columns=["simulation", "seed", "draws", "elapsed_s", "rows", "config"])
+
+
+def provenance_section(context) -> Section:
+    from reports.build import versions
+
+    section = Section("6. Provenance", "provenance")
+    manifest = context.run.manifest if context.run is not None else {}
+    if manifest.get("bench") or manifest.get("profile") == "bench":
+        section.add(Note("This empirical run used the bench profile (random weights and inputs): its numbers are "
+                         "for speed only and say nothing about attribution methods."))
+    report = [dict(item="report seed", value=str(context.seed)),
+              dict(item="quick", value=str(context.quick)),
+              dict(item="built from", value=str(context.source) if context.source else "computed by this run"),
+              dict(item="started (UTC)", value=context.started),
+              dict(item="report run time (s)", value=f"{context.elapsed_s:.1f}"),
+              dict(item="computed", value="; ".join(context.computed) or "nothing"),
+              dict(item="reused", value="; ".join(context.reused) or "nothing"),
+              dict(item="missing", value="; ".join(context.missing) or "nothing")]
+    report += [dict(item=f"version: {name}", value=value) for name, value in versions().items()]
+    frame = pd.DataFrame(report)
+    frame.to_csv(context.out / "tables" / "provenance_report.csv", index=False)
+    section.add(Paragraph("Every number above comes from a table under this folder: empirical/ (the empirical run "
+                          "and its manifest.json), simulations/ (one CSV and JSON manifest a simulation) and "
+                          "tables/ (what the report derived from them)."))
+    section.add(Table(frame, "This report", "tables/provenance_report.csv"))
+    if manifest:
+        empirical = pd.DataFrame(empirical_rows(manifest))
+        empirical.to_csv(context.out / "tables" / "provenance_empirical.csv", index=False)
+        section.add(Table(empirical, "The empirical run (empirical/manifest.json)", "tables/provenance_empirical.csv"))
+    else:
+        section.add(Note("No empirical run, so no weights, device or dataset to report."))
+    simulations = simulation_rows(context.simulations)
+    simulations.to_csv(context.out / "tables" / "provenance_simulations.csv", index=False)
+    section.add(Table(simulations, "The simulations (simulations/NAME.json)", "tables/provenance_simulations.csv"))
+    return section
