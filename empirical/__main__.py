@@ -1,0 +1,94 @@
+"""Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``.
+
+A thin wrapper over :func:`empirical.runner.run`; a user's mistake prints one message and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from empirical.profiles import PROFILES
+
+EPILOG = """\
+profiles:
+  demo      the demo network on held-out scikit-learn digits (CPU, minutes; the default)
+  imagenet  ResNet-50, DenseNet-121, EfficientNet-B0 on 1000 ImageNet validation images
+            (needs --data and pretrained weights)
+  bench     random weights and inputs: throughput only, marked so in every output
+
+A run killed midway resumes from its finished chunks when started again with the same arguments and --out.
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m empirical``."""
+    main = argparse.ArgumentParser(
+        prog="python -m empirical", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Model-randomisation and faithfulness experiments on real networks (seed A.1, H, I, J).")
+    main.add_argument("experiment", choices=("randomization", "faithfulness", "activations", "all"),
+                      help="which experiment to run ('all': the three)")
+    main.add_argument("--profile", default="demo", choices=tuple(PROFILES),
+                      help="run profile (default: demo)")
+    main.add_argument("--model", nargs="+", dest="models", metavar="M",
+                      help="networks to use (default: the profile's)")
+    main.add_argument("--methods", nargs="+", metavar="METHOD",
+                      help="attribution methods (default: the profile's; see empirical.attribution)")
+    main.add_argument("--images", type=int, metavar="N", help="number of images (default: the profile's)")
+    main.add_argument("--data", type=Path, metavar="DIR",
+                      help="ImageNet validation folder (imagenet profile)")
+    main.add_argument("--weights", nargs="+", metavar="W",
+                      help="'random', a weights file (one model), or MODEL=PATH for each model "
+                           "(default: packaged demo weights, or the torch hub cache)")
+    main.add_argument("--device", default="cpu", help="cpu or cuda[:index] (default: cpu)")
+    main.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default: the profile's)")
+    main.add_argument("--out", type=Path, help="output folder (default: runs/empirical-<profile>)")
+    main.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    main.add_argument("--quiet", action="store_true", help="no progress bars")
+    return main
+
+
+def _weights(values):
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = {}
+    for value in values:
+        model, sep, path = value.partition("=")
+        if not sep or not model or not path:
+            raise ValueError(f"--weights: expected MODEL=PATH for several models, got {value!r}")
+        pairs[model] = path
+    return pairs
+
+
+def main(argv=None) -> int:
+    """Parse ``argv``, run, print where the tables are; returns the exit code."""
+    args = parser().parse_args(argv)
+    from empirical.runner import run
+
+    out = args.out or Path("runs") / f"empirical-{args.profile}"
+    try:
+        if args.profile == "bench":
+            print("bench profile: random weights and inputs; the numbers measure speed only", file=sys.stderr)
+        folder = run(args.experiment, profile=args.profile, out=out, models=args.models, methods=args.methods,
+                     images=args.images, data=args.data, weights=_weights(args.weights), device=args.device,
+                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        print(f"python -m empirical: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, an unwritable folder: say so, keep the finished chunks
+        print(f"python -m empirical: error: {error} (finished chunks are kept in {out}/chunks)",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished chunks are kept in {out}/chunks; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(f"wrote {', '.join(sorted(p.name for p in folder.glob('*.csv')))} and manifest.json to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

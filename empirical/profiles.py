@@ -1,0 +1,101 @@
+"""Run profiles (DESIGN.md section 4): which networks, methods, images and experiment settings a run uses.
+
+- ``demo`` (default): the small demo network trained on scikit-learn's digits (32x32, values in [0, 1]), the
+  held-out digits, CPU-sized. Faithfulness is scaled from the paper's 224x224 to 32x32 (factor 1/7): patches 2
+  and 4 for the paper's 8 and 15, a 3x3 blur for the paper's 15x15 (15/7 rounded to the nearest odd size), and
+  the paper's 30 steps (30 of the 256 2x2 or 64 4x4 patches).
+- ``imagenet``: ResNet-50, DenseNet-121, EfficientNet-B0 on the first 1000 images of an ImageNet validation
+  folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
+- ``bench``: random weights and random inputs at 224x224, for throughput only; every table names its models
+  ``bench-random-<name>`` and the manifest says ``"bench": true``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BENCH_PREFIX", "PROFILES", "Profile", "get_profile", "load_images", "table_model_name"]
+
+BENCH_PREFIX = "bench-random-"
+_ALL_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop",
+                "lrp-epsilon", "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat",
+                "epsilon-gamma-box", "random-uniform")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Defaults and limits of one kind of run; ``faithfulness`` holds the options of ``run_faithfulness``."""
+
+    name: str
+    models: tuple[str, ...]
+    allowed_models: tuple[str, ...]
+    methods: tuple[str, ...]
+    images: int
+    batch_size: int
+    image_size: int
+    needs_data: bool
+    random_weights: bool
+    bench: bool
+    faithfulness: dict = field(default_factory=dict)
+    randomization: dict = field(default_factory=dict)
+    activations: dict = field(default_factory=dict)
+
+    def options(self, experiment: str) -> dict:
+        """The profile's keyword options for the experiment function ``run_<experiment>``."""
+        return dict(getattr(self, experiment))
+
+
+PROFILES = {
+    "demo": Profile(
+        name="demo", models=("demo",), allowed_models=("demo",),
+        methods=("gradient", "gradient-x-input", "integrated-gradients", "guided-backprop", "lrp-epsilon",
+                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
+        images=32, batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
+        faithfulness={"patch_sizes": (2, 4), "blur_kernel": 3, "steps": 30}),
+    "imagenet": Profile(
+        name="imagenet", models=("resnet50", "densenet121", "efficientnet-b0"),
+        allowed_models=("resnet50", "densenet121", "efficientnet-b0"), methods=_ALL_METHODS,
+        images=1000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
+        faithfulness={"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}),
+    "bench": Profile(
+        name="bench", models=("resnet50", "densenet121", "efficientnet-b0"),
+        allowed_models=("resnet50", "densenet121", "efficientnet-b0", "demo"),
+        methods=("gradient", "epsilon-plus-flat"), images=64, batch_size=64, image_size=224, needs_data=False,
+        random_weights=True, bench=True,
+        faithfulness={"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}),
+}
+
+
+def get_profile(name) -> Profile:
+    """The profile called ``name``; ValueError listing the known ones otherwise."""
+    if isinstance(name, Profile):
+        return name
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def table_model_name(profile: Profile, model: str) -> str:
+    """The name a model has in the result tables: ``bench-random-<model>`` under ``bench``, else ``model``."""
+    return f"{BENCH_PREFIX}{model}" if profile.bench else model
+
+
+def load_images(profile: Profile, *, images: int | None = None, data=None, model: str | None = None,
+                seed: int = 0):
+    """The ``ImageSet`` of a run: held-out digits (``demo``), the ImageNet folder ``data`` (``imagenet``) or
+    random inputs drawn from ``seed`` (``bench``; 32x32 for the demo network). ``images`` defaults to the
+    profile's count."""
+    from empirical import data as datasets
+
+    count = profile.images if images is None else images
+    if profile.needs_data:
+        if data is None:
+            raise ValueError(f"profile {profile.name!r} needs data: pass --data with an ImageNet validation "
+                             "folder (class sub-folders, or image files with a labels.txt)")
+        return datasets.load_image_folder(data, count)
+    if data is not None:
+        raise ValueError(f"data is only read by the 'imagenet' profile, not {profile.name!r}; got {data!r}")
+    if profile.bench:
+        size = 32 if model == "demo" else profile.image_size
+        return datasets.random_images(count, size, rng=seed)
+    return datasets.load_digits("test", count)
