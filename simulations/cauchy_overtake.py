@@ -224,8 +224,12 @@ def _shared_block(size, gen, masked):
     pairs = masked.shape[1] // 3
     large, small, small_avg = sums[:, :pairs], sums[:, pairs:2 * pairs], sums[:, 2 * pairs:]
     positive = large > 0
+    # Last two rows: the roles swapped (top set overtaking the bottom set), which section I means for
+    # negative statistics, where the bottom set holds the larger magnitudes.
+    swapped = small > 0
     return np.stack([positive.sum(0), (positive & (small >= large)).sum(0),
-                     (positive & (small_avg >= large)).sum(0)])
+                     (positive & (small_avg >= large)).sum(0), swapped.sum(0),
+                     (swapped & (large >= small)).sum(0)])
 
 
 def overtake_on_activations(
@@ -244,7 +248,9 @@ def overtake_on_activations(
     X_L = values >= V(q_high), X_S = values <= V(q_low); random N(0, 1) weights on every value. Rows per
     pair: the frequency against the exact probability (eq. 27-28), the gamma_2 bound with the realised
     K = min|X_L| / max|X_S| (eq. 33-36), the mean-contribution variant (eq. 37-41), and the section-I
-    estimate P_gamma(Z >= V(q_high)/V(q_low)) (``overtake-section-I``). Returns the tidy table.
+    estimate P_gamma(Z >= V(q_high)/V(q_low)) (``overtake-section-I``; for negative statistics the top set
+    overtaking the bottom one, as section I inverts K there). Section I's P is a heuristic, not a proven
+    bound: its verdict may fail (its gamma is not gamma_2 of the swapped sets). Returns the table.
     """
     values = check_activations(values)
     draws = c.check_positive_int("draws", draws)
@@ -276,11 +282,14 @@ def overtake_on_activations(
         settings = {"source": source, "q_high": qh, "q_low": ql, "K": k, "n_small": int(small.sum()),
                     "n_large": int(large.sum()), "gamma": gamma_1}
         pair_counts = counts[:, j]
-        rows += _set_rows(settings, pair_counts, x_small, x_large, k, level)
+        rows += _set_rows(settings, pair_counts[:3], x_small, x_large, k, level)
         _, _, p_section_i = theory.overtake_from_quantiles(ql, v_low, qh, v_high)
-        rows.append(c.proportion_row(settings, "overtake-section-I", count=int(pair_counts[1]),
-                                     n=int(pair_counts[0]), theory=p_section_i, level=level,
-                                     relation="at_most"))
+        # Negative statistics (V(q_high) <= 0): the bottom set is the large one in magnitude, and section I
+        # asks whether the top set overtakes it (theory.overtake_from_quantiles inverts K accordingly).
+        negative = v_high <= 0 and v_low < 0
+        over, n = (pair_counts[4], pair_counts[3]) if negative else (pair_counts[1], pair_counts[0])
+        rows.append(c.proportion_row(settings, "overtake-section-I", count=int(over), n=int(n),
+                                     theory=p_section_i, level=level, relation="at_most"))
     return c.finish_table(rows)
 
 

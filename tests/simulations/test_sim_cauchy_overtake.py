@@ -73,6 +73,23 @@ def test_activation_sets_against_exact_probability():
     assert exact["theory"].iloc[0] == pytest.approx(theory.overtake_probability(values[small], values[large]))
 
 
+def test_negative_activations_follow_section_i_inverse_ratio():
+    # Swish-like layers: every statistic negative, the bottom set holds the large magnitudes.
+    values = -np.abs(np.random.default_rng(4).standard_normal(800))
+    table = co.overtake_on_activations(values, rng=5, draws=10_000, q_high=(0.9,), q_low=(0.3,))
+    rows = table.set_index("quantity")
+    assert abs(rows.loc["overtake-sum", "estimate"] - rows.loc["overtake-sum", "theory"]) \
+        <= K_SE * rows.loc["overtake-sum", "se"]
+    # Section I's estimate concerns the top set overtaking the bottom one: small, and not exceeded.
+    assert rows.loc["overtake-section-I", "estimate"] < 0.2 and rows.loc["overtake-section-I", "agree"]
+
+
+def test_default_run_draws_at_least_ten_million_neurons():
+    config = co.Config()
+    settings = len(config.ks) * len(config.n_small) * len(config.n_large)
+    assert config.neuron_draws * settings >= 10**7
+
+
 def test_loads_csv_npy_and_empirical_npz(tmp_path):
     values = sparse_activations(np.random.default_rng(1), 50)
     np.savetxt(tmp_path / "a.csv", values, delimiter=",", header="value", comments="")
