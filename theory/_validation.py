@@ -67,6 +67,7 @@ def integer_at_least(name: str, value, minimum: int) -> np.ndarray:
     arr = as_float_array(name, value)
     check(name, arr, arr == np.round(arr), "integer-valued")
     check(name, arr, arr >= minimum, f"an integer >= {minimum}")
+    check(name, arr, arr < 2**62, "an integer below 2**62")
     return arr.astype(np.int64)
 
 

@@ -63,7 +63,7 @@ def overtake_gamma(x_small, x_large, *, average=False):
     """
     xs, xl = _activation_sets(x_small, x_large)
     sum_s, sum_l = np.sum(xs**2, axis=-1), np.sum(xl**2, axis=-1)
-    v.check("x_large", sum_l, sum_l > 0, "not all zero along the last axis (sum of squares")
+    v.check("x_large", sum_l, sum_l > 0, "non-zero somewhere along the last axis (sum of squares > 0)")
     sum_s, sum_l = v.broadcast(x_small=sum_s, x_large=sum_l)
     gamma = np.sqrt(sum_s / sum_l)
     if average:
@@ -111,7 +111,9 @@ def overtake_from_quantiles(q_low, v_low, q_high, v_high):
     top-(1 - q_high) set); P = `cauchy_tail(K, gamma)`. Where V(q_low) == 0 (sparse ReLU layers), K = inf
     and P = 0. Where the statistics are negative (V(q_high) <= 0, e.g. swish), the large set is the
     negative one: K = V(q_low) / V(q_high) (inf where V(q_high) == 0). Where they have opposite signs,
-    K = |V(q_high) / V(q_low)|. Requires q_low < q_high and v_low <= v_high. Returns (K, gamma, P).
+    K = |V(q_high) / V(q_low)|. gamma is the seed's in every case; for negative statistics the sets swap
+    roles, and the bound with swapped sizes is `overtake_bound(K, 1 - q_high, q_low)`.
+    Requires q_low < q_high and v_low <= v_high. Returns (K, gamma, P), broadcast.
     """
     q_low, q_high = v.probability("q_low", q_low), v.probability("q_high", q_high)
     v_low, v_high = v.as_float_array("v_low", v_low), v.as_float_array("v_high", v_high)
