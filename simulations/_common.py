@@ -325,9 +325,19 @@ def cli_main(
         elapsed = time.perf_counter() - clock
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted before the table was complete; nothing written\n")
     print(format_table(table))
     disagree = int((table["agree"] == False).sum())  # noqa: E712 (nullable boolean)
     print(f"\n{len(table)} rows, {disagree} disagree at their level; {elapsed:.1f} s", file=sys.stderr)
+    try:
+        _write_outputs(args, name, config, table, plot, started, elapsed)
+    except OSError as error:  # the table is on stdout already; say what could not be written
+        parser.exit(1, f"{parser.prog}: error: could not write results: {error}\n")
+    return 0
+
+
+def _write_outputs(args, name, config, table, plot, started, elapsed) -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out / f"{name}.csv", index=False)
@@ -335,7 +345,7 @@ def cli_main(
             "simulation": name,
             "config": _jsonable(config),
             "seed": args.seed,
-            "draws": getattr(config, "draws", None),
+            "draws": getattr(config, "neuron_draws", getattr(config, "draws", None)),
             "versions": versions(),
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
@@ -346,7 +356,6 @@ def cli_main(
             plot(table, args.out / f"{name}.png")
     elif args.plot:
         plot(table, Path(f"{name}.png"))
-    return 0
 
 
 def config_overrides(args: argparse.Namespace, **extra) -> dict:

@@ -1,7 +1,11 @@
 """The shared machinery of the simulations: intervals against statsmodels, verdicts, blocks."""
 
+import importlib
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
 from simulations import _common as c
@@ -48,3 +52,44 @@ def test_map_blocks_same_numbers_whatever_the_threads(monkeypatch):
 def test_identity_row_fails_beyond_tolerance():
     assert c.identity_row({}, "x", np.array([1e-12, -2e-12]), level=0.99, atol=1e-9)["agree"] is True
     assert c.identity_row({}, "x", np.array([1e-12, -2e-6]), level=0.99, atol=1e-9)["agree"] is False
+
+
+@given(count=st.integers(0, 500), extra=st.integers(0, 500), level=st.floats(0.5, 0.9999))
+def test_wilson_interval_is_a_proper_interval_around_the_estimate(count, extra, level):
+    n = count + extra
+    if n == 0:
+        return
+    low, high = c.wilson_interval(count, n, level)
+    assert 0 <= low <= count / n <= high <= 1
+
+
+@given(draws=st.integers(max_value=0))
+def test_every_config_rejects_non_positive_draws(draws):
+    from simulations import EXPERIMENTS
+
+    for name in EXPERIMENTS:
+        with pytest.raises(ValueError, match="draws must be a positive integer"):
+            importlib.import_module(f"simulations.{name}").Config(draws=draws)
+
+
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=20))
+def test_activation_check_accepts_only_finite_non_trivial_arrays(values):
+    from simulations.cauchy_overtake import check_activations
+
+    array = np.array(values, dtype=float)
+    if array.size >= 4 and np.isfinite(array).all():
+        assert check_activations(array).size == array.size
+    else:
+        with pytest.raises(ValueError, match="activations"):
+            check_activations(array)
+
+
+def test_unwritable_output_is_one_message(tmp_path, capsys):
+    from simulations import positive_dominance
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit) as exit_info:
+        positive_dominance.main(["--quick", "--draws", "5", "--out", str(blocker / "out")])
+    assert exit_info.value.code == 1
+    assert "could not write results" in capsys.readouterr().err
