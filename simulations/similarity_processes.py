@@ -193,17 +193,17 @@ def _process_block(size, gen, config: Config, rho: float, kernel_f, windows_f, c
 
 
 def _jackknife(per_map: np.ndarray, statistic) -> tuple[float, float]:
-    """Plug-in ``statistic`` of the pooled per-map means, with its leave-one-map-out jackknife se."""
+    """Plug-in ``statistic`` (vectorised over leading axes) of the pooled per-map means, jackknife se."""
     n = per_map.shape[0]
     total = per_map.sum(axis=0)
     estimate = statistic(total / n)
-    leave_out = np.array([statistic(row) for row in (total[None, :] - per_map) / (n - 1)])
+    leave_out = statistic((total[None, :] - per_map) / (n - 1))  # all n leave-one-out statistics at once
     se = math.sqrt((n - 1) / n * np.sum((leave_out - leave_out.mean()) ** 2))
     return float(estimate), se
 
 
 def _ssim_of_moments(m, c1, c2):
-    mu_a, mu_b, var_a, var_b, cov = m
+    mu_a, mu_b, var_a, var_b, cov = np.moveaxis(m, -1, 0)  # moments on the last axis
     return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
 
