@@ -14,8 +14,8 @@ import platform
 import shutil
 import time
 import zlib
-from importlib import metadata
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +51,9 @@ class Context:
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
 
 
-def build_report(out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False,
-                 progress: bool = True) -> Path:
+def build_report(
+    out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False, progress: bool = True
+) -> Path:
     """Build the report under ``out`` and return the path of ``report.html``.
 
     Raises ReportInputError (a ValueError) when ``source`` is not a result folder or lacks a table its
@@ -62,9 +63,14 @@ def build_report(out: Path, *, source: Path | None = None, seed: int = 0, quick:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out)
     started = time.perf_counter()
-    context = Context(out=out, seed=seed, quick=quick, progress=progress,
-                      source=Path(source) if source is not None else None,
-                      started=datetime.now(UTC).isoformat(timespec="seconds"))
+    context = Context(
+        out=out,
+        seed=seed,
+        quick=quick,
+        progress=progress,
+        source=Path(source) if source is not None else None,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     empirical_source = inputs.empirical_folder(context.source) if context.source is not None else None
     if empirical_source is not None:
         inputs.load_empirical(empirical_source)  # fail early, before any computation, on a missing table
@@ -128,8 +134,9 @@ def obtain_simulations(context: Context) -> dict[str, SimulationResult]:
     """Each simulation table: reused from the source folder or OUT/simulations, else computed."""
     target = context.out / "simulations"
     found = {}
-    for name in tqdm(inputs.SIMULATIONS, desc="simulations", unit="table", leave=False,
-                     disable=not context.progress):
+    for name in tqdm(
+        inputs.SIMULATIONS, desc="simulations", unit="table", leave=False, disable=not context.progress
+    ):
         for folder in _simulation_sources(context):
             result = inputs.load_simulation(folder, name)
             if result is not None:
@@ -172,13 +179,23 @@ def run_simulation(context: Context, name: str, target: Path) -> SimulationResul
         return None
     config = config_type.quick() if context.quick else report_config(config_type)
     started = time.perf_counter()
-    table = run(config, rng=context.rng(name))
+    try:
+        table = run(config, rng=context.rng(name))
+    except Exception as error:  # a failing simulation must not cost the other sections; the report says so
+        context.missing.append(f"simulations.{name} failed: {error!r}")
+        return None
     elapsed = time.perf_counter() - started
     table.to_csv(target / f"{name}.csv", index=False)
     config_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
-    manifest = {"simulation": name, "config": config_dict, "seed": [context.seed, zlib.crc32(name.encode())],
-                "draws": config_dict.get("draws"), "versions": versions(), "elapsed_s": round(elapsed, 3),
-                "made_by": "python -m reports"}
+    manifest = {
+        "simulation": name,
+        "config": config_dict,
+        "seed": [context.seed, zlib.crc32(name.encode())],
+        "draws": config_dict.get("draws"),
+        "versions": versions(),
+        "elapsed_s": round(elapsed, 3),
+        "made_by": "python -m reports",
+    }
     (target / f"{name}.json").write_text(json.dumps(manifest, indent=2, default=str))
     if plot is not None:
         try:
@@ -197,8 +214,18 @@ def report_config(config_type):
 def versions() -> dict[str, str]:
     """Versions of Python and of the libraries the numbers depend on (read from metadata: no imports)."""
     found = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch", "torchvision",
-                 "zennit", "sanity-audit"):
+    for name in (
+        "numpy",
+        "scipy",
+        "pandas",
+        "statsmodels",
+        "matplotlib",
+        "seaborn",
+        "torch",
+        "torchvision",
+        "zennit",
+        "sanity-audit",
+    ):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

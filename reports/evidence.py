@@ -11,7 +11,9 @@ import pandas as pd
 from scipy import stats
 
 
-def quantile_variance_evidence(*, rng, p: float = 0.9, n: int = 1000, replications: int = 10_000) -> pd.DataFrame:
+def quantile_variance_evidence(
+    *, rng, p: float = 0.9, n: int = 1000, replications: int = 10_000
+) -> pd.DataFrame:
     """Monte Carlo variance of the sample p-quantile of n standard normals against both forms of eq. 20.
 
     Returns one row per form (``verified``, ``as printed``) with the formula's ``value``, the Monte Carlo
@@ -31,11 +33,20 @@ def quantile_variance_evidence(*, rng, p: float = 0.9, n: int = 1000, replicatio
     variance = float(estimates.var(ddof=1))
     se = variance * np.sqrt(2.0 / (replications - 1))
     verified, printed, source = _eq20_forms(p, n)
-    rows = [dict(form=f"verified: p(1-p)/(n f(F^-1(p))^2) [{source}]", value=verified),
-            dict(form=f"as printed: p(1-p)/(n f(F^-1(p))) [{source}]", value=printed)]
+    rows = [
+        dict(form=f"verified: p(1-p)/(n f(F^-1(p))^2) [{source}]", value=verified),
+        dict(form=f"as printed: p(1-p)/(n f(F^-1(p))) [{source}]", value=printed),
+    ]
     for row in rows:
-        row.update(estimate=variance, se=se, z=abs(variance - row["value"]) / se, p=p, n=n,
-                   replications=replications, distribution="normal(0, 1)")
+        row.update(
+            estimate=variance,
+            se=se,
+            z=abs(variance - row["value"]) / se,
+            p=p,
+            n=n,
+            replications=replications,
+            distribution="normal(0, 1)",
+        )
     return pd.DataFrame(rows)
 
 
@@ -52,8 +63,9 @@ def _eq20_forms(p: float, n: int) -> tuple[float, float, str]:
         return p * (1 - p) / (n * density**2), p * (1 - p) / (n * density), "scipy.stats.norm, theory missing"
 
 
-def normalization_evidence(*, rng, sizes: tuple[int, ...] = (32, 64), scales: tuple[float, ...] = (1.0, 10.0)
-                           ) -> pd.DataFrame:
+def normalization_evidence(
+    *, rng, sizes: tuple[int, ...] = (32, 64), scales: tuple[float, ...] = (1.0, 10.0)
+) -> pd.DataFrame:
     """Mean square of a normalised map under eq. 11 as verified (A^2 in the sum) and as printed (h^2).
 
     The seed states that the normalisation makes the mean squared score 1. With A^2 in the sum it is 1
@@ -69,9 +81,13 @@ def normalization_evidence(*, rng, sizes: tuple[int, ...] = (32, 64), scales: tu
             attribution = scale * base
             verified = _second_moment_normalise(attribution)
             printed = attribution / np.sqrt(np.mean(rows_index**2))
-            rows.append(dict(map=f"{size}x{size}, scale {scale:g}",
-                             mean_square_verified=float(np.mean(verified**2)),
-                             mean_square_as_printed=float(np.mean(printed**2))))
+            rows.append(
+                dict(
+                    map=f"{size}x{size}, scale {scale:g}",
+                    mean_square_verified=float(np.mean(verified**2)),
+                    mean_square_as_printed=float(np.mean(printed**2)),
+                )
+            )
     return pd.DataFrame(rows)
 
 

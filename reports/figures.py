@@ -45,8 +45,9 @@ def _panels(count: int, *, width: float = 4.3, height: float = 3.1, columns: int
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
     with sns.axes_style("whitegrid"):
-        figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False,
-                                    layout="constrained")
+        figure, axes = plt.subplots(
+            rows, columns, figsize=(width * columns, height * rows), squeeze=False, layout="constrained"
+        )
     for axis in list(axes.flat)[count:]:
         axis.set_visible(False)
     return figure, list(axes.flat)[:count]
@@ -89,14 +90,23 @@ def randomization(table: pd.DataFrame, measure: str, normalization: str, path: P
     for axis, model in zip(axes, models, strict=True):
         _method_lines(axis, summary[summary["model"] == model], "step", colours, marker="o")
         rows = floor[floor["model"] == model]
-        axis.plot(rows["step"], rows["noise_floor"], color="black", linestyle="--", linewidth=1.2,
-                  label="noise floor (zero covariance)")
+        axis.plot(
+            rows["step"],
+            rows["noise_floor"],
+            color="black",
+            linestyle="--",
+            linewidth=1.2,
+            label="noise floor (zero covariance)",
+        )
         axis.set_title(model)
         axis.set_xlabel("randomisation step (1 = classifier)")
         axis.set_ylabel(f"{measure} (unitless)")
     _legend(figure, axes, "method")
-    _title(figure, f"{label} after {normalization} normalisation ({better}); dashed: noise floor; "
-                    "bands: 95% over images")
+    _title(
+        figure,
+        f"{label} after {normalization} normalisation ({better}); dashed: noise floor; "
+        "bands: 95% over images",
+    )
     return _save(figure, path)
 
 
@@ -115,8 +125,10 @@ def faithfulness(table: pd.DataFrame, patch_size: int, path: Path) -> Path:
         axis.set_xlabel("patches replaced by the blurred copy")
         axis.set_ylabel("softmax score of the explained class")
     _legend(figure, axes, "method")
-    _title(figure, f"Region alteration, {patch_size}x{patch_size} patches (lower is better; "
-                    "bands: 95% over images)")
+    _title(
+        figure,
+        f"Region alteration, {patch_size}x{patch_size} patches (lower is better; bands: 95% over images)",
+    )
     return _save(figure, path)
 
 
@@ -129,8 +141,15 @@ def faithfulness_area(ranking: pd.DataFrame, path: Path) -> Path:
     for axis, panel in zip(axes, panels, strict=True):
         rows = data[data["panel"] == panel].sort_values("mean_area")
         y = np.arange(len(rows))
-        axis.errorbar(rows["mean_area"], y, xerr=[rows["mean_area"] - rows["ci_low"], rows["ci_high"] - rows["mean_area"]],
-                      fmt="o", color="tab:blue", ecolor="grey", capsize=3)
+        axis.errorbar(
+            rows["mean_area"],
+            y,
+            xerr=[rows["mean_area"] - rows["ci_low"], rows["ci_high"] - rows["mean_area"]],
+            fmt="o",
+            color="tab:blue",
+            ecolor="grey",
+            capsize=3,
+        )
         axis.set_yticks(y, rows["method"])
         axis.invert_yaxis()
         axis.set_title(panel)
@@ -152,13 +171,21 @@ def overtaking(activations: pd.DataFrame, model: str, path: Path, *, max_levels:
         rows = data[data["level"] == level]
         for q_high in highs:
             line = rows[rows["q_high"] == q_high].sort_values("q_low")
-            axis.plot(line["q_low"] * 100, line["value"], marker="o", markersize=3, color=colours[q_high],
-                      label=f"top {round((1 - q_high) * 100)} %")
+            axis.plot(
+                line["q_low"] * 100,
+                line["value"],
+                marker="o",
+                markersize=3,
+                color=colours[q_high],
+                label=f"top {round((1 - q_high) * 100)} %",
+            )
         axis.set_title(f"{model}, level {level}")
         axis.set_xlabel("bottom % of activations")
         axis.set_ylabel("P(Z >= K)")
     _legend(figure, axes, "large set")
-    _title(figure, f"{model}: Theorem 2 tail probabilities from activation quantiles (lower supports Theorem 2)")
+    _title(
+        figure, f"{model}: Theorem 2 tail probabilities from activation quantiles (lower supports Theorem 2)"
+    )
     return _save(figure, path)
 
 
@@ -173,23 +200,35 @@ def overtaking_monte_carlo(table: pd.DataFrame, path: Path, *, quantity: str = "
         raise ValueError(f"no {quantity!r} rows in the Monte Carlo table")
     panels = list(dict.fromkeys(zip(data["model"], data["activation_level"], strict=True)))
     figure, axes = _panels(len(panels), height=3.2)
-    colours = dict(zip(sorted(data["q_high"].unique(), reverse=True), sns.color_palette("tab10"), strict=False))
+    colours = dict(
+        zip(sorted(data["q_high"].unique(), reverse=True), sns.color_palette("tab10"), strict=False)
+    )
     for axis, (model, level) in zip(axes, panels, strict=True):
         panel = data[(data["model"] == model) & (data["activation_level"] == level)]
         for q_high, rows in panel.groupby("q_high", sort=False):
             x = (rows["q_low"] * 100).to_numpy()
             colour = colours[q_high]
             top = f"top {round((1 - q_high) * 100)} %"
-            axis.errorbar(x, rows["estimate"], yerr=[rows["estimate"] - rows["ci_low"],
-                          rows["ci_high"] - rows["estimate"]], fmt="o", ms=3, capsize=2, color=colour,
-                          label=f"{top}: Monte Carlo")
+            axis.errorbar(
+                x,
+                rows["estimate"],
+                yerr=[rows["estimate"] - rows["ci_low"], rows["ci_high"] - rows["estimate"]],
+                fmt="o",
+                ms=3,
+                capsize=2,
+                color=colour,
+                label=f"{top}: Monte Carlo",
+            )
             axis.plot(x, rows["theory"], "-", color=colour, alpha=0.7, label=f"{top}: exact")
         axis.set_title(f"{model}, level {level}")
         axis.set_xlabel("bottom % of activations (q_low x 100)")
         axis.set_ylabel("P(bottom set overtakes top set)")
     _legend(figure, axes, "large set")
-    _title(figure, "Random N(0, 1) weights on real activations: overtaking frequency (points, interval) "
-                    "vs exact eq. 27-28 (lines); lower supports Theorem 2")
+    _title(
+        figure,
+        "Random N(0, 1) weights on real activations: overtaking frequency (points, interval) vs exact eq. "
+        "27-28 (lines); lower supports Theorem 2",
+    )
     return _save(figure, path)
 
 

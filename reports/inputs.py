@@ -27,7 +27,16 @@ EXPERIMENTS = ("randomization", "faithfulness", "activations")
 
 # The columns each table must hold; extra columns are kept.
 EMPIRICAL_COLUMNS = {
-    "randomization.csv": ("model", "method", "step", "image", "measure", "normalization", "value", "noise_floor"),
+    "randomization.csv": (
+        "model",
+        "method",
+        "step",
+        "image",
+        "measure",
+        "normalization",
+        "value",
+        "noise_floor",
+    ),
     "faithfulness.csv": ("model", "method", "patch_size", "image", "step", "score"),
     "faithfulness_area.csv": ("model", "method", "patch_size", "image", "area"),
     "activations.csv": ("model", "level", "statistic", "value"),
@@ -86,9 +95,9 @@ def empirical_folder(folder: Path) -> Path:
     if (folder / "empirical" / "manifest.json").is_file():
         return folder / "empirical"
     raise ReportInputError(
-        f"--from: {str(folder)!r} holds neither manifest.json (a bare empirical run) nor empirical/manifest.json "
-        "(a report folder); point it at the folder that `python -m empirical ... --out DIR` or "
-        "`python -m reports --out DIR` wrote"
+        f"--from: {str(folder)!r} holds neither manifest.json (a bare empirical run) nor "
+        "empirical/manifest.json (a report folder); point it at the folder that `python -m empirical ... "
+        "--out DIR` or `python -m reports --out DIR` wrote"
     )
 
 
@@ -112,8 +121,8 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     missing = [column for column in columns if column not in table.columns]
     if missing:
         raise ReportInputError(
-            f"table {path.name} in {str(path.parent)!r} lacks the column(s) {', '.join(missing)} "
-            "(see docs/results-format.md)"
+            f"table {path.name} in {str(path.parent)!r} lacks the column(s) {', '.join(missing)} (see "
+            "docs/results-format.md)"
         )
     return table
 
@@ -144,8 +153,8 @@ def load_empirical(folder: Path) -> EmpiricalRun:
             if not path.is_file():
                 raise ReportInputError(
                     f"table {name} is missing from {str(folder)!r} (its manifest lists the {experiment!r} "
-                    f"experiment); copy {name} from the run that made it, or re-run "
-                    f"`python -m empirical {experiment} --out {folder}`"
+                    f"experiment); copy {name} from the run that made it, or re-run `python -m empirical "
+                    f"{experiment} --out {folder}`"
                 )
             run.tables[name] = _read_table(path, EMPIRICAL_COLUMNS[name])
     return run
@@ -160,7 +169,9 @@ def load_simulation(folder: Path, name: str) -> SimulationResult | None:
     manifest_path = path.with_suffix(".json")
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     figure = path.with_suffix(".png")
-    return SimulationResult(name=name, table=table, manifest=manifest, figure=figure if figure.is_file() else None)
+    return SimulationResult(
+        name=name, table=table, manifest=manifest, figure=figure if figure.is_file() else None
+    )
 
 
 def copy_empirical(source: Path, target: Path) -> None:

@@ -14,8 +14,13 @@ import numpy as np
 import pandas as pd
 
 # Names the simulation may give its real-activation entry point, most specific first.
-ENTRY_POINTS = ("run_on_activations", "simulate_activations", "overtake_on_activations", "from_activations",
-                "run_activations")
+ENTRY_POINTS = (
+    "run_on_activations",
+    "simulate_activations",
+    "overtake_on_activations",
+    "from_activations",
+    "run_activations",
+)
 MAX_LEVELS = 6
 MAX_LEVELS_QUICK = 2
 # Random neurons per level: 5,000 puts the binomial standard error at most 0.007 (0.0014 near P = 0.01).
@@ -40,10 +45,15 @@ def unavailable_reason(context) -> str:
     if context.run is None or context.run.table("activations.csv") is None:
         return "The Monte Carlo on real activations needs an empirical activations run."
     if not (context.run.path / "activation_samples.npz").is_file():
-        return "The empirical run has no activation_samples.npz, so the Monte Carlo on real activations is skipped."
+        return (
+            "The empirical run has no activation_samples.npz: the Monte Carlo on real activations is skipped."
+        )
     if entry_point() is None:
-        return ("simulations.cauchy_overtake has no real-activation entry point (looked for "
-                + ", ".join(ENTRY_POINTS) + "), so the Monte Carlo on real activations is skipped.")
+        return (
+            "simulations.cauchy_overtake has no real-activation entry point (looked for "
+            + ", ".join(ENTRY_POINTS)
+            + "), so the Monte Carlo on real activations is skipped."
+        )
     return "The Monte Carlo on real activations produced no rows."
 
 
@@ -66,7 +76,11 @@ def real_activations_monte_carlo(context) -> pd.DataFrame | None:
         picks = np.unique(np.linspace(0, len(levels) - 1, min(keep, len(levels))).round().astype(int))
         for index in picks:
             level, values = levels[index]
-            table = _call(function, np.asarray(values, dtype=float).ravel(), context, f"{model}/{level}")
+            try:
+                table = _call(function, np.asarray(values, dtype=float).ravel(), context, f"{model}/{level}")
+            except Exception as error:  # one failing level must not cost the report; the report says so
+                context.missing.append(f"overtaking Monte Carlo on {model}/{level} failed: {error!r}")
+                continue
             table.insert(0, "activation_level", level)  # `level` is the confidence level of the verdict
             table.insert(0, "model", model)
             frames.append(table)

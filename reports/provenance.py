@@ -40,9 +40,16 @@ def simulation_rows(simulations: dict) -> pd.DataFrame:
     rows = []
     for name, result in sorted(simulations.items()):
         manifest = result.manifest
-        rows.append(dict(simulation=name, seed=_flat(manifest.get("seed", "?")), draws=_flat(manifest.get("draws", "?")),
-                         elapsed_s=manifest.get("elapsed_s", "?"), rows=len(result.table),
-                         config=_flat(manifest.get("config", {}))))
+        rows.append(
+            dict(
+                simulation=name,
+                seed=_flat(manifest.get("seed", "?")),
+                draws=_flat(manifest.get("draws", "?")),
+                elapsed_s=manifest.get("elapsed_s", "?"),
+                rows=len(result.table),
+                config=_flat(manifest.get("config", {})),
+            )
+        )
     return pd.DataFrame(rows, columns=["simulation", "seed", "draws", "elapsed_s", "rows", "config"])
 
 
@@ -52,30 +59,44 @@ def provenance_section(context) -> Section:
     section = Section("6. Provenance", "provenance")
     manifest = context.run.manifest if context.run is not None else {}
     if manifest.get("bench") or manifest.get("profile") == "bench":
-        section.add(Note("This empirical run used the bench profile (random weights and inputs): its numbers are "
-                         "for speed only and say nothing about attribution methods."))
-    report = [dict(item="report seed", value=str(context.seed)),
-              dict(item="quick", value=str(context.quick)),
-              dict(item="built from", value=str(context.source) if context.source else "computed by this run"),
-              dict(item="started (UTC)", value=context.started),
-              dict(item="report run time (s)", value=f"{context.elapsed_s:.1f}"),
-              dict(item="computed", value="; ".join(context.computed) or "nothing"),
-              dict(item="reused", value="; ".join(context.reused) or "nothing"),
-              dict(item="missing", value="; ".join(context.missing) or "nothing")]
+        section.add(
+            Note(
+                "This empirical run used the bench profile (random weights and inputs): its numbers are for "
+                "speed only and say nothing about attribution methods."
+            )
+        )
+    report = [
+        dict(item="report seed", value=str(context.seed)),
+        dict(item="quick", value=str(context.quick)),
+        dict(item="built from", value=str(context.source) if context.source else "computed by this run"),
+        dict(item="started (UTC)", value=context.started),
+        dict(item="report run time (s)", value=f"{context.elapsed_s:.1f}"),
+        dict(item="computed", value="; ".join(context.computed) or "nothing"),
+        dict(item="reused", value="; ".join(context.reused) or "nothing"),
+        dict(item="missing", value="; ".join(context.missing) or "nothing"),
+    ]
     report += [dict(item=f"version: {name}", value=value) for name, value in versions().items()]
     frame = pd.DataFrame(report)
     frame.to_csv(context.out / "tables" / "provenance_report.csv", index=False)
-    section.add(Paragraph("Every number above comes from a table under this folder: empirical/ (the empirical run "
-                          "and its manifest.json), simulations/ (one CSV and JSON manifest a simulation) and "
-                          "tables/ (what the report derived from them)."))
+    section.add(
+        Paragraph(
+            "Every number above comes from a table under this folder: empirical/ (the empirical run and its "
+            "manifest.json), simulations/ (one CSV and JSON manifest a simulation) and tables/ (what the "
+            "report derived from them)."
+        )
+    )
     section.add(Table(frame, "This report", "tables/provenance_report.csv"))
     if manifest:
         empirical = pd.DataFrame(empirical_rows(manifest))
         empirical.to_csv(context.out / "tables" / "provenance_empirical.csv", index=False)
-        section.add(Table(empirical, "The empirical run (empirical/manifest.json)", "tables/provenance_empirical.csv"))
+        section.add(
+            Table(empirical, "The empirical run (empirical/manifest.json)", "tables/provenance_empirical.csv")
+        )
     else:
         section.add(Note("No empirical run, so no weights, device or dataset to report."))
     simulations = simulation_rows(context.simulations)
     simulations.to_csv(context.out / "tables" / "provenance_simulations.csv", index=False)
-    section.add(Table(simulations, "The simulations (simulations/NAME.json)", "tables/provenance_simulations.csv"))
+    section.add(
+        Table(simulations, "The simulations (simulations/NAME.json)", "tables/provenance_simulations.csv")
+    )
     return section

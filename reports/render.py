@@ -90,8 +90,12 @@ def _markdown_block(block) -> list[str]:
     if isinstance(block, Table):
         frame, more = _shown(block)
         escape = lambda text: _cell(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-        lines = [f"**{block.caption}**", "", "| " + " | ".join(escape(c) for c in frame.columns) + " |",
-                 "|" + "---|" * len(frame.columns)]
+        lines = [
+            f"**{block.caption}**",
+            "",
+            "| " + " | ".join(escape(c) for c in frame.columns) + " |",
+            "|" + "---|" * len(frame.columns),
+        ]
         lines += ["| " + " | ".join(escape(v) for v in row) + " |" for row in frame.itertuples(index=False)]
         if more:
             lines += ["", more]
@@ -102,7 +106,7 @@ def _markdown_block(block) -> list[str]:
 
 
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
@@ -116,9 +120,18 @@ td.agrees{background:#e2f5e2} td.disagrees{background:#fbe0e0}
 
 def to_html(title: str, sections: list[Section], root: Path) -> str:
     """The report as one HTML page; figures under ``root`` are embedded as base64 PNGs."""
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
-             f"<h1>{html.escape(title)}</h1>", "<nav><ol>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<nav><ol>",
+    ]
     parts += [f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections]
     parts.append("</ol></nav>")
     for section in sections:
@@ -137,8 +150,10 @@ def _html_block(block, root: Path) -> str:
     if isinstance(block, Figure):
         data = base64.b64encode((root / block.path).read_bytes()).decode("ascii")
         caption = html.escape(block.caption)
-        return (f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
-                f"<figcaption>{caption}</figcaption></figure>")
+        return (
+            f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
     if isinstance(block, Table):
         frame, more = _shown(block)
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -152,6 +167,7 @@ def _html_block(block, root: Path) -> str:
             body.append("<tr>" + "".join(cells) + "</tr>")
         footer = more or (f"Table: {block.csv}." if block.csv else "")
         footer_html = f"<p><small>{html.escape(footer.replace('`', ''))}</small></p>" if footer else ""
-        return (f"<table><caption>{html.escape(block.caption)}</caption><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(body)}</tbody></table>{footer_html}")
+        caption = f"<caption>{html.escape(block.caption)}</caption>"
+        rows = "".join(body)
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{footer_html}"
     raise TypeError(f"unknown report block {type(block).__name__}")

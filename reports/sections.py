@@ -37,8 +37,13 @@ def compose(context) -> list[Section]:
     mc = overtaking.real_activations_monte_carlo(context)
     if mc is not None and not mc.empty:
         _save(context, mc, "overtaking_real_activations")
-    return [theorem_section(context, mc), randomization_section(context), faithfulness_section(context),
-            overtaking_section(context, mc), nonpositive_section(context)]
+    return [
+        theorem_section(context, mc),
+        randomization_section(context),
+        faithfulness_section(context),
+        overtaking_section(context, mc),
+        nonpositive_section(context),
+    ]
 
 
 def _table(context, name: str):
@@ -48,17 +53,24 @@ def _table(context, name: str):
 def _missing_empirical(section: Section, context, table: str) -> Section:
     if context.run is None:
         return section.add(Note("No empirical run: " + "; ".join(context.missing or ["none was given"])))
-    return section.add(Note(f"The empirical run at {context.run.path} has no {table} (its manifest lists "
-                            f"the experiments {', '.join(context.run.experiments)})."))
+    return section.add(
+        Note(
+            f"The empirical run at {context.run.path} has no {table} (its manifest lists the experiments "
+            f"{', '.join(context.run.experiments)})."
+        )
+    )
 
 
 def theorem_section(context, mc: pd.DataFrame | None) -> Section:
     section = Section("1. Theorem by theorem", "theorems")
-    section.add(Paragraph(
-        "For every result of the seed: the closed form (theory), the Monte Carlo estimate with its interval "
-        "(simulations) and the value measured on a real network (empirical), with a verdict. A verdict "
-        "'agrees' means every Monte Carlo setting lies within its interval of the closed form and every "
-        "empirical consistency check holds."))
+    section.add(
+        Paragraph(
+            "For every result of the seed: the closed form (theory), the Monte Carlo estimate with its "
+            "interval (simulations) and the value measured on a real network (empirical), with a verdict. A "
+            "verdict 'agrees' means every Monte Carlo setting lies within its interval of the closed form "
+            "and every empirical consistency check holds."
+        )
+    )
     for problem in context.missing:
         section.add(Note(problem))
     table = theorems.overview(context.simulations, context.run, mc)
@@ -68,8 +80,14 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         simulation = context.simulations.get(result.simulation) if result.simulation else None
         rows = theorems.select_rows(simulation, result)
         if not rows.empty:
-            section.add(Table(rows, f"{result.title}: Monte Carlo against the closed form "
-                                    f"(simulations/{result.simulation}.csv)", max_rows=12))
+            section.add(
+                Table(
+                    rows,
+                    f"{result.title}: Monte Carlo against the closed form "
+                    f"(simulations/{result.simulation}.csv)",
+                    max_rows=12,
+                )
+            )
         if simulation is not None and simulation.figure is not None and simulation.name not in shown:
             shown.add(simulation.name)  # similarity_processes serves three theorems: one figure
             relative = f"figures/simulation_{simulation.name}.png"
@@ -82,9 +100,15 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         if result.key == "theorem-2-I":
             _, _, check = theorems.empirical_overtaking(context.run)
             if not check.empty:
-                section.add(Table(check, "Section I: P stored by the empirical run against P recomputed by "
-                                         "theory.overtake_from_quantiles", _save(context, check, "overtaking_check"),
-                                  max_rows=10))
+                section.add(
+                    Table(
+                        check,
+                        "Section I: P stored by the empirical run against P recomputed by "
+                        "theory.overtake_from_quantiles",
+                        _save(context, check, "overtaking_check"),
+                        max_rows=10,
+                    )
+                )
     return section
 
 
@@ -92,21 +116,32 @@ def _eq20_evidence(context) -> list:
     replications = 2_000 if context.quick else 10_000
     frame = evidence.quantile_variance_evidence(rng=context.rng("eq20"), replications=replications)
     printed = frame.iloc[1]
-    return [Paragraph(
-        "The seed prints eq. 20 as p(1-p)/(n f(F^-1(p))), without the square on the density. A direct Monte "
-        f"Carlo check (normal, p = 0.9, n = 1000, {replications} replications) decides between the two forms: "
-        f"the printed form lies {printed['z']:.0f} standard errors from the estimate, the squared form "
-        f"{frame.iloc[0]['z']:.1f}. The suite encodes the squared form."),
-        Table(frame, "Eq. 20 as printed and as verified, against Monte Carlo", _save(context, frame, "eq20_evidence"))]
+    return [
+        Paragraph(
+            "The seed prints eq. 20 as p(1-p)/(n f(F^-1(p))), without the square on the density. A direct "
+            f"Monte Carlo check (normal, p = 0.9, n = 1000, {replications} replications) decides between "
+            f"the two forms: the printed form lies {printed['z']:.0f} standard errors from the estimate, "
+            f"the squared form {frame.iloc[0]['z']:.1f}. The suite encodes the squared form."
+        ),
+        Table(
+            frame,
+            "Eq. 20 as printed and as verified, against Monte Carlo",
+            _save(context, frame, "eq20_evidence"),
+        ),
+    ]
 
 
 def _eq11_evidence(context) -> list:
     frame = evidence.normalization_evidence(rng=context.rng("eq11"))
-    return [Paragraph(
-        "The seed prints eq. 11 with h^2 in the sum where A^2 is meant; it states the aim: the mean squared "
-        "score becomes 1. With A^2 it is 1 for every map; reading h literally (the row index, the only h in the "
-        "equation) the normaliser ignores the map and the mean square follows its scale and size."),
-        Table(frame, "Eq. 11: mean square of the normalised map", _save(context, frame, "eq11_evidence"))]
+    return [
+        Paragraph(
+            "The seed prints eq. 11 with h^2 in the sum where A^2 is meant; it states the aim: the mean "
+            "squared score becomes 1. With A^2 it is 1 for every map; reading h literally (the row index, "
+            "the only h in the equation) the normaliser ignores the map and the mean square follows its "
+            "scale and size."
+        ),
+        Table(frame, "Eq. 11: mean square of the normalised map", _save(context, frame, "eq11_evidence")),
+    ]
 
 
 def randomization_section(context) -> Section:
@@ -114,28 +149,57 @@ def randomization_section(context) -> Section:
     table = _table(context, "randomization.csv")
     if table is None:
         return _missing_empirical(section, context, "randomization.csv")
-    section.add(Paragraph(
-        "Similarity between the attribution map of the trained model and that of the model randomised top-down "
-        "up to each step, per method (95% bands over images). The dashed line is the noise floor: the score of "
-        "a map with zero covariance and matched moments (Theorems 1, 3, 4). A method whose curve sits at the "
-        "floor cannot be told from independent noise by this check, whatever its faithfulness."))
+    section.add(
+        Paragraph(
+            "Similarity between the attribution map of the trained model and that of the model randomised "
+            "top-down up to each step, per method (95% bands over images). The dashed line is the noise "
+            "floor: the score of a map with zero covariance and matched moments (Theorems 1, 3, 4). A "
+            "method whose curve sits at the floor cannot be told from independent noise by this check, "
+            "whatever its faithfulness."
+        )
+    )
     steps = table.groupby("model")["step"].max()
-    section.add(Paragraph("Randomisation steps reached: " + ", ".join(f"{m} {s}" for m, s in steps.items())
-                          + " (torchvision's DenseNet-121 and efficientnet-pytorch's B0 have fewer re-initialisable "
-                            "layers than the seed names; the rule is followed and the count reached is shown)."))
+    section.add(
+        Paragraph(
+            "Randomisation steps reached: "
+            + ", ".join(f"{m} {s}" for m, s in steps.items())
+            + " (torchvision's DenseNet-121 and efficientnet-pytorch's B0 have fewer "
+            "re-initialisable layers than the seed names; the rule is followed and the count reached is "
+            "shown)."
+        )
+    )
     for normalization in NORMALIZATIONS:
         for measure in MEASURES:
-            section.add(_figure(context, figures.randomization, f"randomization_{measure}_{normalization}",
-                                f"{measure.upper()} after {normalization} normalisation", table, measure,
-                                normalization))
-    summary = (table[table["step"] == table.groupby("model")["step"].transform("max")]
-               .groupby(["model", "measure", "normalization", "method"], as_index=False)
-               .agg(value=("value", "mean"), noise_floor=("noise_floor", "mean"), images=("image", "nunique")))
-    section.add(Paragraph("What the normalisation changes: the last step's mean score under both normalisations. "
-                          "Max-abs normalisation ties the scale to one extreme pixel, whose spread grows with the "
-                          "map size (eq. 20 and D.1), so scores move even when the maps do not."))
-    section.add(Table(summary, "Last randomisation step: mean score and noise floor",
-                      _save(context, summary, "randomization_last_step")))
+            section.add(
+                _figure(
+                    context,
+                    figures.randomization,
+                    f"randomization_{measure}_{normalization}",
+                    f"{measure.upper()} after {normalization} normalisation",
+                    table,
+                    measure,
+                    normalization,
+                )
+            )
+    summary = (
+        table[table["step"] == table.groupby("model")["step"].transform("max")]
+        .groupby(["model", "measure", "normalization", "method"], as_index=False)
+        .agg(value=("value", "mean"), noise_floor=("noise_floor", "mean"), images=("image", "nunique"))
+    )
+    section.add(
+        Paragraph(
+            "What the normalisation changes: the last step's mean score under both normalisations. Max-abs "
+            "normalisation ties the scale to one extreme pixel, whose spread grows with the map size (eq. "
+            "20 and D.1), so scores move even when the maps do not."
+        )
+    )
+    section.add(
+        Table(
+            summary,
+            "Last randomisation step: mean score and noise floor",
+            _save(context, summary, "randomization_last_step"),
+        )
+    )
     return section
 
 
@@ -144,24 +208,51 @@ def faithfulness_section(context) -> Section:
     curves, area = _table(context, "faithfulness.csv"), _table(context, "faithfulness_area.csv")
     if curves is None or area is None:
         return _missing_empirical(section, context, "faithfulness.csv / faithfulness_area.csv")
-    section.add(Paragraph(
-        "Softmax score of the explained class while the 30 most relevant patches are replaced one by one from a "
-        "blurred copy (step 0 = unaltered). A faster drop means a more faithful map: lower is better."))
+    section.add(
+        Paragraph(
+            "Softmax score of the explained class while the 30 most relevant patches are replaced one by "
+            "one from a blurred copy (step 0 = unaltered). A faster drop means a more faithful map: lower "
+            "is better."
+        )
+    )
     for patch_size in sorted(curves["patch_size"].unique()):
-        section.add(_figure(context, figures.faithfulness, f"faithfulness_patch{patch_size}",
-                            f"Score against alteration step, patch size {patch_size}", curves, int(patch_size)))
+        section.add(
+            _figure(
+                context,
+                figures.faithfulness,
+                f"faithfulness_patch{patch_size}",
+                f"Score against alteration step, patch size {patch_size}",
+                curves,
+                int(patch_size),
+            )
+        )
     ranking = stats.rank_methods(area)
-    section.add(_figure(context, figures.faithfulness_area, "faithfulness_area", "Mean area per method", ranking))
-    section.add(Table(ranking, "Methods ranked by mean area (lower is better; 95% t interval)",
-                      _save(context, ranking, "faithfulness_ranking")))
+    section.add(
+        _figure(context, figures.faithfulness_area, "faithfulness_area", "Mean area per method", ranking)
+    )
+    section.add(
+        Table(
+            ranking,
+            "Methods ranked by mean area (lower is better; 95% t interval)",
+            _save(context, ranking, "faithfulness_ranking"),
+        )
+    )
     tests = stats.paired_tests(area)
     significant = int(tests["significant"].sum()) if not tests.empty else 0
-    section.add(Paragraph(
-        f"Paired comparisons on the same images: Wilcoxon signed-rank test per pair, Holm-corrected within each "
-        f"model and patch size (statsmodels), mean difference with a paired t interval. {significant} of "
-        f"{len(tests)} differences are significant at 5%."))
-    section.add(Table(tests, "Paired tests of the area (a minus b; negative: a is better)",
-                      _save(context, tests, "faithfulness_tests")))
+    section.add(
+        Paragraph(
+            "Paired comparisons on the same images: Wilcoxon signed-rank test per pair, Holm-corrected "
+            "within each model and patch size (statsmodels), mean difference with a paired t interval. "
+            f"{significant} of {len(tests)} differences are significant at 5%."
+        )
+    )
+    section.add(
+        Table(
+            tests,
+            "Paired tests of the area (a minus b; negative: a is better)",
+            _save(context, tests, "faithfulness_tests"),
+        )
+    )
     return section
 
 
@@ -170,23 +261,49 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
     table = _table(context, "activations.csv")
     if table is None:
         return _missing_empirical(section, context, "activations.csv")
-    section.add(Paragraph(
-        "P(Z >= K) per level from the mean activation quantiles (section I): for a bottom fraction q_low and a top "
-        "fraction 1 - q_high, K = V(q_high)/V(q_low) and gamma = sqrt(q_low/(1 - q_high)). Low values mean that "
-        "random weights rarely let the many small activations overtake the few large ones (Theorem 2)."))
+    section.add(
+        Paragraph(
+            "P(Z >= K) per level from the mean activation quantiles (section I): for a bottom fraction "
+            "q_low and a top fraction 1 - q_high, K = V(q_high)/V(q_low) and gamma = sqrt(q_low/(1 - "
+            "q_high)). Low values mean that random weights rarely let the many small activations overtake "
+            "the few large ones (Theorem 2)."
+        )
+    )
     for model in sorted(table["model"].unique()):
-        section.add(_figure(context, figures.overtaking, f"overtaking_{model}", f"Overtaking probabilities, {model}",
-                            table, model))
+        section.add(
+            _figure(
+                context,
+                figures.overtaking,
+                f"overtaking_{model}",
+                f"Overtaking probabilities, {model}",
+                table,
+                model,
+            )
+        )
     if mc is None or mc.empty:
         section.add(Note(overtaking.unavailable_reason(context)))
     else:
-        section.add(Paragraph("The same levels' real activations fed to the overtaking Monte Carlo "
-                              "(simulations.cauchy_overtake): random Gaussian weights, frequency with which the "
-                              "bottom set's weighted sum overtakes the top set's, against the exact eq. 27-28."))
-        section.add(_figure(context, figures.overtaking_monte_carlo, "overtaking_real_activations",
-                            "Overtaking frequency on real activations", mc))
-        section.add(Table(mc, "Monte Carlo on real activations", "tables/overtaking_real_activations.csv",
-                          max_rows=20))
+        section.add(
+            Paragraph(
+                "The same levels' real activations fed to the overtaking Monte Carlo "
+                "(simulations.cauchy_overtake): random Gaussian weights, frequency with which the bottom "
+                "set's weighted sum overtakes the top set's, against the exact eq. 27-28."
+            )
+        )
+        section.add(
+            _figure(
+                context,
+                figures.overtaking_monte_carlo,
+                "overtaking_real_activations",
+                "Overtaking frequency on real activations",
+                mc,
+            )
+        )
+        section.add(
+            Table(
+                mc, "Monte Carlo on real activations", "tables/overtaking_real_activations.csv", max_rows=20
+            )
+        )
     return section
 
 
@@ -195,13 +312,22 @@ def nonpositive_section(context) -> Section:
     table = _table(context, "activations.csv")
     if table is None:
         return _missing_empirical(section, context, "activations.csv")
-    section.add(Paragraph("Fraction of the input values of each convolution or linear layer that are <= 0, "
-                          "averaged over images. Sparse levels explain flat-zero overtaking curves in section 4."))
-    section.add(_figure(context, figures.nonpositive, "nonpositive", "Non-positive activations per level", table))
+    section.add(
+        Paragraph(
+            "Fraction of the input values of each convolution or linear layer that are <= 0, averaged over "
+            "images. Sparse levels explain flat-zero overtaking curves in section 4."
+        )
+    )
+    section.add(
+        _figure(context, figures.nonpositive, "nonpositive", "Non-positive activations per level", table)
+    )
     rows = table[table["statistic"] == "nonpositive_fraction"]
     summary = rows.groupby("model", as_index=False).agg(
-        levels=("level", "nunique"), mean_fraction=("value", "mean"), min_fraction=("value", "min"),
-        max_fraction=("value", "max"))
+        levels=("level", "nunique"),
+        mean_fraction=("value", "mean"),
+        min_fraction=("value", "min"),
+        max_fraction=("value", "max"),
+    )
     section.add(Table(summary, "Non-positive fraction per model", _save(context, summary, "nonpositive")))
     return section
 

@@ -30,8 +30,15 @@ def rank_methods(area: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFram
     for keys, group in area.groupby(GROUP + ["method"], sort=True):
         values = group["area"].to_numpy(float)
         low, high = _mean_interval(values, confidence)
-        rows.append(dict(zip(GROUP + ["method"], keys, strict=True), mean_area=values.mean(),
-                         ci_low=low, ci_high=high, images=len(values)))
+        rows.append(
+            dict(
+                zip(GROUP + ["method"], keys, strict=True),
+                mean_area=values.mean(),
+                ci_low=low,
+                ci_high=high,
+                images=len(values),
+            )
+        )
     table = pd.DataFrame(rows, columns=GROUP + ["method", "mean_area", "ci_low", "ci_high", "images"])
     table["rank"] = table.groupby(GROUP)["mean_area"].rank(method="min").astype(int)
     return table.sort_values(GROUP + ["rank"]).reset_index(drop=True)
@@ -61,8 +68,17 @@ def paired_tests(area: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
         for name, value in zip(GROUP, keys, strict=True):
             frame.insert(0, name, value)
         frames.append(frame)
-    columns = GROUP + ["method_a", "method_b", "mean_difference", "ci_low", "ci_high", "images",
-                       "p_value", "p_holm", "significant"]
+    columns = GROUP + [
+        "method_a",
+        "method_b",
+        "mean_difference",
+        "ci_low",
+        "ci_high",
+        "images",
+        "p_value",
+        "p_holm",
+        "significant",
+    ]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
@@ -72,9 +88,15 @@ def _compare(wide: pd.DataFrame, method_a: str, method_b: str, confidence: float
     pair = wide[[method_a, method_b]].dropna()
     difference = (pair[method_a] - pair[method_b]).to_numpy(float)
     low, high = _mean_interval(difference, confidence)
-    return dict(method_a=method_a, method_b=method_b,
-                mean_difference=difference.mean() if difference.size else np.nan,
-                ci_low=low, ci_high=high, images=difference.size, p_value=_wilcoxon(difference))
+    return dict(
+        method_a=method_a,
+        method_b=method_b,
+        mean_difference=difference.mean() if difference.size else np.nan,
+        ci_low=low,
+        ci_high=high,
+        images=difference.size,
+        p_value=_wilcoxon(difference),
+    )
 
 
 def _wilcoxon(difference: np.ndarray) -> float:

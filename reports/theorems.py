@@ -30,30 +30,75 @@ class Result:
 
 
 RESULTS = (
-    Result("theorem-1", "Theorem 1: SSIM is smallest at zero covariance (eq. 3-7)",
-           "SSIM >= |lum| * c2/(var_a+var_b+c2) for cov >= 0", "similarity_processes", ("ssim",), "ssim"),
-    Result("theorem-2", "Theorem 2: overtaking large activations is rare (eq. 21-41)",
-           "P = 1/2 - atan(1/gamma_1)/pi, gamma_1 = sqrt(sum x_s^2/sum x_l^2) (eq. 27-28); bound with "
-           "gamma_2 = sqrt(|X_S|/|X_L|) (eq. 33-36)", "cauchy_overtake"),
-    Result("theorem-2-I", "Theorem 2 on trained networks (section I)",
-           "K = V(q_h)/V(q_l), gamma = sqrt(q_l/(1-q_h)), P = 1/2 - atan(K/gamma)/pi", None),
-    Result("theorem-3", "Theorem 3: Spearman is smallest at zero rank covariance (eq. 8-10)",
-           "E[rho_S] = 6/pi asin(rho/2) (population)", "similarity_processes", ("spearman",), "spearman"),
-    Result("theorem-4", "Theorem 4: normalised MSE is largest at zero covariance (eq. 12-19)",
-           "MSE <= 2 - 2 mu_a mu_b / sqrt(E[A^2] E[B^2]) (eq. 15)", "similarity_processes", ("mse",), "mse"),
-    Result("eq-20", "Eq. 20: variance of the sample quantile",
-           "p(1-p) / (n f(F^-1(p))^2)  (the seed prints the square-free form)", "quantile_variance",
-           ("quantile", "variance")),
-    Result("eq-11", "Eq. 11: second-moment normalisation",
-           "A / sqrt(mean(A^2))  (the seed prints h^2 in the sum)", "quantile_variance",
-           ("normali", "max")),
-    Result("eq-1-2", "Eq. 1-2: adaptive beta", "beta = min(-N/(P+N), beta_max); 0 where P+N <= 0",
-           "adaptive_beta"),
-    Result("section-F", "Section F: positive monotonicity",
-           "c_i >= c_j > 0 => |R_i| >= |R_j| for gradient x input, Shapley, LRP-beta; not for the gradient",
-           "monotonicity"),
-    Result("section-G", "Section G: positive relevance dominance",
-           "biases <= 0, logit > 0 => every layer's relevance sum = f(x) - b > 0", "positive_dominance"),
+    Result(
+        "theorem-1",
+        "Theorem 1: SSIM is smallest at zero covariance (eq. 3-7)",
+        "SSIM >= |lum| * c2/(var_a+var_b+c2) for cov >= 0",
+        "similarity_processes",
+        ("ssim",),
+        "ssim",
+    ),
+    Result(
+        "theorem-2",
+        "Theorem 2: overtaking large activations is rare (eq. 21-41)",
+        "P = 1/2 - atan(1/gamma_1)/pi, gamma_1 = sqrt(sum x_s^2/sum x_l^2) (eq. 27-28); bound with gamma_2 "
+        "= sqrt(|X_S|/|X_L|) (eq. 33-36)",
+        "cauchy_overtake",
+    ),
+    Result(
+        "theorem-2-I",
+        "Theorem 2 on trained networks (section I)",
+        "K = V(q_h)/V(q_l), gamma = sqrt(q_l/(1-q_h)), P = 1/2 - atan(K/gamma)/pi",
+        None,
+    ),
+    Result(
+        "theorem-3",
+        "Theorem 3: Spearman is smallest at zero rank covariance (eq. 8-10)",
+        "E[rho_S] = 6/pi asin(rho/2) (population)",
+        "similarity_processes",
+        ("spearman",),
+        "spearman",
+    ),
+    Result(
+        "theorem-4",
+        "Theorem 4: normalised MSE is largest at zero covariance (eq. 12-19)",
+        "MSE <= 2 - 2 mu_a mu_b / sqrt(E[A^2] E[B^2]) (eq. 15)",
+        "similarity_processes",
+        ("mse",),
+        "mse",
+    ),
+    Result(
+        "eq-20",
+        "Eq. 20: variance of the sample quantile",
+        "p(1-p) / (n f(F^-1(p))^2)  (the seed prints the square-free form)",
+        "quantile_variance",
+        ("quantile", "variance"),
+    ),
+    Result(
+        "eq-11",
+        "Eq. 11: second-moment normalisation",
+        "A / sqrt(mean(A^2))  (the seed prints h^2 in the sum)",
+        "quantile_variance",
+        ("normali", "max"),
+    ),
+    Result(
+        "eq-1-2",
+        "Eq. 1-2: adaptive beta",
+        "beta = min(-N/(P+N), beta_max); 0 where P+N <= 0",
+        "adaptive_beta",
+    ),
+    Result(
+        "section-F",
+        "Section F: positive monotonicity",
+        "c_i >= c_j > 0 => |R_i| >= |R_j| for gradient x input, Shapley, LRP-beta; not for the gradient",
+        "monotonicity",
+    ),
+    Result(
+        "section-G",
+        "Section G: positive relevance dominance",
+        "biases <= 0, logit > 0 => every layer's relevance sum = f(x) - b > 0",
+        "positive_dominance",
+    ),
 )
 
 
@@ -73,6 +118,7 @@ def select_rows(simulation: SimulationResult | None, result: Result) -> pd.DataF
 
 def verdicts(rows: pd.DataFrame) -> pd.Series:
     """The ``agree`` column as True, False or None (no verdict: the quantity is undefined there)."""
+
     def parse(value):
         text = str(value).strip().lower()
         if text in ("true", "1", "1.0"):
@@ -93,11 +139,14 @@ def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
     undefined = len(rows) - agree - disagree
     worst = _worst_row(rows[verdict.notna().to_numpy()] if agree + disagree else rows)
     relation = {"at_most": " (bound: at most)", "at_least": " (bound: at least)"}.get(
-        str(worst.get("relation", "")), "")
-    text = (f"{agree}/{agree + disagree} settings agree at level {float(rows['level'].iloc[0]):g}"
-            + (f" ({undefined} without a verdict)" if undefined else "")
-            + f"; farthest: {worst['quantity']} {_num(worst['estimate'])} "
-              f"[{_num(worst['ci_low'])}, {_num(worst['ci_high'])}] vs {_num(worst['theory'])}{relation}")
+        str(worst.get("relation", "")), ""
+    )
+    text = (
+        f"{agree}/{agree + disagree} settings agree at level {float(rows['level'].iloc[0]):g}"
+        + (f" ({undefined} without a verdict)" if undefined else "")
+        + f"; farthest: {worst['quantity']} {_num(worst['estimate'])} "
+        f"[{_num(worst['ci_low'])}, {_num(worst['ci_high'])}] vs {_num(worst['theory'])}{relation}"
+    )
     if agree + disagree == 0:
         return text, NO_DATA
     return text, AGREES if disagree == 0 else DISAGREES
@@ -130,8 +179,10 @@ def empirical_similarity(run: EmpiricalRun | None, measure: str) -> str:
             side = (group["value"] <= group["noise_floor"] + 1e-12).mean()
         else:
             side = (group["value"] >= group["noise_floor"] - 1e-12).mean()
-        parts.append(f"{model}: last step {last['value'].mean():.3g} (floor {last['noise_floor'].mean():.3g}); "
-                     f"{side:.0%} of maps on the cov >= 0 side")
+        parts.append(
+            f"{model}: last step {last['value'].mean():.3g} (floor {last['noise_floor'].mean():.3g}); "
+            f"{side:.0%} of maps on the cov >= 0 side"
+        )
     return "; ".join(parts)
 
 
@@ -144,8 +195,11 @@ def empirical_overtaking(run: EmpiricalRun | None) -> tuple[str, str, pd.DataFra
     stored = table[table["statistic"] == "P"]
     if stored.empty:
         return "no P rows", NO_DATA, check
-    parts = [f"{model}: max P {g['value'].max():.3g}, median {g['value'].median():.3g} over {g['level'].nunique()} levels"
-             for model, g in stored.groupby("model", sort=True)]
+    parts = [
+        f"{model}: max P {g['value'].max():.3g}, median {g['value'].median():.3g} over "
+        f"{g['level'].nunique()} levels"
+        for model, g in stored.groupby("model", sort=True)
+    ]
     verdict = NO_DATA
     if not check.empty:
         gap = float(np.nanmax(np.abs(check["P_recomputed"] - check["P_stored"])))
@@ -164,23 +218,37 @@ def recompute_overtaking(activations: pd.DataFrame) -> pd.DataFrame:
     stored = activations[activations["statistic"] == "P"]
     if quantiles.empty or stored.empty:
         return pd.DataFrame()
-    value = {(m, lv, round(float(q), 4)): v for m, lv, q, v in
-             quantiles[["model", "level", "q", "value"]].itertuples(index=False)}
+    value = {
+        (m, lv, round(float(q), 4)): v
+        for m, lv, q, v in quantiles[["model", "level", "q", "value"]].itertuples(index=False)
+    }
     rows = []
-    for model, level, q_high, q_low, p_stored in stored[["model", "level", "q_high", "q_low", "value"]].itertuples(
-            index=False):
+    for model, level, q_high, q_low, p_stored in stored[
+        ["model", "level", "q_high", "q_low", "value"]
+    ].itertuples(index=False):
         v_high = value.get((model, level, round(float(q_high), 4)))
         v_low = value.get((model, level, round(float(q_low), 4)))
         if v_high is None or v_low is None:
             continue
         _, _, p = overtake_from_quantiles(float(q_low), float(v_low), float(q_high), float(v_high))
-        rows.append(dict(model=model, level=level, q_high=q_high, q_low=q_low,
-                         P_stored=float(p_stored), P_recomputed=float(p)))
+        rows.append(
+            dict(
+                model=model,
+                level=level,
+                q_high=q_high,
+                q_low=q_low,
+                P_stored=float(p_stored),
+                P_recomputed=float(p),
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def overview(simulations: dict[str, SimulationResult], run: EmpiricalRun | None,
-             overtaking_mc: pd.DataFrame | None = None) -> pd.DataFrame:
+def overview(
+    simulations: dict[str, SimulationResult],
+    run: EmpiricalRun | None,
+    overtaking_mc: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per result: closed form, Monte Carlo, empirical value, verdict and source tables."""
     rows = []
     for result in RESULTS:
@@ -202,8 +270,16 @@ def overview(simulations: dict[str, SimulationResult], run: EmpiricalRun | None,
                 source.append("tables/overtaking_real_activations.csv")
             else:
                 mc_text = "Monte Carlo on real activations not available"
-        rows.append(dict(result=result.title, closed_form=result.closed_form, monte_carlo=mc_text,
-                         empirical=empirical, verdict=_combine(mc_verdict, emp_verdict), source=", ".join(source)))
+        rows.append(
+            dict(
+                result=result.title,
+                closed_form=result.closed_form,
+                monte_carlo=mc_text,
+                empirical=empirical,
+                verdict=_combine(mc_verdict, emp_verdict),
+                source=", ".join(source),
+            )
+        )
     return pd.DataFrame(rows)
 
 

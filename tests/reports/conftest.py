@@ -28,8 +28,17 @@ def _tail(k: np.ndarray, gamma: float) -> np.ndarray:
     return 0.5 - np.arctan(k / gamma) / np.pi
 
 
-def write_empirical_run(folder: Path, *, models=("demo",), methods=METHODS, images: int = 4, steps: int = 3,
-                        levels: int = 4, seed: int = 0, profile: str = "demo") -> Path:
+def write_empirical_run(
+    folder: Path,
+    *,
+    models=("demo",),
+    methods=METHODS,
+    images: int = 4,
+    steps: int = 3,
+    levels: int = 4,
+    seed: int = 0,
+    profile: str = "demo",
+) -> Path:
     """Write manifest.json and every table of an empirical run under ``folder``; return the folder."""
     rng = np.random.default_rng(seed)
     folder = Path(folder)
@@ -43,42 +52,92 @@ def write_empirical_run(folder: Path, *, models=("demo",), methods=METHODS, imag
                         for normalization in ("second-moment", "max-abs"):
                             floor = {"ssim": 0.05, "mse": 1.9, "spearman": 0.0, "spearman-abs": 0.0}[measure]
                             value = floor + (1 - step / steps) * 0.5 + rng.normal(0, 0.02)
-                            randomization.append(dict(model=model, method=method, step=step, layers=f"layer{step}",
-                                                      image=image, measure=measure, normalization=normalization,
-                                                      value=value, noise_floor=floor))
+                            randomization.append(
+                                dict(
+                                    model=model,
+                                    method=method,
+                                    step=step,
+                                    layers=f"layer{step}",
+                                    image=image,
+                                    measure=measure,
+                                    normalization=normalization,
+                                    value=value,
+                                    noise_floor=floor,
+                                )
+                            )
                 for patch_size in (8, 15):
                     decay = 0.05 + 0.04 * method_index
                     scores = np.clip(0.9 * np.exp(-decay * np.arange(31)) + rng.normal(0, 0.01, 31), 0, 1)
-                    curves += [dict(model=model, method=method, patch_size=patch_size, image=image, label=3,
-                                    step=step, score=score) for step, score in enumerate(scores)]
-                    areas.append(dict(model=model, method=method, patch_size=patch_size, image=image,
-                                      area=scores.mean()))
+                    curves += [
+                        dict(
+                            model=model,
+                            method=method,
+                            patch_size=patch_size,
+                            image=image,
+                            label=3,
+                            step=step,
+                            score=score,
+                        )
+                        for step, score in enumerate(scores)
+                    ]
+                    areas.append(
+                        dict(
+                            model=model, method=method, patch_size=patch_size, image=image, area=scores.mean()
+                        )
+                    )
         for level in range(levels):
             values = np.maximum(rng.normal(-0.2 * level, 1.0, 4096), 0)
             samples[f"{model}/{level}"] = values
             quantile = {q: float(np.quantile(values, q)) for q in LEVELS}
-            activations += [dict(model=model, level=level, layer=f"conv{level}", statistic="quantile", q=q,
-                                 value=v) for q, v in quantile.items()]
-            activations.append(dict(model=model, level=level, layer=f"conv{level}",
-                                    statistic="nonpositive_fraction", value=float(np.mean(values <= 0))))
+            activations += [
+                dict(model=model, level=level, layer=f"conv{level}", statistic="quantile", q=q, value=v)
+                for q, v in quantile.items()
+            ]
+            activations.append(
+                dict(
+                    model=model,
+                    level=level,
+                    layer=f"conv{level}",
+                    statistic="nonpositive_fraction",
+                    value=float(np.mean(values <= 0)),
+                )
+            )
             for q_high in HIGH:
                 for q_low in LOW:
                     k = np.inf if quantile[q_low] == 0 else quantile[q_high] / quantile[q_low]
                     gamma = np.sqrt(q_low / (1 - q_high))
                     p = 0.0 if np.isinf(k) else float(_tail(np.float64(k), gamma))
                     for statistic, value in (("K", k), ("gamma", gamma), ("P", p)):
-                        activations.append(dict(model=model, level=level, layer=f"conv{level}", statistic=statistic,
-                                                q_high=q_high, q_low=q_low, value=value))
+                        activations.append(
+                            dict(
+                                model=model,
+                                level=level,
+                                layer=f"conv{level}",
+                                statistic=statistic,
+                                q_high=q_high,
+                                q_low=q_low,
+                                value=value,
+                            )
+                        )
     pd.DataFrame(randomization).to_csv(folder / "randomization.csv", index=False)
     pd.DataFrame(curves).to_csv(folder / "faithfulness.csv", index=False)
     pd.DataFrame(areas).to_csv(folder / "faithfulness_area.csv", index=False)
     pd.DataFrame(activations).to_csv(folder / "activations.csv", index=False)
     np.savez(folder / "activation_samples.npz", **samples)
-    manifest = dict(profile=profile, experiments=["randomization", "faithfulness", "activations"],
-                    config=dict(images=images), seed=seed, versions=dict(python="3.11", torch="2.14.1"),
-                    device="cpu", weights={model: dict(path=f"weights/{model}.pt", sha256="0" * 64) for model in models},
-                    dataset=dict(source="fixture", images=images, skipped=0), bench=profile == "bench",
-                    started="2026-01-01T00:00:00", finished="2026-01-01T00:01:00", elapsed_s=60.0)
+    manifest = dict(
+        profile=profile,
+        experiments=["randomization", "faithfulness", "activations"],
+        config=dict(images=images),
+        seed=seed,
+        versions=dict(python="3.11", torch="2.14.1"),
+        device="cpu",
+        weights={model: dict(path=f"weights/{model}.pt", sha256="0" * 64) for model in models},
+        dataset=dict(source="fixture", images=images, skipped=0),
+        bench=profile == "bench",
+        started="2026-01-01T00:00:00",
+        finished="2026-01-01T00:01:00",
+        elapsed_s=60.0,
+    )
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
@@ -95,12 +154,23 @@ def write_simulations(folder: Path, *, seed: int = 0, failing: str | None = None
                 theory = float(rng.uniform(0.1, 1.0))
                 se = 0.01
                 estimate = theory + (0.2 if name == failing else rng.normal(0, se))
-                rows.append(dict(setting=setting, quantity=quantity, estimate=estimate, se=se,
-                                 ci_low=estimate - 2.58 * se, ci_high=estimate + 2.58 * se, theory=theory,
-                                 agree=abs(estimate - theory) <= 2.58 * se, level=0.99))
+                rows.append(
+                    dict(
+                        setting=setting,
+                        quantity=quantity,
+                        estimate=estimate,
+                        se=se,
+                        ci_low=estimate - 2.58 * se,
+                        ci_high=estimate + 2.58 * se,
+                        theory=theory,
+                        agree=abs(estimate - theory) <= 2.58 * se,
+                        level=0.99,
+                    )
+                )
         pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
-        (folder / f"{name}.json").write_text(json.dumps(dict(config=dict(draws=100), seed=seed, draws=100,
-                                                             versions={}, elapsed_s=0.1)))
+        (folder / f"{name}.json").write_text(
+            json.dumps(dict(config=dict(draws=100), seed=seed, draws=100, versions={}, elapsed_s=0.1))
+        )
     return folder
 
 

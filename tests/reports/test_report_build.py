@@ -65,7 +65,9 @@ def test_html_holds_every_section_and_parses(report):
 def test_html_embeds_one_image_per_figure_and_has_no_broken_links(report):
     page = _parse(report / "report.html")
     figures = sorted((report / "figures").glob("*.png"))
-    assert len(page.images) == len(figures) >= 13  # 6 randomisation, 3 faithfulness, 2+1 overtaking, 1 sparsity
+    assert (
+        len(page.images) == len(figures) >= 13
+    )  # 6 randomisation, 3 faithfulness, 2+1 overtaking, 1 sparsity
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert all(href.startswith("#") and href[1:] in page.ids for href in page.hrefs)
 
