@@ -1,0 +1,166 @@
+"""LRP rules: the adaptive beta rule against theory and Zennit, conservation, canonizers, gating."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn import functional as F
+from zennit.composites import EpsilonAlpha2Beta1, LayerMapComposite
+from zennit.rules import AlphaBeta, Epsilon
+from zennit.types import Convolution
+
+import theory
+from empirical.attribution import AdaptiveBeta, adaptive_beta_torch, attribute, canonizers_for
+from empirical.attribution.canonizers import _RelevanceToSignal
+from empirical.attribution.composites import LRP_METHODS
+
+
+def _relevance_through(module: nn.Module, rule, x: torch.Tensor, relevance_out: torch.Tensor) -> torch.Tensor:
+    """Input relevance of one layer under ``rule`` for output relevance ``relevance_out``."""
+    composite = LayerMapComposite(layer_map=[((nn.Conv2d, nn.Linear), rule)])
+    x = x.detach().requires_grad_(True)
+    with composite.context(module) as hooked:
+        out = hooked(x)
+        (relevance,) = torch.autograd.grad(out, x, grad_outputs=relevance_out)
+    return relevance
+
+
+def _part_sums(contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.clip(contributions, 0, None).sum(-1), np.clip(contributions, None, 0).sum(-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(-50, 0)), min_size=1, max_size=20),
+       st.floats(0, 10))
+def test_adaptive_beta_torch_against_theory(pairs, beta_max):
+    positive, negative = (np.array(column) for column in zip(*pairs, strict=True))
+    expected = theory.adaptive_beta(positive, negative, beta_max)
+    got = adaptive_beta_torch(torch.from_numpy(positive), torch.from_numpy(negative), beta_max)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=0)
+
+
+def test_adaptive_rule_on_linear_layer_against_theory():
+    gen = torch.Generator().manual_seed(3)
+    layer = nn.Linear(7, 5, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(5, 7, generator=gen, dtype=torch.float64))
+    x = torch.randn(4, 7, generator=gen, dtype=torch.float64)
+    relevance_out = torch.rand(4, 5, generator=gen, dtype=torch.float64)
+    got = _relevance_through(layer, AdaptiveBeta(beta_max=3.0, stabilizer=1e-12), x, relevance_out)
+
+    contributions = (layer.weight[None] * x[:, None, :]).detach().numpy()  # (N, out, in)
+    beta = theory.adaptive_beta(*_part_sums(contributions))
+    expected = theory.lrp_beta_neuron(contributions, relevance_out.numpy(), beta).sum(1)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_adaptive_rule_on_convolution_against_theory_per_position_and_channel():
+    gen = torch.Generator().manual_seed(4)
+    conv = nn.Conv2d(3, 4, kernel_size=3, padding=1, stride=2, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen, dtype=torch.float64))
+    x = torch.randn(2, 3, 7, 7, generator=gen, dtype=torch.float64)
+    relevance_out = torch.rand(2, 4, 4, 4, generator=gen, dtype=torch.float64)
+    got = _relevance_through(conv, AdaptiveBeta(beta_max=2.0, stabilizer=1e-12), x, relevance_out)
+
+    # every output neuron (channel, position) sees one patch: contributions w * patch, (N, out, L, in*k*k)
+    patches = F.unfold(x, kernel_size=3, padding=1, stride=2)  # (N, in*k*k, L)
+    weight = conv.weight.detach().reshape(4, -1)
+    contributions = (weight[None, :, None, :] * patches.transpose(1, 2)[:, None]).numpy()
+    beta = theory.adaptive_beta(*_part_sums(contributions), beta_max=2.0)
+    assert beta.shape == (2, 4, 16) and len(np.unique(beta)) > 10  # one beta per position and channel
+    per_neuron = theory.lrp_beta_neuron(contributions, relevance_out.reshape(2, 4, 16).numpy(), beta)
+    per_patch = torch.from_numpy(per_neuron.sum(1)).transpose(1, 2)  # (N, in*k*k, L)
+    expected = F.fold(per_patch, output_size=(7, 7), kernel_size=3, padding=1, stride=2)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
+def test_adaptive_rule_with_constant_beta_equals_zennit_alphabeta(demo_model, demo_batch, beta):
+    def run(conv_rule):
+        layer_map = [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=0.25))]
+        composite = EpsilonAlpha2Beta1(layer_map=layer_map, canonizers=canonizers_for(demo_model))
+        x = demo_batch.detach().requires_grad_(True)
+        with composite.context(demo_model) as hooked:
+            out = hooked(x)
+            (relevance,) = torch.autograd.grad(out, x, grad_outputs=torch.eye(10)[[1, 2, 3]])
+        return relevance
+
+    ours = run(AdaptiveBeta(fixed_beta=beta))
+    torch.testing.assert_close(ours, run(AlphaBeta(alpha=1 + beta, beta=beta)), rtol=1e-5, atol=1e-7)
+
+
+def _bias_free_net() -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        return nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.ReLU(),
+            nn.Conv2d(6, 8, 3, padding=1, stride=2, bias=False), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4, bias=False),
+        ).eval()
+
+
+@pytest.mark.parametrize("method", ["lrp-epsilon", "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta"])
+def test_relevance_is_conserved_layer_by_layer_in_bias_free_network(method):
+    net = _bias_free_net()
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    target = torch.tensor([0, 1, 2])
+    from empirical.attribution.composites import lrp_composite
+
+    composite = lrp_composite(method, net, x, epsilon=1e-9, stabilizer=1e-12, canonizers=[])
+    with composite.context(net):
+        # run the layers one by one to keep every intermediate tensor: its gradient is its relevance
+        tensors = [x.detach().requires_grad_(True)]
+        for layer in net:
+            tensors.append(layer(tensors[-1]))
+        logit = tensors[-1].gather(1, target[:, None])
+        relevances = torch.autograd.grad(logit, tensors[:-1], grad_outputs=logit.detach())
+    for depth, relevance in enumerate(relevances):
+        torch.testing.assert_close(relevance.flatten(1).sum(1), logit[:, 0].detach(), rtol=1e-4, atol=1e-6,
+                                   msg=f"{method}: relevance not conserved at layer input {depth}")
+
+
+def test_adaptive_beta_is_conservative_where_alpha2beta1_is_not():
+    # a neuron with only positive contributions: alpha-beta hands out alpha = 2 times its relevance,
+    # the adaptive rule sets beta = 0 and hands out exactly its relevance
+    layer = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 2.0, 0.5]]))
+    x = torch.tensor([[1.0, 1.0, 2.0]])
+    relevance_out = torch.tensor([[1.0]])
+    adaptive = _relevance_through(layer, AdaptiveBeta(), x, relevance_out)
+    fixed = _relevance_through(layer, AlphaBeta(alpha=2.0, beta=1.0), x, relevance_out)
+    assert adaptive.sum().item() == pytest.approx(1.0, rel=1e-5)
+    assert fixed.sum().item() == pytest.approx(2.0, rel=1e-5)
+
+
+def test_gate_passes_all_relevance_to_signal_and_none_to_gate():
+    signal = torch.randn(2, 3, 4, 4, requires_grad=True)
+    gate = torch.rand(2, 3, 1, 1, requires_grad=True)
+    out = _RelevanceToSignal.apply(signal, gate)
+    torch.testing.assert_close(out, signal * gate)
+    upstream = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (signal, gate), grad_outputs=upstream, allow_unused=True)
+    torch.testing.assert_close(grads[0], upstream)
+    assert grads[1] is None
+
+
+def test_bad_rule_parameters():
+    with pytest.raises(ValueError, match="beta_max must be >= 0, got -1"):
+        AdaptiveBeta(beta_max=-1)
+    with pytest.raises(ValueError, match="fixed_beta"):
+        AdaptiveBeta(fixed_beta=-0.5)
+
+
+def test_output_relevance_scales_with_logit(demo_model, demo_batch):
+    target = torch.tensor([0, 5, 7])
+    from_logit = attribute(demo_model, demo_batch, target, "lrp-epsilon")
+    from_one = attribute(demo_model, demo_batch, target, "lrp-epsilon", output_relevance="one")
+    with torch.no_grad():
+        logit = demo_model(demo_batch).gather(1, target[:, None])[:, 0]
+    torch.testing.assert_close(from_logit, from_one * logit[:, None, None], rtol=1e-4, atol=1e-7)
+    assert set(LRP_METHODS) >= {"lrp-adaptive-beta", "epsilon-gamma-box"}
