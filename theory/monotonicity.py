@@ -65,9 +65,15 @@ def gradient_x_input_neuron(w, x, b=0.0, activation="relu"):
     return _derivative(activation, z)[..., None] * w * x
 
 
-def _coalitions(d: int) -> np.ndarray:
-    """All 2^d subsets of d inputs as a (2^d, d) 0/1 matrix; row m holds the bits of m."""
-    return ((np.arange(2**d)[:, None] >> np.arange(d)) & 1).astype(float)
+def _coalition_sums(c: np.ndarray) -> np.ndarray:
+    """sum_{k in S} c_k for all 2^d subsets S, index m holding S = {k : bit k of m set}; (..., 2^d).
+
+    Built by doubling (subsets without input k, then with it), so no (2^d, d) membership matrix is stored.
+    """
+    sums = np.zeros(c.shape[:-1] + (1,))
+    for k in range(c.shape[-1]):
+        sums = np.concatenate([sums, sums + c[..., k : k + 1]], axis=-1)
+    return sums
 
 
 def shapley_neuron(w, x, b=0.0, activation="relu"):
@@ -80,19 +86,23 @@ def shapley_neuron(w, x, b=0.0, activation="relu"):
     d = w.shape[-1]
     if d > MAX_SHAPLEY_INPUTS:
         raise ValueError(
-            f"w and x must have at most {MAX_SHAPLEY_INPUTS} inputs for exact Shapley values, got {d}")
-    masks = _coalitions(d)
-    values = _activation(activation, (w * x) @ masks.T + b[..., None])  # (..., 2^d)
-    sizes = masks.sum(axis=1).astype(int)
-    weights = np.array([math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) if s < d else 0.0
-                        for s in sizes])
-    phi = np.empty(w.shape)
-    index = np.arange(2**d)
-    for i in range(d):
-        without = index[(index >> i) & 1 == 0]
-        marginal = values[..., without | (1 << i)] - values[..., without]
-        phi[..., i] = marginal @ weights[without]
-    return phi
+            f"w and x must have at most {MAX_SHAPLEY_INPUTS} inputs for exact Shapley values, got {d}"
+        )
+    values = _activation(activation, _coalition_sums(w * x) + b[..., None])  # (..., 2^d)
+    return values @ _shapley_weights(d)
+
+
+def _shapley_weights(d: int) -> np.ndarray:
+    """(2^d, d) matrix M with phi = f @ M: phi_i = sum_{S ∋ i} c(|S|-1) f(S) - sum_{S ∌ i} c(|S|) f(S),
+    c(s) = s! (d-s-1)! / d!, so one matrix product replaces the loop over marginal contributions."""
+    members = (np.arange(2**d)[:, None] >> np.arange(d)) & 1
+    sizes = members.sum(axis=1)
+    c = np.array(
+        [math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) for s in range(d)] + [0.0]
+    )
+    with_i = c[np.maximum(sizes - 1, 0)][:, None]
+    without_i = c[sizes][:, None]
+    return np.where(members == 1, with_i, -without_i)
 
 
 def lrp_beta_single_neuron(w, x, relevance, beta):
