@@ -26,7 +26,7 @@ from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
 
 EMPIRICAL_EXPERIMENTS = ["randomization", "faithfulness", "activations"]
 QUICK_IMAGES = 2
-QUICK_METHODS = 2
+QUICK_METHODS = ("gradient", "lrp-epsilon")
 
 
 @dataclasses.dataclass
@@ -109,25 +109,63 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
     except ImportError as error:
         context.missing.append(f"empirical.runner is not available ({error}); sections 2-5 have no data")
         return None
+    experiments = runnable_experiments()
+    for experiment in EMPIRICAL_EXPERIMENTS:
+        if experiment not in experiments:
+            context.missing.append(
+                f"the empirical {experiment!r} experiment is not available in this install"
+            )
+    if not experiments:
+        return None
     options = dict(profile="demo", out=target, seed=context.seed, progress=context.progress)
     if context.quick:
         options.update(quick_empirical_options())
-    runner.run(EMPIRICAL_EXPERIMENTS, **options)
-    context.computed.append("empirical demo run" + (" (quick)" if context.quick else ""))
+    _discard_other_settings(context, target, options)
+    runner.run(experiments, **options)
+    context.computed.append(
+        f"empirical demo run: {', '.join(experiments)}" + (" (quick)" if context.quick else "")
+    )
     return inputs.load_empirical(target)
 
 
-def quick_empirical_options() -> dict:
-    """Small images and methods for ``--quick``: a first look in well under a minute."""
-    options: dict = {"images": QUICK_IMAGES}
+def runnable_experiments() -> list[str]:
+    """The empirical experiments whose modules import (an install may lack one)."""
+    modules = {
+        "randomization": "empirical.randomization",
+        "faithfulness": "empirical.faithfulness",
+        "activations": "empirical.activation_experiment",
+    }
+    found = []
+    for experiment in EMPIRICAL_EXPERIMENTS:
+        try:
+            importlib.import_module(modules[experiment])
+        except ImportError:
+            continue
+        found.append(experiment)
+    return found
+
+
+def _discard_other_settings(context: Context, target: Path, options: dict) -> None:
+    # OUT/empirical belongs to the report: chunks left by a run with another seed or image count (a --quick
+    # look before the full run) are superseded, not resumed; the empirical runner would refuse to mix them.
+    settings = target / "chunks" / "settings.json"
+    if not settings.is_file():
+        return
     try:
-        methods = importlib.import_module("empirical.methods")
-        names = getattr(methods, "METHODS", None) or getattr(methods, "METHOD_NAMES", None)
-        if names:
-            options["methods"] = list(names)[:QUICK_METHODS]
-    except ImportError:
-        pass
-    return options
+        earlier = json.loads(settings.read_text())
+    except json.JSONDecodeError:
+        earlier = {}
+    images = options.get("images")
+    if images is None:
+        images = importlib.import_module("empirical.profiles").get_profile("demo").images
+    if earlier.get("seed") != context.seed or earlier.get("images") != images:
+        shutil.rmtree(target / "chunks")
+        context.computed.append("discarded OUT/empirical/chunks of an earlier run with other settings")
+
+
+def quick_empirical_options() -> dict:
+    """A couple of images and two cheap methods for ``--quick``: a first look in about a minute."""
+    return {"images": QUICK_IMAGES, "methods": list(QUICK_METHODS)}
 
 
 def obtain_simulations(context: Context) -> dict[str, SimulationResult]:

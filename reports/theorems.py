@@ -79,7 +79,7 @@ RESULTS = (
         "Eq. 11: second-moment normalisation",
         "A / sqrt(mean(A^2))  (the seed prints h^2 in the sum)",
         "quantile_variance",
-        ("normali", "max"),
+        ("normali", "max-abs", "second-moment"),
     ),
     Result(
         "eq-1-2",
@@ -131,20 +131,22 @@ def verdicts(rows: pd.DataFrame) -> pd.Series:
 
 
 def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
-    """(text, verdict) for simulation rows: how many settings agree and the farthest one."""
+    """(text, verdict) for simulation rows: agreeing settings per quantity and the farthest row."""
     if rows.empty:
         return "not available", NO_DATA
     verdict = verdicts(rows)
     agree, disagree = int((verdict == True).sum()), int((verdict == False).sum())  # noqa: E712
-    undefined = len(rows) - agree - disagree
-    worst = _worst_row(rows[verdict.notna().to_numpy()] if agree + disagree else rows)
-    relation = {"at_most": " (bound: at most)", "at_least": " (bound: at least)"}.get(
-        str(worst.get("relation", "")), ""
-    )
+    per_quantity = []
+    for quantity, group in verdict.groupby(rows["quantity"].astype(str), sort=False):
+        yes, no = int((group == True).sum()), int((group == False).sum())  # noqa: E712
+        per_quantity.append(f"{quantity} {yes}/{yes + no}" if yes + no else f"{quantity} (no verdict)")
+    decided = rows[verdict.notna().to_numpy()]
+    worst = _worst_row(decided if not decided.empty else rows)
+    relation = str(worst.get("relation", "equal"))
+    relation = "" if relation in ("equal", "nan") else f" (relation: {relation})"
     text = (
-        f"{agree}/{agree + disagree} settings agree at level {float(rows['level'].iloc[0]):g}"
-        + (f" ({undefined} without a verdict)" if undefined else "")
-        + f"; farthest: {worst['quantity']} {_num(worst['estimate'])} "
+        f"{agree}/{agree + disagree} settings agree at level {float(rows['level'].iloc[0]):g} "
+        f"({'; '.join(per_quantity)}); farthest: {worst['quantity']} {_num(worst['estimate'])} "
         f"[{_num(worst['ci_low'])}, {_num(worst['ci_high'])}] vs {_num(worst['theory'])}{relation}"
     )
     if agree + disagree == 0:
