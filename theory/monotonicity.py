@@ -89,20 +89,25 @@ def shapley_neuron(w, x, b=0.0, activation="relu"):
             f"w and x must have at most {MAX_SHAPLEY_INPUTS} inputs for exact Shapley values, got {d}"
         )
     values = _activation(activation, _coalition_sums(w * x) + b[..., None])  # (..., 2^d)
-    return values @ _shapley_weights(d)
+    weights = _coalition_weights(d)
+    phi = np.empty(w.shape)
+    lead = values.shape[:-1]
+    for i in range(d):
+        # View index m as (high bits, bit i, low bits): the marginal f(S + i) - f(S) is a difference of two
+        # slices. Differences, not a signed weighted sum of f, keep phi exact where f hardly changes.
+        split = values.reshape(lead + (2 ** (d - 1 - i), 2, 2**i))
+        marginal = (split[..., 1, :] - split[..., 0, :]).reshape(lead + (-1,))
+        phi[..., i] = marginal @ weights.reshape(2 ** (d - 1 - i), 2, 2**i)[:, 0, :].ravel()
+    return phi
 
 
-def _shapley_weights(d: int) -> np.ndarray:
-    """(2^d, d) matrix M with phi = f @ M: phi_i = sum_{S ∋ i} c(|S|-1) f(S) - sum_{S ∌ i} c(|S|) f(S),
-    c(s) = s! (d-s-1)! / d!, so one matrix product replaces the loop over marginal contributions."""
-    members = (np.arange(2**d)[:, None] >> np.arange(d)) & 1
-    sizes = members.sum(axis=1)
-    c = np.array(
-        [math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) for s in range(d)] + [0.0]
-    )
-    with_i = c[np.maximum(sizes - 1, 0)][:, None]
-    without_i = c[sizes][:, None]
-    return np.where(members == 1, with_i, -without_i)
+def _coalition_weights(d: int) -> np.ndarray:
+    """|S|! (d - |S| - 1)! / d! for every subset index m (0 for the full set, which has no marginal)."""
+    sizes = np.zeros(1, dtype=np.int64)
+    for _ in range(d):
+        sizes = np.concatenate([sizes, sizes + 1])
+    by_size = [math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) for s in range(d)]
+    return np.array(by_size + [0.0])[sizes]
 
 
 def lrp_beta_single_neuron(w, x, relevance, beta):
@@ -117,20 +122,21 @@ def lrp_beta_single_neuron(w, x, relevance, beta):
     return _lrp_beta(c, r, b)
 
 
-def is_positively_monotone(contributions, attributions, *, rtol=1e-9):
+def is_positively_monotone(contributions, attributions, *, rtol=1e-9, atol=0.0):
     """Section F's predicate: for all i, j with c_i >= c_j > 0, |R_i| >= |R_j| (inputs on the last axis).
 
-    `rtol` forgives rounding of size rtol * max|R| (ties c_i == c_j computed along different paths).
+    Rounding of size atol + rtol * max|R| is forgiven (ties c_i == c_j computed along different paths).
     Returns a bool per neuron (the broadcast leading shape).
     """
     c = v.as_float_array("contributions", contributions)
     r = v.as_float_array("attributions", attributions)
     rtol = float(v.nonnegative("rtol", rtol))
+    atol = float(v.nonnegative("atol", atol))
     if c.ndim == 0 or r.ndim == 0:
         raise ValueError("contributions and attributions must have a last axis holding the inputs")
     c, r = v.broadcast(contributions=c, attributions=r)
     mag = np.abs(r)
-    slack = rtol * np.max(mag, axis=-1, keepdims=True)[..., None]
+    slack = atol + rtol * np.max(mag, axis=-1, keepdims=True)[..., None]
     ci, cj = c[..., :, None], c[..., None, :]
     applies = (ci >= cj) & (cj > 0)
     holds = mag[..., :, None] >= mag[..., None, :] - slack
