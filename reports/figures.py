@@ -17,8 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-DPI = 90
+DPI = 100
 MEASURE_LABELS = {
     "ssim": ("SSIM to the original map", "lower is better"),
     "mse": ("MSE to the original map", "higher is better"),
@@ -36,20 +37,31 @@ def _save(figure, path: Path) -> Path:
 
 
 def _title(figure, text: str) -> None:
-    # about 11 characters of a 12-point title per inch: wrap instead of running off the figure
-    width = max(30, int(figure.get_figwidth() * 11))
-    figure.suptitle(textwrap.fill(text, width))
+    # about 10 characters of an 11-point title per inch: wrap instead of running off the figure
+    width = max(40, int(figure.get_figwidth() * 10.5))
+    figure.suptitle(textwrap.fill(text, width), fontsize=11)
 
 
-def _panels(count: int, *, width: float = 4.3, height: float = 3.1, columns: int = 3):
+def _panels(
+    count: int,
+    *,
+    width: float = 4.3,
+    height: float = 3.1,
+    columns: int = 3,
+    minimum: float = 8.0,
+    integer_x: bool = True,
+):
+    """A grid of ``count`` axes (at most ``columns`` a row), at least ``minimum`` inches wide."""
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
+    size = (max(width * columns, minimum), max(height * rows, 3.6))
     with sns.axes_style("whitegrid"):
-        figure, axes = plt.subplots(
-            rows, columns, figsize=(width * columns, height * rows), squeeze=False, layout="constrained"
-        )
+        figure, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
     for axis in list(axes.flat)[count:]:
         axis.set_visible(False)
+    if integer_x:  # steps and levels are counts
+        for axis in axes.flat:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure, list(axes.flat)[:count]
 
 
@@ -123,7 +135,7 @@ def faithfulness(table: pd.DataFrame, patch_size: int, path: Path) -> Path:
         _method_lines(axis, summary[summary["model"] == model], "step", colours)
         axis.set_title(model)
         axis.set_xlabel("patches replaced by the blurred copy")
-        axis.set_ylabel("softmax score of the explained class")
+        axis.set_ylabel("softmax score (explained class)")
     _legend(figure, axes, "method")
     _title(
         figure,
@@ -137,7 +149,9 @@ def faithfulness_area(ranking: pd.DataFrame, path: Path) -> Path:
     data = ranking.copy()
     data["panel"] = data["model"].astype(str) + ", patch " + data["patch_size"].astype(str)
     panels = list(dict.fromkeys(data["panel"]))
-    figure, axes = _panels(len(panels), width=4.2, height=0.4 * data["method"].nunique() + 1.6)
+    figure, axes = _panels(
+        len(panels), width=4.2, height=0.4 * data["method"].nunique() + 1.6, integer_x=False
+    )
     for axis, panel in zip(axes, panels, strict=True):
         rows = data[data["panel"] == panel].sort_values("mean_area")
         y = np.arange(len(rows))
@@ -199,7 +213,7 @@ def overtaking_monte_carlo(table: pd.DataFrame, path: Path, *, quantity: str = "
     if data.empty:
         raise ValueError(f"no {quantity!r} rows in the Monte Carlo table")
     panels = list(dict.fromkeys(zip(data["model"], data["activation_level"], strict=True)))
-    figure, axes = _panels(len(panels), height=3.2)
+    figure, axes = _panels(len(panels), height=3.2, integer_x=False)
     colours = dict(
         zip(sorted(data["q_high"].unique(), reverse=True), sns.color_palette("tab10"), strict=False)
     )

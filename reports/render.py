@@ -114,7 +114,7 @@ th{background:#f0f0f0}
 figure{margin:1em 0 2em}
 figure img{max-width:100%}
 figcaption{font-style:italic;font-size:0.9em}
-td.agrees{background:#e2f5e2} td.disagrees{background:#fbe0e0}
+td.agrees{background:#e2f5e2} td.disagrees{background:#fbe0e0} td.partly{background:#fff4d6}
 """
 
 
@@ -162,7 +162,11 @@ def _html_block(block, root: Path) -> str:
             cells = []
             for value in row:
                 text = _cell(value)
-                css = f' class="{text}"' if text in ("agrees", "disagrees") else ""
+                css = {
+                    "agrees": ' class="agrees"',
+                    "disagrees": ' class="disagrees"',
+                    "partly agrees": ' class="partly"',
+                }.get(text, "")
                 cells.append(f"<td{css}>{html.escape(text)}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         footer = more or (f"Table: {block.csv}." if block.csv else "")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from reports.inputs import EmpiricalRun, SimulationResult
 
-AGREES, DISAGREES, NO_DATA = "agrees", "disagrees", "no data"
+AGREES, PARTLY, DISAGREES, NO_DATA = "agrees", "partly agrees", "disagrees", "no data"
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,9 @@ def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
     )
     if agree + disagree == 0:
         return text, NO_DATA
-    return text, AGREES if disagree == 0 else DISAGREES
+    if disagree == 0:
+        return text, AGREES
+    return text, PARTLY if agree else DISAGREES
 
 
 def _worst_row(rows: pd.DataFrame) -> pd.Series:
@@ -289,7 +291,10 @@ def _combine(*verdicts: str) -> str:
     known = [v for v in verdicts if v != NO_DATA]
     if not known:
         return NO_DATA
-    return DISAGREES if DISAGREES in known else AGREES
+    for verdict in (DISAGREES, PARTLY):
+        if verdict in known:
+            return verdict
+    return AGREES
 
 
 def _num(value) -> str:

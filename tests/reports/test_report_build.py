@@ -89,7 +89,7 @@ def test_verdicts_follow_the_simulation_tables(report):
 
     table = pd.read_csv(report / "tables" / "theorems.csv").set_index("result")
     verdict = {title.split(":")[0]: value for title, value in table["verdict"].items()}
-    assert verdict["Eq. 1-2"] == "disagrees"  # the fixture made adaptive_beta fail
+    assert verdict["Eq. 1-2"] == "disagrees"  # the fixture made every adaptive_beta row fail
     assert verdict["Section G"] == "agrees"
     assert verdict["Theorem 2 on trained networks (section I)"] == "agrees"  # P recomputed = P stored
 

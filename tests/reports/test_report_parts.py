@@ -99,7 +99,8 @@ def _simulation(agree) -> SimulationResult:
     ("agree", "verdict"),
     [
         ([True, True], "agrees"),
-        ([True, False], "disagrees"),
+        ([True, False], "partly agrees"),
+        ([False, False], "disagrees"),
         ([None, None], "no data"),
         ([True, None], "agrees"),
     ],
