@@ -200,7 +200,7 @@ def _read_labels(path: Path, files: list[Path]) -> list[int]:
         raise FileNotFoundError(f"label file not found: {path}")
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     rows = [line.replace(",", " ").split() for line in lines]
-    if rows and rows[0] and not rows[0][-1].lstrip("-").isdigit():
+    if rows and rows[0][-1].lower() in ("label", "labels", "class", "target"):
         rows = rows[1:]  # a header line such as "file,label"
 
     def as_label(text: str, line: int) -> int:

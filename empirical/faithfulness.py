@@ -217,14 +217,15 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
 
     One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
     ``store`` are skipped. ``methods``: names for ``empirical.attribution.attribute`` or a mapping name ->
-    callable ``(model, x, target) -> (N, H, W)``. ``forward_batch_size`` (default ``batch_size``) sets how
+    callable ``(model, x, target) -> (N, H, W)``. ``forward_batch_size`` (default 4 ``batch_size``) sets how
     many perturbed images go through the network at once.
     """
     from tqdm.auto import tqdm
 
     batch_size = _positive_int(batch_size, "batch_size")
-    forward_batch_size = batch_size if forward_batch_size is None else _positive_int(forward_batch_size,
-                                                                                      "forward_batch_size")
+    # inference needs no activations kept for a backward pass: larger batches fit and run faster
+    forward_batch_size = 4 * batch_size if forward_batch_size is None else _positive_int(forward_batch_size,
+                                                                                          "forward_batch_size")
     if isinstance(patch_sizes, (int, np.integer)):
         patch_sizes = (patch_sizes,)
     patch_sizes = tuple(_positive_int(p, "patch_sizes") for p in patch_sizes)

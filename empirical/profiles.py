@@ -3,7 +3,8 @@
 - ``demo`` (default): the small demo network trained on scikit-learn's digits (32x32, values in [0, 1]), the
   held-out digits, CPU-sized. Faithfulness is scaled from the paper's 224x224 to 32x32 (factor 1/7): patches 2
   and 4 for the paper's 8 and 15, a 3x3 blur for the paper's 15x15 (15/7 rounded to the nearest odd size), and
-  the paper's 30 steps (30 of the 256 2x2 or 64 4x4 patches).
+  the paper's 30 steps (30 of the 256 2x2 or 64 4x4 patches). 16 images and no integrated gradients (its
+  interpolation steps multiply the cost of every randomisation step), so that ``all`` fits in minutes.
 - ``imagenet``: ResNet-50, DenseNet-121, EfficientNet-B0 on the first 1000 images of an ImageNet validation
   folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
 - ``bench``: random weights and random inputs at 224x224, for throughput only; every table names its models
@@ -14,9 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BENCH_PREFIX", "PROFILES", "Profile", "get_profile", "load_images", "table_model_name"]
+__all__ = ["BENCH_PREFIX", "DEMO_FAITHFULNESS", "PAPER_FAITHFULNESS", "PROFILES", "Profile", "get_profile",
+           "load_images", "table_model_name"]
 
 BENCH_PREFIX = "bench-random-"
+PAPER_FAITHFULNESS = {"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}
+#: the paper's settings scaled from 224 to 32 pixels (factor 1/7); see the module docstring
+DEMO_FAITHFULNESS = {"patch_sizes": (2, 4), "blur_kernel": 3, "steps": 30}
 _ALL_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop",
                 "lrp-epsilon", "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat",
                 "epsilon-gamma-box", "random-uniform")
@@ -40,29 +45,31 @@ class Profile:
     randomization: dict = field(default_factory=dict)
     activations: dict = field(default_factory=dict)
 
-    def options(self, experiment: str) -> dict:
-        """The profile's keyword options for the experiment function ``run_<experiment>``."""
+    def options(self, experiment: str, model: str | None = None) -> dict:
+        """The profile's keyword options for ``run_<experiment>``; the 32x32 ``demo`` network always gets the
+        faithfulness settings scaled to its size."""
+        if experiment == "faithfulness" and model == "demo":
+            return dict(DEMO_FAITHFULNESS)
         return dict(getattr(self, experiment))
 
 
 PROFILES = {
     "demo": Profile(
         name="demo", models=("demo",), allowed_models=("demo",),
-        methods=("gradient", "gradient-x-input", "integrated-gradients", "guided-backprop", "lrp-epsilon",
-                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
-        images=32, batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
-        faithfulness={"patch_sizes": (2, 4), "blur_kernel": 3, "steps": 30}),
+        methods=("gradient", "gradient-x-input", "guided-backprop", "lrp-epsilon", "lrp-alpha2beta1",
+                 "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
+        images=16, batch_size=16, image_size=32, needs_data=False, random_weights=False, bench=False,
+        faithfulness=DEMO_FAITHFULNESS),
     "imagenet": Profile(
         name="imagenet", models=("resnet50", "densenet121", "efficientnet-b0"),
         allowed_models=("resnet50", "densenet121", "efficientnet-b0"), methods=_ALL_METHODS,
         images=1000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
-        faithfulness={"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}),
+        faithfulness=PAPER_FAITHFULNESS),
     "bench": Profile(
         name="bench", models=("resnet50", "densenet121", "efficientnet-b0"),
         allowed_models=("resnet50", "densenet121", "efficientnet-b0", "demo"),
         methods=("gradient", "epsilon-plus-flat"), images=64, batch_size=64, image_size=224, needs_data=False,
-        random_weights=True, bench=True,
-        faithfulness={"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}),
+        random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS),
 }
 
 

@@ -183,7 +183,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     config = {"experiments": chosen, "profile": spec.name, "models": model_names, "methods": method_names,
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
-              "options": {name: spec.options(name) for name in chosen}}
+              "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names}}
     image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, {key: config[key] for key in _FINGERPRINT})
@@ -200,7 +200,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 _experiment_function(experiment)(
                     model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
                     store=ChunkStore(out, experiment), methods=method_names, batch_size=batch, seed=int(seed),
-                    device=device, progress=progress, **spec.options(experiment))
+                    device=device, progress=progress, **spec.options(experiment, name))
             del model
     _write_tables(out, chosen, [table_model_name(spec, n) for n in model_names], method_names)
     write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,

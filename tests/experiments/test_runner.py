@@ -1,0 +1,114 @@
+"""The runner: documented files and columns, resumption with identical bytes, refused mixes, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from empirical.models import DEMO_WEIGHTS_PATH
+from empirical.runner import TABLE_COLUMNS, run
+
+SMALL = dict(images=3, methods=["gradient", "gradient-x-input"], batch_size=2, progress=False)
+EXPERIMENTS = ["randomization", "faithfulness"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    return run(EXPERIMENTS, out=tmp_path_factory.mktemp("run"), **SMALL)
+
+
+def test_tables_have_the_documented_columns(finished):
+    import pandas as pd
+
+    for experiment in EXPERIMENTS:
+        table = pd.read_csv(finished / f"{experiment}.csv")
+        assert tuple(table.columns) == TABLE_COLUMNS[experiment]
+        assert set(table["model"]) == {"demo"} and set(table["method"]) == {"gradient", "gradient-x-input"}
+    faithfulness = pd.read_csv(finished / "faithfulness.csv")
+    assert len(faithfulness) == 2 * 2 * 3 * 31  # methods x patch sizes x images x steps 0..30
+    assert sorted(faithfulness["patch_size"].unique()) == [2, 4]
+    area = pd.read_csv(finished / "faithfulness_area.csv")
+    assert list(area.columns) == ["model", "method", "patch_size", "image", "area"] and len(area) == 12
+
+
+def test_manifest_records_weights_data_and_settings(finished):
+    manifest = json.loads((finished / "manifest.json").read_text())
+    record = json.loads(DEMO_WEIGHTS_PATH.with_suffix(".json").read_text())
+    assert manifest["weights"]["demo"]["sha256"] == record["sha256"]
+    assert manifest["profile"] == "demo" and manifest["bench"] is False and manifest["seed"] == 0
+    assert manifest["dataset"]["images"] == 3 and manifest["dataset"]["skipped"] == 0
+    assert manifest["config"]["methods"] == ["gradient", "gradient-x-input"]
+    assert manifest["experiments"] == EXPERIMENTS and manifest["device"] == "cpu"
+    assert manifest["elapsed_s"] >= 0 and manifest["versions"]["torch"]
+
+
+@pytest.mark.slow
+def test_resumed_run_gives_the_same_bytes(finished, tmp_path):
+    """Oracle: an uninterrupted run. A killed run keeps some chunks and no final tables."""
+    first = run(EXPERIMENTS, out=tmp_path, **SMALL)
+    for name in ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv", "manifest.json"):
+        (first / name).unlink()
+    chunks = sorted((tmp_path / "chunks").rglob("*.csv"))
+    for chunk in chunks[::2]:
+        chunk.unlink()
+    run(EXPERIMENTS, out=tmp_path, **SMALL)
+    for name in ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv"):
+        assert (tmp_path / name).read_bytes() == (finished / name).read_bytes(), name
+
+
+def test_random_control_repeats_with_the_seed_and_changes_without(tmp_path):
+    options = dict(images=2, methods=["random-uniform"], batch_size=1, progress=False)
+    first = run(["faithfulness"], out=tmp_path / "a", **options)
+    again = run(["faithfulness"], out=tmp_path / "b", **options)
+    other = run(["faithfulness"], out=tmp_path / "c", seed=5, **options)
+    table = (first / "faithfulness.csv").read_bytes()
+    assert table == (again / "faithfulness.csv").read_bytes()
+    assert table != (other / "faithfulness.csv").read_bytes()
+
+
+def test_other_settings_in_the_same_folder_are_refused(finished):
+    with pytest.raises(ValueError, match="other settings .*seed: 0 before, 1 now"):
+        run(["faithfulness"], out=finished, **{**SMALL, "seed": 1})
+
+
+def test_bench_profile_marks_every_table(tmp_path):
+    out = run(["faithfulness"], profile="bench", models=["demo"], out=tmp_path, images=2,
+              methods=["gradient"], batch_size=2, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["bench"] is True and manifest["weights"] == {"demo": "random"}
+    assert (out / "faithfulness.csv").read_text().splitlines()[1].startswith("bench-random-demo,")
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"experiments": ["everything"]}, "unknown experiment 'everything'"),
+    ({"profile": "fast"}, "unknown profile 'fast'"),
+    ({"models": ["resnet50"]}, "unknown model 'resnet50' for this profile"),
+    ({"methods": ["saliency"]}, "unknown method 'saliency'"),
+    ({"methods": []}, "method must name at least one"),
+    ({"images": 0}, "images must be a positive integer"),
+    ({"batch_size": -2}, "batch_size must be a positive integer"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"device": "tpu"}, "device must be 'cpu' or 'cuda"),
+    ({"profile": "imagenet"}, "needs data"),
+    ({"data": "somewhere"}, "only read by the 'imagenet' profile"),
+    ({"weights": 3}, "weights must be None, 'random', a path"),
+    ({"profile": "imagenet", "weights": "w.pt"}, "one weights file 'w.pt' cannot serve 3 models"),
+    ({"weights": {"resnet50": "w.pt"}}, "weights given for unknown model 'resnet50'"),
+])
+def test_bad_arguments_are_named(tmp_path, arguments, message):
+    options = {"experiments": ["faithfulness"], "out": tmp_path, **SMALL, **arguments}
+    with pytest.raises(ValueError, match=message):
+        run(options.pop("experiments"), **options)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        run(["faithfulness"], out=tmp_path, device="cuda", **SMALL)
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        run(["faithfulness"], out=tmp_path, weights=tmp_path / "nothing.pt", **SMALL)
