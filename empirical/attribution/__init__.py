@@ -18,6 +18,7 @@ from empirical.attribution.lrp_rules import AdaptiveBeta, adaptive_beta_torch, p
 
 __all__ = [
     "AdaptiveBeta",
+    "BUILTIN_METHODS",
     "DenseNetCanonizer",
     "EfficientNetCanonizer",
     "LRP_METHODS",
@@ -164,3 +165,5 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+#: the methods that ship with the package, in registration order
+BUILTIN_METHODS = available_methods()

@@ -1,9 +1,10 @@
 """Canonizers for the audit's networks, in Zennit's style (every change undone by ``remove``).
 
-Zennit 0.5.1 ships ``ResNetCanonizer`` (used for ResNet-50 and, since the demo network is built from
-torchvision's ``BasicBlock``, for ``demo`` too). It has nothing for DenseNet-121 or EfficientNet-B0; the two
-canonizers here fill that gap. Both merge every batch-norm that directly follows a convolution into it,
-and route additions, gates and functional activations through modules so that rules can see them.
+Zennit 0.5.1 ships a ResNet canonizer, used here with an exact batch-norm merge for ResNet-50 and, since
+the demo network is built from torchvision's ``BasicBlock``, for ``demo`` too. It has nothing for
+DenseNet-121 or EfficientNet-B0; the two canonizers here fill that gap. Both merge every batch-norm that
+directly follows a convolution into it, and route additions, gates and functional activations through
+modules so that rules can see them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,46 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from zennit.canonizers import AttributeCanonizer, Canonizer, NamedMergeBatchNorm, SequentialMergeBatchNorm
+from zennit.canonizers import (
+    AttributeCanonizer,
+    Canonizer,
+    CompositeCanonizer,
+    MergeBatchNorm,
+    NamedMergeBatchNorm,
+    SequentialMergeBatchNorm,
+)
 from zennit.layer import Sum
-from zennit.torchvision import ResNetCanonizer
+from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 
 from empirical.models import architecture_of
+
+
+class _ExactIdentityMixin:
+    """Zennit 0.5.1 leaves a merged batch-norm computing x / sqrt(1 + eps), not x: over ResNet-50's 53
+    batch-norms that moved random-weight logits by up to 3e-3. Setting the running variance to 1 - eps
+    makes the emptied batch-norm the identity, so the canonized network computes the original function."""
+
+    @staticmethod
+    def merge_batch_norm(modules, batch_norm):
+        MergeBatchNorm.merge_batch_norm(modules, batch_norm)
+        batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1.0 - batch_norm.eps)
+
+
+class ExactSequentialMergeBatchNorm(_ExactIdentityMixin, SequentialMergeBatchNorm):
+    """Zennit's ``SequentialMergeBatchNorm`` whose emptied batch-norms are exactly the identity."""
+
+
+class ExactNamedMergeBatchNorm(_ExactIdentityMixin, NamedMergeBatchNorm):
+    """Zennit's ``NamedMergeBatchNorm`` whose emptied batch-norms are exactly the identity."""
+
+
+class ResNetCanonizer(CompositeCanonizer):
+    """Zennit's ResNet canonizer (merged batch-norms, ``Sum`` modules for the skip additions of torchvision's
+    ``Bottleneck`` and ``BasicBlock``) with exact batch-norm merging."""
+
+    def __init__(self):
+        super().__init__((ExactSequentialMergeBatchNorm(), ResNetBottleneckCanonizer(),
+                          ResNetBasicBlockCanonizer()))
 
 
 class _ModelCanonizer(Canonizer):
@@ -27,7 +63,7 @@ class _ModelCanonizer(Canonizer):
     def apply(self, root_module):
         instances = []
         if self.merge_batch_norm:
-            instances += NamedMergeBatchNorm(self._merge_pairs(root_module)).apply(root_module)
+            instances += ExactNamedMergeBatchNorm(self._merge_pairs(root_module)).apply(root_module)
         instances += AttributeCanonizer(self._attributes).apply(root_module)
         return instances
 
@@ -136,7 +172,8 @@ def _mbconv_forward(self, inputs, drop_connect_rate=None):
         x = self._swish(self._bn0(self._expand_conv(inputs)))
     x = self._swish(self._bn1(self._depthwise_conv(x)))
     if self.has_se:
-        squeezed = self._se_expand(self._swish(self._se_reduce(F.adaptive_avg_pool2d(x, 1))))
+        # the gate is computed from a detached copy: no relevance (and no hook call) reaches its branch
+        squeezed = self._se_expand(self._swish(self._se_reduce(F.adaptive_avg_pool2d(x.detach(), 1))))
         x = _RelevanceToSignal.apply(x, torch.sigmoid(squeezed))
     x = self._bn2(self._project_conv(x))
     args = self._block_args
@@ -149,16 +186,17 @@ def _mbconv_forward(self, inputs, drop_connect_rate=None):
 def canonizers_for(model: nn.Module, *, merge_batch_norm: bool = True) -> list[Canonizer]:
     """The canonizers for ``model``'s architecture (``empirical.models.MODEL_NAMES``).
 
-    Any other network gets Zennit's ``SequentialMergeBatchNorm`` (batch-norms right after a linear layer).
-    ``merge_batch_norm=False`` keeps only the structural changes (for guided backprop).
+    Any other network gets a ``SequentialMergeBatchNorm`` (batch-norms right after a linear layer).
+    ``merge_batch_norm=False`` keeps only what makes every ReLU a module (for guided backprop).
     """
     try:
         name = architecture_of(model)
     except ValueError:
-        return [SequentialMergeBatchNorm()] if merge_batch_norm else []
+        return [ExactSequentialMergeBatchNorm()] if merge_batch_norm else []
     if name == "densenet121":
         return [DenseNetCanonizer(merge_batch_norm=merge_batch_norm)]
     if name == "efficientnet-b0":
-        return [EfficientNetCanonizer(merge_batch_norm=merge_batch_norm)]
-    # resnet50 and demo (torchvision BasicBlocks): Zennit's own canonizer
+        # its activations are modules already; the gate and sum overloads are for LRP only
+        return [EfficientNetCanonizer()] if merge_batch_norm else []
+    # resnet50 and demo (torchvision BasicBlocks): Zennit's canonizer, exact merge
     return [ResNetCanonizer()] if merge_batch_norm else []

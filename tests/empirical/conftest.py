@@ -57,3 +57,38 @@ def demo_batch() -> torch.Tensor:
 def imagenet_like_batch() -> torch.Tensor:
     """Two normalised ImageNet-like inputs at small resolution (2, 3, 32, 32)."""
     return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(11))
+
+
+def snapshot(model: nn.Module) -> dict:
+    """What ``assert_untouched`` compares: state dict values, module tree, parameter identities."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "modules": [(name, type(m)) for name, m in model.named_modules()],
+        "parameters": [id(p) for p in model.parameters()],
+    }
+
+
+def assert_untouched(model: nn.Module, before: dict, x: torch.Tensor, reference: torch.Tensor) -> None:
+    """Same outputs (bit for bit), same state dict, no hook left, no attribute overloaded."""
+    with torch.no_grad():
+        assert torch.equal(model(x), reference)
+    after = snapshot(model)
+    assert after["modules"] == before["modules"] and after["parameters"] == before["parameters"]
+    assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
+    for name, module in model.named_modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks, name
+        assert not module._backward_hooks and "forward" not in vars(module), name
+
+
+class ModelHelpers:
+    """Helpers shared by the empirical tests (importlib mode forbids importing conftest directly)."""
+
+    seeded_model = staticmethod(seeded_model)
+    snapshot = staticmethod(snapshot)
+    assert_untouched = staticmethod(assert_untouched)
+
+
+@pytest.fixture
+def helpers() -> type[ModelHelpers]:
+    """``helpers.seeded_model(name)``, ``helpers.snapshot(model)``, ``helpers.assert_untouched(...)``."""
+    return ModelHelpers

@@ -1,0 +1,109 @@
+"""All methods on the four networks (random weights, small inputs); canonizers against the original models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from empirical.attribution import BUILTIN_METHODS, attribute, canonizers_for
+from empirical.attribution.canonizers import DenseNetCanonizer
+
+BIG = ("resnet50", "densenet121", "efficientnet-b0")
+FAST_OPTIONS = {"integrated-gradients": {"steps": 4}}
+
+
+def _canonized_outputs(model, x):
+    instances = []
+    for canonizer in canonizers_for(model):
+        instances += canonizer.apply(model)
+    try:
+        with torch.no_grad():
+            return model(x), instances
+    finally:
+        for instance in instances:
+            instance.remove()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BIG)
+def test_canonized_network_computes_the_original_function(name, imagenet_like_batch, helpers):
+    # float64: merging batch-norms is exact algebra, so only rounding separates the two outputs
+    model = helpers.seeded_model(name).double()
+    x = imagenet_like_batch.double()
+    before = helpers.snapshot(model)
+    with torch.no_grad():
+        reference = model(x)
+    canonized, instances = _canonized_outputs(model, x)
+    assert instances  # something was merged or overloaded
+    torch.testing.assert_close(canonized, reference, rtol=1e-9, atol=1e-9)
+    helpers.assert_untouched(model, before, x, reference)
+
+
+def test_demo_canonizer_computes_the_original_function(demo_model, demo_batch, helpers):
+    before = helpers.snapshot(demo_model)
+    with torch.no_grad():
+        reference = demo_model(demo_batch)
+    canonized, instances = _canonized_outputs(demo_model, demo_batch)
+    assert len(instances) >= 15  # 15 batch-norm merges (stem, 12 block convs, 2 shortcuts) and 6 sums
+    torch.testing.assert_close(canonized, reference, rtol=1e-5, atol=1e-5)
+    helpers.assert_untouched(demo_model, before, demo_batch, reference)
+
+
+@pytest.mark.slow
+def test_densenet_canonizer_merges_only_batch_norms_that_follow_a_convolution(helpers):
+    model = helpers.seeded_model("densenet121")
+    instances = DenseNetCanonizer().apply(model)
+    try:
+        identity = {name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)
+                    and torch.all(m.running_mean == 0) and torch.all(m.weight == 1)
+                    and torch.all(m.bias == 0)}
+        assert "features.norm0" in identity and "features.denseblock1.denselayer1.norm2" in identity
+        assert len(identity) == 1 + 58  # norm0 and one norm2 per dense layer
+        assert not any(name.endswith(("norm1", "norm5", "transition1.norm")) for name in identity)
+        assert isinstance(model.canonizer_relu, nn.ReLU)
+    finally:
+        for instance in instances:
+            instance.remove()
+    assert not hasattr(model, "canonizer_relu")
+
+
+def _lrp_zero_equals_gradient_x_input(model, x, target):
+    # with the logit as output relevance, R = z df/dz at every layer, hence x df/dx at the input;
+    # float64, since z-rule ratios with near-zero denominators magnify float32 rounding
+    model, x = model.double(), x.double()
+    lrp = attribute(model, x, target, "lrp-epsilon", raw=True, epsilon=1e-10, stabilizer=1e-10)
+    expected = attribute(model, x, target, "gradient-x-input", raw=True)
+    scale = expected.abs().max()
+    torch.testing.assert_close(lrp / scale, expected / scale, rtol=1e-3, atol=1e-4)
+
+
+def test_lrp_zero_on_canonized_demo_equals_gradient_x_input(demo_model, demo_batch):
+    # for a ReLU network whose batch-norms are merged, the z-rule everywhere is gradient x input: a check of
+    # the canonizer (merges, sums) and of the wiring of the composite
+    _lrp_zero_equals_gradient_x_input(demo_model, demo_batch, torch.tensor([1, 2, 3]))
+
+
+@pytest.mark.slow
+def test_lrp_zero_on_canonized_resnet50_equals_gradient_x_input(imagenet_like_batch, helpers):
+    model = helpers.seeded_model("resnet50")
+    _lrp_zero_equals_gradient_x_input(model, imagenet_like_batch, torch.tensor([5, 900]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BIG)
+def test_every_method_on_every_network(name, imagenet_like_batch, helpers):
+    model = helpers.seeded_model(name)
+    x = imagenet_like_batch
+    before = helpers.snapshot(model)
+    with torch.no_grad():
+        reference = model(x)
+    target = torch.tensor([3, 999])
+    for method in BUILTIN_METHODS:
+        options = dict(FAST_OPTIONS.get(method, {}))
+        if method == "random-uniform":
+            options["rng"] = torch.Generator().manual_seed(0)
+        maps = attribute(model, x, target, method, **options)
+        assert maps.shape == (2, 32, 32), method
+        assert torch.isfinite(maps).all() and maps.abs().sum() > 0, method
+    helpers.assert_untouched(model, before, x, reference)
