@@ -77,6 +77,13 @@ def test_variance_grows_without_bound_towards_the_tails():
     assert theory.quantile_asymptotic_variance(p, 1000, stats.uniform) == pytest.approx(p * (1 - p) / 1000)
 
 
+def test_location_scale_family_scales_variance_by_scale_squared():
+    ratio = theory.quantile_asymptotic_variance(
+        0.9, 100, stats.norm(2, 3)
+    ) / theory.quantile_asymptotic_variance(0.9, 100, stats.norm)
+    assert ratio == pytest.approx(9.0)
+
+
 def test_frozen_and_parametrised_distributions_and_broadcasting():
     t3 = stats.t(3)
     got = theory.quantile_asymptotic_variance(np.array([0.25, 0.75])[:, None], np.array([10, 100, 1000]), t3)
@@ -99,6 +106,16 @@ def test_frozen_and_parametrised_distributions_and_broadcasting():
         (10, stats.laplace, 2.23580574156746031746031746032),
         (1000, stats.expon, float(np.sum(1.0 / np.arange(1, 1001)))),  # E max = harmonic number H_n
         (7, stats.uniform, 7 / 8),  # E U_(n) = n / (n + 1)
+        (
+            1000,
+            stats.gumbel_r,
+            np.euler_gamma + np.log(1000),
+        ),  # the max of n Gumbels is Gumbel shifted by log n
+        (
+            5,
+            stats.norm(2, 3),
+            2 + 3 * 1.16296447364051961277226798855,
+        ),  # location-scale of the n = 5 constant
     ],
 )
 def test_expected_maximum_against_order_statistics(n, dist, expected):
