@@ -129,3 +129,17 @@ def test_negative_seed_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--seed", "-1"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.slow
+def test_quick_run_builds_a_complete_report(tmp_path):
+    html_path = build_report(tmp_path, quick=True, progress=False)
+    page = _parse(html_path)
+    assert set(SECTIONS) <= page.ids
+    figures = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(page.images) == len(figures) >= 9  # 6 randomisation, 2 faithfulness curves, 1 area ranking
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    for name in ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv", "manifest.json"):
+        assert (tmp_path / "empirical" / name).is_file(), name
+    assert len(list((tmp_path / "simulations").glob("*.csv"))) == 6
+    assert (tmp_path / "tables" / "theorems.csv").is_file()

@@ -1,0 +1,58 @@
+"""Finding and checking a report's inputs: both folder forms, the manifest's experiments, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reports import inputs
+from reports.build import Context
+from reports.provenance import provenance_section
+from reports.render import Note
+
+
+def test_a_bare_run_and_a_report_folder_are_both_found(tmp_path, results_writers):
+    write_empirical_run, _ = results_writers
+    bare = write_empirical_run(tmp_path / "bare")
+    assert inputs.empirical_folder(bare) == bare
+    report = tmp_path / "report"
+    write_empirical_run(report / "empirical")
+    assert inputs.empirical_folder(report) == report / "empirical"
+
+
+def test_only_the_manifests_experiments_are_required(tmp_path, results_writers):
+    write_empirical_run, _ = results_writers
+    folder = write_empirical_run(tmp_path / "run")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["experiments"] = ["randomization"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "activations.csv").unlink()
+    run = inputs.load_empirical(folder)
+    assert run.experiments == ("randomization",)
+    assert run.table("activations.csv") is None and run.table("randomization.csv") is not None
+
+
+def test_a_table_without_a_required_column_is_named(tmp_path, results_writers):
+    write_empirical_run, _ = results_writers
+    folder = write_empirical_run(tmp_path / "run")
+    (folder / "faithfulness.csv").write_text("model,method\ndemo,gradient\n")
+    with pytest.raises(inputs.ReportInputError, match=r"faithfulness\.csv.*patch_size"):
+        inputs.load_empirical(folder)
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(inputs.ReportInputError, match="not a folder"):
+        inputs.empirical_folder(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("profile", "banner"), [("bench", True), ("demo", False)])
+def test_bench_runs_carry_a_speed_only_banner(tmp_path, results_writers, profile, banner):
+    write_empirical_run, _ = results_writers
+    folder = write_empirical_run(tmp_path / "run", profile=profile)
+    (tmp_path / "tables").mkdir()
+    context = Context(out=tmp_path, seed=0, quick=False, progress=False, run=inputs.load_empirical(folder))
+    section = provenance_section(context)
+    notes = [block.text for block in section.blocks if isinstance(block, Note)]
+    assert any("speed only" in text for text in notes) == banner
+    assert (tmp_path / "tables" / "provenance_empirical.csv").read_text().count("sha256") == 1
