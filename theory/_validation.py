@@ -71,6 +71,15 @@ def integer_at_least(name: str, value, minimum: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def covariance(name: str, value, var_a: np.ndarray, var_b: np.ndarray) -> np.ndarray:
+    """A covariance with |cov| <= sqrt(var_a var_b) (Cauchy-Schwarz), with a relative slack of 1e-9 so that
+    cov = sqrt(var_a var_b) computed in floating point is accepted."""
+    cov = as_float_array(name, value)
+    bound = np.sqrt(var_a) * np.sqrt(var_b)
+    return check(name, cov, np.abs(cov) <= bound * (1 + 1e-9) + 1e-300,
+                 "at most sqrt(var_a * var_b) in absolute value (Cauchy-Schwarz)")
+
+
 def broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
     """Broadcast named arrays against each other; a mismatch names every argument and its shape."""
     try:

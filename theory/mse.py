@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
-from .ssim import check_covariance
 
 _RTOL = 1e-9
 
@@ -41,7 +40,7 @@ def normalized_mse_from_moments(mu_a, mu_b, var_a, var_b, cov_ab):
     mu_a, mu_b = v.as_float_array("mu_a", mu_a), v.as_float_array("mu_b", mu_b)
     var_a, var_b = v.nonnegative("var_a", var_a), v.nonnegative("var_b", var_b)
     mu_a, mu_b, var_a, var_b = v.broadcast(mu_a=mu_a, mu_b=mu_b, var_a=var_a, var_b=var_b)
-    cov = check_covariance(cov_ab, var_a, var_b)
+    cov = v.covariance("cov_ab", cov_ab, var_a, var_b)
     m2a, m2b = var_a + mu_a**2, var_b + mu_b**2
     v.check("var_a", var_a, m2a > 0, "positive where mu_a == 0 (the second moment must be positive)")
     v.check("var_b", var_b, m2b > 0, "positive where mu_b == 0 (the second moment must be positive)")
@@ -63,7 +62,7 @@ def mse_from_moments(mu_a, mu_b, var_a, var_b, cov_ab):
     mu_a, mu_b = v.as_float_array("mu_a", mu_a), v.as_float_array("mu_b", mu_b)
     var_a, var_b = v.nonnegative("var_a", var_a), v.nonnegative("var_b", var_b)
     mu_a, mu_b, var_a, var_b = v.broadcast(mu_a=mu_a, mu_b=mu_b, var_a=var_a, var_b=var_b)
-    cov = check_covariance(cov_ab, var_a, var_b)
+    cov = v.covariance("cov_ab", cov_ab, var_a, var_b)
     return v.scalar_or_array(var_a + var_b + (mu_a - mu_b) ** 2 - 2 * cov)
 
 

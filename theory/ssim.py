@@ -6,10 +6,6 @@ import numpy as np
 
 from . import _validation as v
 
-# Cauchy-Schwarz is checked with this relative slack so that cov = sqrt(var_a var_b) computed in floating
-# point is not rejected.
-_COV_RTOL = 1e-9
-
 
 def _moments(mu_a, mu_b, var_a, var_b):
     return (
@@ -18,18 +14,6 @@ def _moments(mu_a, mu_b, var_a, var_b):
         v.nonnegative("var_a", var_a),
         v.nonnegative("var_b", var_b),
     )
-
-
-def check_covariance(cov_ab, var_a, var_b) -> np.ndarray:
-    """`cov_ab` as an array, rejected where |cov_ab| > sqrt(var_a var_b) (Cauchy-Schwarz)."""
-    cov = v.as_float_array("cov_ab", cov_ab)
-    bound = np.sqrt(var_a) * np.sqrt(var_b)
-    return v.check("cov_ab", cov, np.abs(cov) <= bound * (1 + _COV_RTOL) + 1e-300,
-                   "at most sqrt(var_a * var_b) in absolute value (Cauchy-Schwarz)")
-
-
-def _constant(name, value):
-    return v.positive(name, value)
 
 
 def ssim_constants(data_range, k1=0.01, k2=0.03):
@@ -59,10 +43,10 @@ def ssim_from_moments(mu_a, mu_b, var_a, var_b, cov_ab, *, c1, c2):
     term (2 cov + c2)/(var_a + var_b + c2); c1, c2 > 0 (see `ssim_constants`). Broadcasts.
     """
     mu_a, mu_b, var_a, var_b = _moments(mu_a, mu_b, var_a, var_b)
-    c1, c2 = _constant("c1", c1), _constant("c2", c2)
+    c1, c2 = v.positive("c1", c1), v.positive("c2", c2)
     mu_a, mu_b, var_a, var_b, c1, c2 = v.broadcast(
         mu_a=mu_a, mu_b=mu_b, var_a=var_a, var_b=var_b, c1=c1, c2=c2)
-    cov = check_covariance(cov_ab, var_a, var_b)
+    cov = v.covariance("cov_ab", cov_ab, var_a, var_b)
     mu_a, mu_b, var_a, var_b, c1, c2, cov = v.broadcast(
         mu_a=mu_a, mu_b=mu_b, var_a=var_a, var_b=var_b, c1=c1, c2=c2, cov_ab=cov)
     return v.scalar_or_array(_luminance(mu_a, mu_b, c1) * _contrast_structure(cov, var_a, var_b, c2))
@@ -75,7 +59,7 @@ def ssim_min_nonnegative_cov(mu_a, mu_b, var_a, var_b, *, c1, c2):
     2 mu_a mu_b + c1 >= 0 (e.g. non-negative means) this is also the minimum of SSIM itself.
     """
     mu_a, mu_b, var_a, var_b = _moments(mu_a, mu_b, var_a, var_b)
-    c1, c2 = _constant("c1", c1), _constant("c2", c2)
+    c1, c2 = v.positive("c1", c1), v.positive("c2", c2)
     mu_a, mu_b, var_a, var_b, c1, c2 = v.broadcast(
         mu_a=mu_a, mu_b=mu_b, var_a=var_a, var_b=var_b, c1=c1, c2=c2)
     return v.scalar_or_array(np.abs(_luminance(mu_a, mu_b, c1)) * _contrast_structure(0.0, var_a, var_b, c2))
@@ -88,6 +72,6 @@ def ssim_noise_bound(var_a, var_b, *, c2):
     (the "more randomised") its SSIM score, whatever the means.
     """
     var_a, var_b = v.nonnegative("var_a", var_a), v.nonnegative("var_b", var_b)
-    c2 = _constant("c2", c2)
+    c2 = v.positive("c2", c2)
     var_a, var_b, c2 = v.broadcast(var_a=var_a, var_b=var_b, c2=c2)
     return v.scalar_or_array(_contrast_structure(0.0, var_a, var_b, c2))
