@@ -70,6 +70,8 @@ def to_frame(rows: list[Row], context: dict) -> pd.DataFrame:
 def _number(value: float, digits: int = 1) -> str:
     if not isinstance(value, float | int) or not math.isfinite(value):
         return ""
+    if 0 < abs(value) < 1:
+        return f"{value:.{digits + 1}g}" if digits > 1 else f"{value:.2g}"
     return f"{value:,.{digits}f}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 

@@ -1,0 +1,127 @@
+"""Before timing on a GPU: the same computations on CUDA and on the CPU, on a few images, compared.
+
+The same random-weight network and images go to both devices, with TF32 switched off for the check so
+that the two differ by float32 rounding only. Each check reports the largest difference relative to the
+largest CPU value; "mismatch" where it exceeds the tolerance. The faithfulness and similarity checks
+feed both devices the same CPU maps, so they compare those stages and not the attribution again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import pandas as pd
+import torch
+
+from benchmarks.stages import StageUnavailable, _require, attribution_methods, method_options
+from benchmarks.workload import make_workload
+
+#: relative tolerance a check may differ by: logits and scores are near-exact, LRP divides by sums
+#: that can come close to zero (epsilon keeps them away), so maps get more room
+TOLERANCES = {"forward": 1e-4, "attribution": 1e-2, "faithfulness": 1e-4, "similarity": 1e-5,
+              "activations": 1e-4}
+
+
+@contextlib.contextmanager
+def _exact_float32():
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _relative_difference(cpu, cuda) -> float:
+    cpu = torch.as_tensor(cpu).detach().double().cpu()
+    cuda = torch.as_tensor(cuda).detach().double().cpu()
+    if cpu.shape != cuda.shape:
+        raise ValueError(f"shapes differ: cpu {tuple(cpu.shape)}, cuda {tuple(cuda.shape)}")
+    scale = cpu.abs().nan_to_num().max().clamp_min(1e-12)
+    both_nan = cpu.isnan() & cuda.isnan()
+    return float(((cpu - cuda).abs().masked_fill(both_nan, 0.0).nan_to_num(nan=float("inf"))).max() / scale)
+
+
+def _check(name: str, family: str, compute) -> dict:
+    """Run ``compute(device)`` on both devices and compare; a missing piece or a crash is a status."""
+    tolerance = TOLERANCES[family]
+    try:
+        difference = _relative_difference(compute("cpu"), compute("cuda"))
+        status = "ok" if difference <= tolerance else "mismatch"
+        return {"check": name, "relative_difference": difference, "tolerance": tolerance, "status": status,
+                "detail": ""}
+    except StageUnavailable as error:
+        return {"check": name, "relative_difference": float("nan"), "tolerance": tolerance,
+                "status": "not available", "detail": str(error)}
+    except Exception as error:  # reported in the table; the timing still runs
+        return {"check": name, "relative_difference": float("nan"), "tolerance": tolerance, "status": "error",
+                "detail": f"{type(error).__name__}: {error}"}
+
+
+def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, image_size: int = 96,
+                           seed: int = 0) -> pd.DataFrame:
+    """One row per check: forward logits, every attribution method (but the random control), both
+    faithfulness patch sizes, the similarity measures and activation statistics, CUDA against CPU."""
+    if not torch.cuda.is_available():
+        raise ValueError("the CUDA check needs a GPU: torch.cuda.is_available() is False")
+    base = make_workload(model_name, batch_size=images, image_size=image_size, device="cpu", seed=seed)
+    models = {"cpu": base.model, "cuda": copy.deepcopy(base.model).to("cuda")}
+    inputs = {device: (base.images.to(device), base.targets.to(device)) for device in models}
+    rows = []
+    with _exact_float32():
+        def forward(device):
+            with torch.no_grad():
+                return models[device](inputs[device][0])
+        rows.append(_check("forward logits", "forward", forward))
+
+        cpu_maps = None
+        for method in attribution_methods():
+            if method == "random-uniform":  # draws differ between devices by design
+                continue
+
+            def attribute(device, method=method):
+                attribution = _require("empirical.attribution", "attribute")
+                x, target = inputs[device]
+                options = method_options(method, _CheckConfig)
+                return attribution.attribute(models[device], x, target, method, **options)
+            rows.append(_check(f"attribution {method}", "attribution", attribute))
+            if method == "gradient" and rows[-1]["status"] in ("ok", "mismatch"):
+                cpu_maps = attribute("cpu").detach()
+        if cpu_maps is None:
+            generator = torch.Generator().manual_seed(seed)
+            cpu_maps = torch.rand(images, image_size, image_size, generator=generator)
+
+        for patch_size in (8, 15):
+            def curves(device, patch_size=patch_size):
+                faithfulness = _require("empirical.faithfulness", "perturbation_curves")
+                x, target = inputs[device]
+                return faithfulness.perturbation_curves(models[device], x, target, cpu_maps.to(device),
+                                                        patch_size=patch_size, batch_size=images * 31)
+            rows.append(_check(f"faithfulness patch {patch_size}", "faithfulness", curves))
+
+        other = cpu_maps.roll(1, dims=0) + 0.1 * cpu_maps
+        for measure in ("ssim", "spearman", "mse"):
+            def score(device, measure=measure):
+                similarity = _require("empirical.similarity", measure)
+                return getattr(similarity, measure)(cpu_maps.to(device), other.to(device),
+                                                    normalize="second-moment")
+            rows.append(_check(f"similarity {measure}", "similarity", score))
+
+        def statistics(device):
+            activations = _require("empirical.activations", "activation_statistics")
+            result = activations.activation_statistics(models[device], inputs[device][0])
+            if isinstance(result, pd.DataFrame):
+                return torch.as_tensor(result.select_dtypes("number").to_numpy(dtype=float))
+            return result
+        rows.append(_check("activation statistics", "activations", statistics))
+    return pd.DataFrame(rows)
+
+
+class _CheckConfig:
+    ig_steps = 16
+
+
+def format_checks(frame: pd.DataFrame) -> str:
+    shown = frame.assign(relative_difference=frame["relative_difference"].map(lambda v: f"{v:.2e}"))
+    return "# CUDA against CPU (TF32 off)\n" + shown.to_string(index=False)
