@@ -52,7 +52,10 @@ def _neuron(w, x, b, activation):
 
 
 def gradient_neuron(w, x, b=0.0, activation="relu"):
-    """Plain gradient dz/dx_i = g'(sum_k w_k x_k + b) w_i (inputs on the last axis). NOT monotone."""
+    """Plain gradient dz/dx_i = g'(sum_k w_k x_k + b) w_i (inputs on the last axis; g'(0) = 0 for ReLU).
+
+    The control of seed section F: it lacks the factor x_i of eq. 43 and is NOT positively monotone.
+    """
     w, x, b, activation = _neuron(w, x, b, activation)
     z = np.sum(w * x, axis=-1) + b
     return _derivative(activation, z)[..., None] * w

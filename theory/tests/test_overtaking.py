@@ -117,6 +117,14 @@ def test_bound_is_attained_by_equal_activations():
         assert exact == pytest.approx(theory.overtake_bound(k, n_small, n_large), rel=1e-12)
 
 
+def test_average_bound_is_attained_by_equal_activations():
+    # eq. 40-41: gamma_1,avg = sqrt(|X_S| / |X_L|) / K * |X_L| / |X_S| = sqrt(|X_L| / |X_S|) / K.
+    for n_small, n_large, k in [(10, 3, 2.0), (4, 9, 1.5)]:
+        exact = theory.overtake_probability(np.ones(n_small), np.full(n_large, k), average=True)
+        assert exact == pytest.approx(theory.overtake_bound_average(k, n_small, n_large), rel=1e-12)
+        assert exact != pytest.approx(theory.overtake_bound(k, n_small, n_large), rel=1e-3)
+
+
 def test_section_i_reference_values():
     # mpmath: atan2(sqrt(10), 3) / pi = 0.258380448082822201619813397489 (q_l = 0.5, q_h = 0.95, K = 3)
     k, gamma, p = theory.overtake_from_quantiles(0.5, 1.0, 0.95, 3.0)
