@@ -182,8 +182,9 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     the original maps by every measure of ``MEASURES`` after each normalisation of ``NORMALIZATIONS``, with
     the noise floor of each score. ``schedule``: ``"top-down"`` (the seed's) or ``"per-layer"`` (Quantus
     MPRT's). Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
-    ``methods``: names of ``empirical.attribution`` (run with ``attribution_options``) or callables
-    ``(model, x, target) -> (N, H, W)`` (named by ``__name__``). Returns the finished rows of ``model_name``
+    ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
+    ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
+    (``{"integrated-gradients": {"steps": 16}}``). Returns the finished rows of ``model_name``
     and ``methods`` from ``store``.
     """
     images, labels = _check_inputs(images, labels, batch_size, schedule)
@@ -245,22 +246,34 @@ def _check_inputs(images, labels, batch_size, schedule):
 
 
 def _resolve_methods(methods, options) -> dict:
-    """{table name: callable (model, x, target) -> maps} for names and plug-in callables."""
+    """{table name: callable (model, x, target) -> maps} from names, callables or a name -> callable map."""
     if isinstance(methods, str) or not methods:
         raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
     options = dict(options or {})
-    resolved = {}
-    for method in methods:
+    if isinstance(methods, Mapping):
+        entries = list(methods.items())
+    else:
+        entries = [(getattr(m, "__name__", type(m).__name__), m) if callable(m) else (m, m) for m in methods]
+    resolved, named = {}, set()
+    for name, method in entries:
         if callable(method):
-            resolved[getattr(method, "__name__", type(method).__name__)] = method
+            resolved[name] = method
             continue
         from empirical.attribution import attribute, available_methods
 
         if method not in available_methods():
             raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
-        resolved[method] = functools.partial(_named_attribution, attribute, method, options)
-    if len(resolved) != len(methods):
-        raise ValueError(f"methods must have distinct names, got {list(resolved)} from {methods!r}")
+        named.add(method)
+        method_options = options.get(method, {})
+        if not isinstance(method_options, Mapping):
+            raise ValueError(f"attribution_options must map method names to option dicts, got "
+                             f"{method!r}: {method_options!r}")
+        resolved[name] = functools.partial(_named_attribution, attribute, method, dict(method_options))
+    if len(resolved) != len(entries):
+        raise ValueError(f"methods must have distinct names, got {[name for name, _ in entries]}")
+    unused = sorted(set(options) - named)
+    if unused:
+        raise ValueError(f"attribution_options names methods {unused} that are not in methods")
     return resolved
 
 

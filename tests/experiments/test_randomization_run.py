@@ -43,7 +43,22 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def demo(one_thread):
-    return build_model("demo")
+    """The demo network with seeded weights and non-trivial batch-norm statistics and shifts, as if trained
+    (a fresh one has no biases: positively homogeneous, integrated gradients exact at any step count)."""
+    generator = torch.Generator().manual_seed(0)
+    model = build_model("demo")
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if not value.is_floating_point():
+                continue
+            noise = torch.randn(value.shape, generator=generator)
+            if value.ndim > 1:
+                value.copy_(noise * (2.0 / value[0].numel()) ** 0.5)
+            elif key.endswith("running_var"):
+                value.copy_(0.5 + 0.5 * noise.abs())
+            else:
+                value.copy_(0.3 * noise + (1.0 if key.endswith("weight") else 0.0))
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +68,8 @@ def images():
 
 def _run(model, images, out, *, labels=None, batch_size=2, methods=(gradient,), **options):
     store = ChunkStore(out, "randomization")
-    table = run_randomization(model, images, labels, model_name="demo", store=store, methods=list(methods),
+    methods = methods if isinstance(methods, dict) else list(methods)
+    table = run_randomization(model, images, labels, model_name="demo", store=store, methods=methods,
                               batch_size=batch_size, seed=5, device="cpu", progress=False, **options)
     return table, store
 
@@ -104,7 +120,7 @@ def test_values_against_scipy_spearman_and_numpy_mse_per_image(finished, demo, i
 
 
 def test_caller_model_is_untouched(demo, images, tmp_path):
-    model = build_model("demo")
+    model = build_model("demo")  # a fresh network: the untouched-model check needs no particular weights
     with torch.no_grad():
         model.bn1.running_mean.fill_(0.25)
     model.train()
@@ -168,8 +184,28 @@ def test_labels_are_the_explained_class(demo, images, tmp_path):
 def test_named_method_runs_through_empirical_attribution(demo, images, tmp_path):
     table, _ = _run(demo, images[:2], tmp_path, methods=("gradient",), schedule="per-layer")
     assert set(table["method"]) == {"gradient"}
+    assert table["value"].notna().all()
     assert table["step"].max() == len([n for n, m in demo.named_modules()
                                        if n and list(m.parameters(recurse=False))])
+
+
+def test_per_method_options_reach_the_method(demo, images, tmp_path):
+    from empirical.attribution import attribute
+
+    options = {"integrated-gradients": {"steps": 3}}
+    table, _ = _run(demo, images[:2], tmp_path, methods={"ig": "integrated-gradients"},
+                    attribution_options=options)
+    target = demo(images[:2]).argmax(1)
+    randomised = randomised_copy(demo, top_down_schedule(demo, "demo"), 1, seed=5).eval()
+    for steps, agrees in ((3, True), (1, False)):
+        a = attribute(demo, images[:2], target, "integrated-gradients", steps=steps).double()
+        b = attribute(randomised, images[:2], target, "integrated-gradients", steps=steps).double()
+        peak = lambda m: m / m.flatten(1).abs().amax(1).view(-1, 1, 1)  # noqa: E731
+        expected = (peak(a) - peak(b)).square().mean(dim=(1, 2)).numpy()
+        rows = table[(table["step"] == 1) & (table["measure"] == "mse")
+                     & (table["normalization"] == "max-abs")]
+        assert set(rows["method"]) == {"ig"}
+        assert np.allclose(rows.sort_values("image")["value"], expected, rtol=1e-5) == agrees
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -183,6 +219,8 @@ def test_named_method_runs_through_empirical_attribution(demo, images, tmp_path)
     ({"methods": "gradient"}, "methods must be a non-empty list"),
     ({"methods": ["no-such-method"]}, "method 'no-such-method' unknown"),
     ({"methods": [gradient, gradient]}, "distinct names"),
+    ({"methods": ["gradient"], "attribution_options": {"gradient": 3}}, "attribution_options must map"),
+    ({"methods": ["gradient"], "attribution_options": {"lrp-epsilon": {}}}, "not in methods"),
     ({"schedule": "bottom-up"}, "schedule must be 'top-down' or 'per-layer', got 'bottom-up'"),
     ({"arch": "vgg16"}, "arch must be one of"),
 ])
