@@ -1,0 +1,121 @@
+"""The throughput harness on a tiny size: every stage in the table, the CLI, verdicts and helpers.
+
+No timing is asserted anywhere: these tests check that the harness measures what it says it measures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmarks.__main__ import main
+from benchmarks.config import make_config
+from benchmarks.harness import run_benchmarks
+from benchmarks.peers import blurred_padded_copy, replace_from_blurred_copy
+from benchmarks.stages import all_stages
+from benchmarks.table import COLUMNS, floor_verdict, speedup_verdict
+from benchmarks.timing import measure
+
+
+@pytest.fixture
+def one_thread():
+    # the harness test shares two cores with the rest of the suite; one torch thread keeps it steady
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.mark.slow
+def test_tiny_run_has_every_stage_and_writes_csv(tmp_path, one_thread):
+    config = make_config("tiny")
+    frame = run_benchmarks(config, out=tmp_path, progress=False)
+    written = pd.read_csv(tmp_path / "benchmarks.csv")
+    assert list(written.columns) == ["model", "device", "size", "batch_size", "image_size", *COLUMNS]
+    assert len(written) == len(frame)
+    stages = frame[frame["kind"] == "stage"]
+    assert list(stages["stage"]) == [stage.name for stage in all_stages(config)]
+    for expected in ("attribution gradient", "attribution integrated-gradients", "attribution lrp-epsilon",
+                     "faithfulness patch 8", "faithfulness patch 15", "randomisation step",
+                     "randomisation step ssim+spearman", "activation statistics"):
+        assert expected in set(stages["stage"])
+    # every stage ran, or says why not; a landed stage has a rate, a floor and their ratio
+    assert set(stages["status"]) <= {"ok", "not available", "error"}
+    done = stages[stages["status"] == "ok"]
+    assert len(done) >= len(stages) - 1, stages[["stage", "status", "detail"]].to_string()
+    np.testing.assert_allclose(done["of_floor"], done["rate_per_s"] / done["floor_per_s"])
+    assert (done["rate_per_s"] > 0).all()
+    floors = frame[frame["kind"] == "floor"]
+    assert set(floors["implementation"]) == {"forward", "forward+input-gradient", "zennit-epsilon-plus-flat",
+                                            "random-fill"}
+    # the floor of a 30-step curve is the forward floor over steps + 1 passes
+    forward = floors.loc[floors["implementation"] == "forward", "rate_per_s"].item()
+    faithfulness = stages[stages["stage"] == "faithfulness patch 8"]
+    assert faithfulness["floor_per_s"].item() == pytest.approx(forward / (config.faithfulness_steps + 1))
+
+
+def test_cli_bad_batch_size_exits_2_with_one_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--batch-size", "0"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "batch_size must be >= 1, got 0" in error
+    assert "Traceback" not in error
+
+
+def test_cli_cuda_without_gpu_exits_2(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "cuda"])
+    assert exit_info.value.code == 2
+    assert "cuda" in capsys.readouterr().err
+
+
+def test_unknown_size_names_the_value():
+    with pytest.raises(ValueError, match="size must be one of .* got 'huge'"):
+        make_config("huge")
+
+
+def test_measure_calls_warmup_then_repeats_and_rates_by_items():
+    calls = []
+    timing = measure(lambda: calls.append(1), items_per_call=8, warmup=2, repeats=3)
+    assert len(calls) == 5
+    assert len(timing.seconds) == 3
+    assert timing.rate == pytest.approx(8 / timing.median_s)
+
+
+def test_verdicts_by_hand():
+    assert floor_verdict(0.70) == "met"
+    assert floor_verdict(0.35) == "missed by 50%"
+    assert floor_verdict(math.nan) == ""
+    assert speedup_verdict(25.0, 20.0) == "met"
+    assert speedup_verdict(5.0, 10.0) == "missed: 5.0x of 10x (50% short)"
+    assert speedup_verdict(5.0, None) == ""
+
+
+def test_quantus_blurred_copy_against_suite_blur():
+    """The copy Quantus perturbs from is the suite's own blurred image (mirrored borders), only padded."""
+    faithfulness = pytest.importorskip("empirical.faithfulness")
+    x = np.random.default_rng(3).standard_normal((2, 3, 40, 40)).astype(np.float32)
+    padded = blurred_padded_copy(x, patch_size=15, blur_kernel=15).reshape(2, 3, 45, 45)
+    suite = faithfulness.blur(torch.from_numpy(x), 15).numpy()
+    np.testing.assert_allclose(padded[:, :, 2:42, 2:42], suite, rtol=1e-5, atol=1e-6)
+    # Quantus pads 40 to 45 for patches of 15: 2 rows before, 3 after, by repeating the edge
+    np.testing.assert_array_equal(padded[:, :, :2], np.repeat(padded[:, :, 2:3], 2, axis=2))
+    np.testing.assert_array_equal(padded[:, :, 42:], np.repeat(padded[:, :, 41:42], 3, axis=2))
+
+
+def test_replace_from_blurred_copy_touches_only_indices():
+    arr = np.zeros((2, 10))
+    blurred = np.arange(20.0).reshape(2, 10)
+    out = replace_from_blurred_copy(arr, np.array([[1, 3], [0, 9]]), blurred=blurred)
+    expected = np.zeros((2, 10))
+    expected[0, [1, 3]] = [1, 3]
+    expected[1, [0, 9]] = [10, 19]
+    np.testing.assert_array_equal(out, expected)
+    assert not arr.any()  # the input is left alone
