@@ -107,3 +107,30 @@ def test_every_method_on_every_network(name, imagenet_like_batch, helpers):
         assert maps.shape == (2, 32, 32), method
         assert torch.isfinite(maps).all() and maps.abs().sum() > 0, method
     helpers.assert_untouched(model, before, x, reference)
+
+
+def _zero_shift_batch_norms(model: nn.Module) -> nn.Module:
+    """Batch-norms without shift (mean 0, bias 0) and a bias-free classifier: after canonization every
+    linear layer is bias-free, so every rule of the z-family must conserve relevance end to end."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.zero_()
+                module.bias.zero_()
+            elif isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BIG)
+def test_lrp_zero_conserves_the_logit_through_canonized_network(name, helpers):
+    # an oracle for the canonizers: skip sums (Sum/Norm), squeeze-excitation gates (relevance to the
+    # signal), concatenations and unmerged batch-norms (Pass) must all pass relevance on without loss
+    model = _zero_shift_batch_norms(helpers.seeded_model(name)).double()
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    target = torch.tensor([17])
+    relevance = attribute(model, x, target, "lrp-epsilon", epsilon=1e-12, stabilizer=1e-12)
+    with torch.no_grad():
+        logit = model(x)[0, 17]
+    assert relevance.sum().item() == pytest.approx(logit.item(), rel=1e-6)
