@@ -315,16 +315,21 @@ def _scores(reference, maps, *, seed, step, start):
 
     mixed = np.random.SeedSequence([int(seed), int(step), int(start)]).generate_state(1, dtype=np.uint32)[0]
     generator = torch.Generator(device=reference.device).manual_seed(int(mixed))
-    values, floors = [], []
+    values, floors, rank_based = [], [], {}
     for normalization in NORMALIZATIONS:
         for measure in MEASURES:
-            if measure == "spearman-abs":
-                score = similarity.spearman(reference, maps, absolute=True, normalize=normalization)
+            if measure.startswith("spearman") and measure in rank_based:
+                # ranks do not change under a positive rescaling: one computation serves every normalisation
+                score, floor = rank_based[measure]
             else:
-                score = getattr(similarity, measure)(reference, maps, normalize=normalization)
-            floor = similarity.noise_floor(reference, maps, measure, normalize=normalization, rng=generator)
+                options = {"absolute": True} if measure == "spearman-abs" else {}
+                function = getattr(similarity, "spearman" if measure.startswith("spearman") else measure)
+                score = function(reference, maps, normalize=normalization, **options)
+                floor = similarity.noise_floor(reference, maps, measure, normalize=normalization,
+                                               rng=generator).closed_form
+                rank_based[measure] = score, floor
             values.append(score)
-            floors.append(floor.closed_form)
+            floors.append(floor)
     shape = (len(NORMALIZATIONS), len(MEASURES), len(reference))
     return torch.stack(values).reshape(shape), torch.stack(floors).reshape(shape)
 
