@@ -95,6 +95,26 @@ def _weights_for(name: str, weights, profile) -> str | None:
     return str(weights)
 
 
+def _load(name: str, argument, device: str, seed: int) -> torch.nn.Module:
+    """``load_model``; an explicitly random network is drawn from ``seed`` (same seed, same network)."""
+    from empirical.models import load_model
+
+    if argument != "random":
+        return load_model(name, argument, device=device)
+    model = load_model(name, "random", device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.reset_parameters()
+                module.reset_running_stats()
+    return model.eval().to(device)
+
+
 def _weights_record(name: str, argument) -> dict | str:
     from empirical import models
 
@@ -157,7 +177,6 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     a path (one model) or a dict model -> path. Returns ``out`` as a Path.
     """
     from empirical.attribution import available_methods
-    from empirical.models import load_model
 
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)
@@ -191,7 +210,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     weights_records, dataset = {}, image_set.describe() if image_set is not None else None
     with _reproducible(device):
         for name in model_names:
-            model = load_model(name, arguments[name], device=device)
+            model = _load(name, arguments[name], device, int(seed))
             weights_records[name] = _weights_record(name, arguments[name])
             inputs = image_set if image_set is not None else load_images(spec, images=count, model=name,
                                                                          seed=int(seed))

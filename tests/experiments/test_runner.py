@@ -81,6 +81,15 @@ def test_bench_profile_marks_every_table(tmp_path):
     assert (out / "faithfulness.csv").read_text().splitlines()[1].startswith("bench-random-demo,")
 
 
+def test_random_networks_are_drawn_from_the_seed():
+    from empirical.runner import _load
+
+    first, again, other = (_load("demo", "random", "cpu", seed) for seed in (0, 0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(),
+                                                 strict=True))
+    assert not torch.equal(first.fc.weight, other.fc.weight)
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     ({"experiments": ["everything"]}, "unknown experiment 'everything'"),
     ({"profile": "fast"}, "unknown profile 'fast'"),
