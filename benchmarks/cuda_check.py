@@ -43,11 +43,12 @@ def _relative_difference(cpu, cuda) -> float:
     return float(((cpu - cuda).abs().masked_fill(both_nan, 0.0).nan_to_num(nan=float("inf"))).max() / scale)
 
 
-def _check(name: str, family: str, compute) -> dict:
-    """Run ``compute(device)`` on both devices and compare; a missing piece or a crash is a status."""
+def _check(name: str, family: str, compute, devices) -> dict:
+    """Run ``compute(side)`` for both sides ("cpu", "other") and compare; a missing piece or a crash is
+    a status."""
     tolerance = TOLERANCES[family]
     try:
-        difference = _relative_difference(compute("cpu"), compute("cuda"))
+        difference = _relative_difference(compute(devices[0]), compute(devices[1]))
         status = "ok" if difference <= tolerance else "mismatch"
         return {"check": name, "relative_difference": difference, "tolerance": tolerance, "status": status,
                 "detail": ""}
@@ -60,32 +61,35 @@ def _check(name: str, family: str, compute) -> dict:
 
 
 def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, image_size: int = 96,
-                           seed: int = 0) -> pd.DataFrame:
+                           steps: int = 30, seed: int = 0, device: str = "cuda") -> pd.DataFrame:
     """One row per check: forward logits, every attribution method (but the random control), both
-    faithfulness patch sizes, the similarity measures and activation statistics, CUDA against CPU."""
-    if not torch.cuda.is_available():
+    faithfulness patch sizes, the similarity measures and activation statistics, ``device`` (CUDA)
+    against the CPU. (``device="cpu"`` runs the same checks CPU against CPU: the harness's own test.)"""
+    if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("the CUDA check needs a GPU: torch.cuda.is_available() is False")
     base = make_workload(model_name, batch_size=images, image_size=image_size, device="cpu", seed=seed)
-    models = {"cpu": base.model, "cuda": copy.deepcopy(base.model).to("cuda")}
-    inputs = {device: (base.images.to(device), base.targets.to(device)) for device in models}
+    devices = ("cpu", "other")
+    models = {"cpu": base.model, "other": copy.deepcopy(base.model).to(device)}
+    inputs = {"cpu": (base.images, base.targets), "other": (base.images.to(device), base.targets.to(device))}
+    where = {"cpu": "cpu", "other": device}
     rows = []
     with _exact_float32():
-        def forward(device):
+        def forward(side):
             with torch.no_grad():
-                return models[device](inputs[device][0])
-        rows.append(_check("forward logits", "forward", forward))
+                return models[side](inputs[side][0])
+        rows.append(_check("forward logits", "forward", forward, devices))
 
         cpu_maps = None
         for method in attribution_methods():
             if method == "random-uniform":  # draws differ between devices by design
                 continue
 
-            def attribute(device, method=method):
+            def attribute(side, method=method):
                 attribution = _require("empirical.attribution", "attribute")
-                x, target = inputs[device]
+                x, target = inputs[side]
                 options = method_options(method, _CheckConfig)
-                return attribution.attribute(models[device], x, target, method, **options)
-            rows.append(_check(f"attribution {method}", "attribution", attribute))
+                return attribution.attribute(models[side], x, target, method, **options)
+            rows.append(_check(f"attribution {method}", "attribution", attribute, devices))
             if method == "gradient" and rows[-1]["status"] in ("ok", "mismatch"):
                 cpu_maps = attribute("cpu").detach()
         if cpu_maps is None:
@@ -93,28 +97,29 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
             cpu_maps = torch.rand(images, image_size, image_size, generator=generator)
 
         for patch_size in (8, 15):
-            def curves(device, patch_size=patch_size):
+            def curves(side, patch_size=patch_size):
                 faithfulness = _require("empirical.faithfulness", "perturbation_curves")
-                x, target = inputs[device]
-                return faithfulness.perturbation_curves(models[device], x, target, cpu_maps.to(device),
-                                                        patch_size=patch_size, batch_size=images * 31)
-            rows.append(_check(f"faithfulness patch {patch_size}", "faithfulness", curves))
+                x, target = inputs[side]
+                return faithfulness.perturbation_curves(
+                    models[side], x, target, cpu_maps.to(where[side]), patch_size=patch_size, steps=steps,
+                    batch_size=images * (steps + 1))
+            rows.append(_check(f"faithfulness patch {patch_size}", "faithfulness", curves, devices))
 
         other = cpu_maps.roll(1, dims=0) + 0.1 * cpu_maps
         for measure in ("ssim", "spearman", "mse"):
-            def score(device, measure=measure):
+            def score(side, measure=measure):
                 similarity = _require("empirical.similarity", measure)
-                return getattr(similarity, measure)(cpu_maps.to(device), other.to(device),
+                return getattr(similarity, measure)(cpu_maps.to(where[side]), other.to(where[side]),
                                                     normalize="second-moment")
-            rows.append(_check(f"similarity {measure}", "similarity", score))
+            rows.append(_check(f"similarity {measure}", "similarity", score, devices))
 
-        def statistics(device):
+        def statistics(side):
             activations = _require("empirical.activations", "activation_statistics")
-            result = activations.activation_statistics(models[device], inputs[device][0])
+            result = activations.activation_statistics(models[side], inputs[side][0])
             if isinstance(result, pd.DataFrame):
                 return torch.as_tensor(result.select_dtypes("number").to_numpy(dtype=float))
             return result
-        rows.append(_check("activation statistics", "activations", statistics))
+        rows.append(_check("activation statistics", "activations", statistics, devices))
     return pd.DataFrame(rows)
 
 

@@ -119,3 +119,16 @@ def test_replace_from_blurred_copy_touches_only_indices():
     expected[1, [0, 9]] = [10, 19]
     np.testing.assert_array_equal(out, expected)
     assert not arr.any()  # the input is left alone
+
+
+@pytest.mark.slow
+def test_device_check_cpu_against_cpu_is_exact(one_thread):
+    """The CUDA check's machinery, run CPU against CPU: every check that ran differs by exactly 0."""
+    from benchmarks.cuda_check import check_cuda_against_cpu
+
+    checks = check_cuda_against_cpu("demo", images=2, image_size=48, steps=4, device="cpu")
+    ran = checks[checks["status"] != "not available"]
+    assert (ran["status"] == "ok").all(), ran.to_string()
+    assert (ran["relative_difference"] == 0).all()
+    assert {"forward logits", "attribution gradient", "faithfulness patch 15", "similarity ssim"} <= set(
+        checks["check"])
