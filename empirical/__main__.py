@@ -66,6 +66,8 @@ def _weights(values):
 def main(argv=None) -> int:
     """Parse ``argv``, run, print where the tables are; returns the exit code."""
     args = parser().parse_args(argv)
+    import torch
+
     from empirical.runner import run
 
     out = args.out or Path("runs") / f"empirical-{args.profile}"
@@ -77,6 +79,11 @@ def main(argv=None) -> int:
                      batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"python -m empirical: error: {error}", file=sys.stderr)
+        return 2
+    except torch.cuda.OutOfMemoryError:
+        size = args.batch_size or "default"
+        print(f"python -m empirical: error: the GPU ran out of memory at --batch-size {size}; run again with "
+              f"a smaller --batch-size (finished chunks in {out}/chunks are kept)", file=sys.stderr)
         return 2
     except OSError as error:  # a full disk, an unwritable folder: say so, keep the finished chunks
         print(f"python -m empirical: error: {error} (finished chunks are kept in {out}/chunks)",

@@ -99,7 +99,10 @@ def load_digits(split: str = "test", n: int | None = None) -> ImageSet:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     n = _check_count(n)
     train, test = digits_split()
-    indices = (train if split == "train" else test)[:n]
+    available = train if split == "train" else test
+    if n is not None and n > len(available):
+        raise ValueError(f"n ({n}) exceeds the {len(available)} digits of the {split} split")
+    indices = available[:n]
     digits = sklearn_digits()
     images = digits_to_demo_input(digits.images[indices])
     labels = torch.from_numpy(digits.target[indices].astype(np.int64))

@@ -120,6 +120,8 @@ def test_digits_match_the_demo_preprocessing():
     assert 0.0 <= float(images.images.min()) and float(images.images.max()) <= 1.0
     with pytest.raises(ValueError, match="split must be"):
         load_digits("validation")
+    with pytest.raises(ValueError, match="n \\(361\\) exceeds the 360 digits of the test split"):
+        load_digits("test", 361)
 
 
 def test_random_images_follow_the_seed():
