@@ -126,7 +126,7 @@ def lrp_beta_single_neuron(w, x, relevance, beta):
 
 
 def is_positively_monotone(contributions, attributions, *, rtol=1e-9, atol=0.0):
-    """Section F's predicate: for all i, j with c_i >= c_j > 0, |R_i| >= |R_j| (inputs on the last axis).
+    """Seed section F's predicate: for all i, j with c_i >= c_j > 0, |R_i| >= |R_j| (inputs on the last axis).
 
     Rounding of size atol + rtol * max|R| is forgiven (ties c_i == c_j computed along different paths).
     Returns a bool per neuron (the broadcast leading shape).

@@ -57,7 +57,7 @@ def normalize_percentile(a, q=99.0, axis=None):
 
 
 def normalize(a, method, axis=None):
-    """Normalise `a` with one of NORMALIZATIONS ("second-moment", "max-abs", "std", "percentile")."""
+    """Normalise `a` by name: one of NORMALIZATIONS (seed eq. 11 and section D.1)."""
     method = v.option("method", method, NORMALIZATIONS)
     return {
         "second-moment": normalize_second_moment,

@@ -13,7 +13,7 @@ from . import _validation as v
 
 
 def spearman_expected_gaussian(rho, n=None):
-    """Expected Spearman coefficient of a bivariate normal pair with correlation `rho`.
+    """Expected Spearman coefficient (seed section C, eq. 8) of a bivariate normal with correlation `rho`.
 
     n=None: the population value 6/pi * asin(rho/2). Finite n >= 2 samples: the expectation of the
     sample coefficient, 6/(pi (n+1)) * (asin(rho) + (n-2) asin(rho/2)). Broadcasts over rho and n.

@@ -12,7 +12,10 @@ def test_every_public_name_exists_and_cites_the_seed():
         obj = getattr(theory, name)
         if inspect.isfunction(obj):
             doc = inspect.getdoc(obj) or ""
-            assert "eq." in doc or "section" in doc or "theory." in doc, f"{name} does not cite the seed"
+            lower = doc.lower()
+            assert "eq." in lower or "section" in lower or "theory." in lower, (
+                f"{name} does not cite the seed"
+            )
             assert len(doc.splitlines()) <= 15, f"{name} has a docstring of {len(doc.splitlines())} lines"
 
 

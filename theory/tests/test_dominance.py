@@ -9,7 +9,9 @@ from hypothesis.extra import numpy as hnp
 
 import theory
 
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+PROPERTY = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow]
+)
 values = st.floats(-2, 2)
 
 
