@@ -3,7 +3,7 @@
 - ``demo`` (default): the small demo network trained on scikit-learn's digits (32x32, values in [0, 1]), the
   held-out digits, CPU-sized. Faithfulness is scaled from the paper's 224x224 to 32x32 (factor 1/7): patches 2
   and 4 for the paper's 8 and 15, a 3x3 blur for the paper's 15x15 (15/7 rounded to the nearest odd size), and
-  the paper's 30 steps (30 of the 256 2x2 or 64 4x4 patches). 16 images and no integrated gradients (its
+  the paper's 30 steps (30 of the 256 2x2 or 64 4x4 patches). 32 images and no integrated gradients (its
   interpolation steps multiply the cost of every randomisation step), so that ``all`` fits in minutes.
 - ``imagenet``: ResNet-50, DenseNet-121, EfficientNet-B0 on the first 1000 images of an ImageNet validation
   folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
@@ -58,7 +58,7 @@ PROFILES = {
         name="demo", models=("demo",), allowed_models=("demo",),
         methods=("gradient", "gradient-x-input", "guided-backprop", "lrp-epsilon", "lrp-alpha2beta1",
                  "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
-        images=16, batch_size=16, image_size=32, needs_data=False, random_weights=False, bench=False,
+        images=32, batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
         faithfulness=DEMO_FAITHFULNESS),
     "imagenet": Profile(
         name="imagenet", models=("resnet50", "densenet121", "efficientnet-b0"),

@@ -208,6 +208,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     _check_resume(out, {key: config[key] for key in _FINGERPRINT})
 
     weights_records, dataset = {}, image_set.describe() if image_set is not None else None
+    table_names = [table_model_name(spec, n) for n in model_names]
     with _reproducible(device):
         for name in model_names:
             model = _load(name, arguments[name], device, int(seed))
@@ -220,8 +221,9 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                     model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
                     store=ChunkStore(out, experiment), methods=method_names, batch_size=batch, seed=int(seed),
                     device=device, progress=progress, **spec.options(experiment, name))
+                # the tables so far, so that a later failure leaves every finished experiment readable
+                _write_tables(out, [experiment], table_names, method_names)
             del model
-    _write_tables(out, chosen, [table_model_name(spec, n) for n in model_names], method_names)
     write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,
                    weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
                    finished=datetime.now(UTC).isoformat(timespec="seconds"),
