@@ -1,0 +1,340 @@
+"""Batched similarity of attribution maps: SSIM, Spearman and MSE (seed A.1, Theorems 1, 3, 4).
+
+Every function takes two stacks of maps ``a`` and ``b`` of shape (N, H, W) (a single (H, W) map is
+treated as N = 1), compares pair ``i`` of ``a`` with pair ``i`` of ``b`` and returns a float64 tensor of
+shape (N,) on the maps' device. ``normalize`` ("second-moment", eq. 11; "max-abs"; or None) is applied
+to each map on its own before the comparison.
+
+Undefined cases, the same for every measure:
+
+* NaN or infinite values raise ``ValueError`` naming the argument and the maps concerned.
+* A constant map (all values equal, e.g. an all-zero gradient) carries no attribution: the score of its
+  pair is NaN and a :class:`ConstantMapWarning` names the pairs. Any number there would be made up by
+  SSIM's stabilising constants or by the normaliser, not measured.
+
+:func:`noise_floor` gives, for each pair, the score of a map with b's moments and zero covariance with a,
+in closed form (from :mod:`theory`) and drawn, so that a score can be compared with what noise achieves.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import theory
+
+__all__ = [
+    "MEASURES",
+    "NORMALIZATIONS",
+    "WINDOWS",
+    "ConstantMapWarning",
+    "NoiseFloor",
+    "mse",
+    "noise_floor",
+    "normalize_maps",
+    "spearman",
+    "ssim",
+]
+
+WINDOWS = ("uniform7", "gaussian11")
+NORMALIZATIONS = ("second-moment", "max-abs", None)
+MEASURES = ("ssim", "spearman", "spearman-abs", "mse")
+
+_GAUSSIAN_SIGMA = 1.5  # Wang et al. (2004); radius 5 = int(3.5 * sigma + 0.5) as scipy.ndimage truncates
+
+
+class ConstantMapWarning(UserWarning):
+    """A pair contains a constant map: its similarity is undefined and reported as NaN."""
+
+
+class NoiseFloor(NamedTuple):
+    """Score of a zero-covariance map with matched moments, per pair (tensors of shape (N,))."""
+
+    closed_form: torch.Tensor
+    drawn: torch.Tensor
+
+
+# ----------------------------------------------------------------------------- validation helpers
+
+
+def _as_map_stack(x, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, H, W) or (H, W), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] * x.shape[2] < 2:
+        raise ValueError(
+            f"{name} must hold at least one map of at least 2 pixels, got shape {tuple(x.shape)}"
+        )
+    return x.to(torch.float64)
+
+
+def _validated_pair(a, b) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = _as_map_stack(a, "a"), _as_map_stack(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.device != b.device:
+        raise ValueError(f"a and b must be on the same device, got {a.device} and {b.device}")
+    for name, x in (("a", a), ("b", b)):
+        bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+        if bool(bad.any()):
+            indices = bad.nonzero().flatten().tolist()
+            raise ValueError(f"{name} has NaN or infinite values in map(s) {indices[:10]}")
+    return a, b
+
+
+def _constant_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Boolean (N,) mask of the pairs where a or b is constant; warns once naming them."""
+    flat_a, flat_b = a.flatten(1), b.flatten(1)
+    constant = (flat_a.amax(1) == flat_a.amin(1)) | (flat_b.amax(1) == flat_b.amin(1))
+    if bool(constant.any()):
+        indices = constant.nonzero().flatten().tolist()
+        warnings.warn(
+            f"pair(s) {indices[:10]}{' ...' if len(indices) > 10 else ''} contain a constant map: "
+            "similarity is undefined there and reported as NaN",
+            ConstantMapWarning,
+            stacklevel=3,
+        )
+    return constant
+
+
+def _check_choice(value, choices, name: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def normalize_maps(x: torch.Tensor, method: str | None) -> torch.Tensor:
+    """Scale each map of a (N, H, W) stack on its own: "second-moment" divides by sqrt(mean(x^2))
+    (eq. 11), "max-abs" by max|x|, None leaves it. All-zero maps are left at zero (callers report
+    them as constant)."""
+    _check_choice(method, NORMALIZATIONS, "normalize")
+    if method is None:
+        return x
+    flat = x.flatten(1)
+    scale = flat.square().mean(1).sqrt() if method == "second-moment" else flat.abs().amax(1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return x / scale.view(-1, 1, 1)
+
+
+def _prepared(a, b, normalize):
+    a, b = _validated_pair(a, b)
+    _check_choice(normalize, NORMALIZATIONS, "normalize")
+    constant = _constant_pairs(a, b)
+    return normalize_maps(a, normalize), normalize_maps(b, normalize), constant
+
+
+def _nan_where(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask, torch.full_like(values, float("nan")), values)
+
+
+# ----------------------------------------------------------------------------- SSIM
+
+
+def _window_kernel(window: str, device) -> tuple[torch.Tensor, bool]:
+    """1-D separable kernel of the window and whether sample (n-1) covariance is used."""
+    _check_choice(window, WINDOWS, "window")
+    if window == "uniform7":
+        return torch.full((7,), 1.0 / 7.0, dtype=torch.float64, device=device), True
+    offsets = torch.arange(-5, 6, dtype=torch.float64, device=device)
+    weights = torch.exp(-0.5 * (offsets / _GAUSSIAN_SIGMA) ** 2)
+    return weights / weights.sum(), False
+
+
+def _windowed_moments(a: torch.Tensor, b: torch.Tensor, window: str):
+    """Local means, variances and covariance of every full window ("valid" positions only).
+
+    scikit-image filters with reflected borders and then crops (win_size - 1) // 2 pixels on every
+    side before averaging; the windows left after that crop are exactly the ones that lie inside the
+    map, so a valid convolution gives the same numbers without computing the border."""
+    kernel, sample_covariance = _window_kernel(window, a.device)
+    size = kernel.numel()
+    n, height, width = a.shape
+    if height < size or width < size:
+        raise ValueError(f"maps must be at least {size}x{size} for window={window!r}, got {height}x{width}")
+    stack = torch.stack([a, b, a * a, b * b, a * b], dim=1).reshape(5 * n, 1, height, width)
+    filtered = F.conv2d(F.conv2d(stack, kernel.view(1, 1, size, 1)), kernel.view(1, 1, 1, size))
+    mu_a, mu_b, m_aa, m_bb, m_ab = filtered.reshape(n, 5, *filtered.shape[-2:]).unbind(1)
+    correction = size * size / (size * size - 1) if sample_covariance else 1.0
+    var_a = correction * (m_aa - mu_a * mu_a)
+    var_b = correction * (m_bb - mu_b * mu_b)
+    cov_ab = correction * (m_ab - mu_a * mu_b)
+    return mu_a, mu_b, var_a, var_b, cov_ab
+
+
+def _resolve_data_range(a: torch.Tensor, b: torch.Tensor, data_range) -> torch.Tensor:
+    """(N,) data range: given, or max - min over both (normalised) maps of each pair."""
+    n = a.shape[0]
+    if data_range is None:
+        both = torch.cat([a.flatten(1), b.flatten(1)], dim=1)
+        return both.amax(1) - both.amin(1)
+    value = torch.as_tensor(data_range, dtype=torch.float64, device=a.device)
+    if value.ndim > 1 or (value.ndim == 1 and value.numel() not in (1, n)):
+        raise ValueError(f"data_range must be a number or have shape ({n},), got shape {tuple(value.shape)}")
+    if not bool(torch.isfinite(value).all()) or bool((value <= 0).any()):
+        raise ValueError(f"data_range must be finite and positive, got {data_range!r}")
+    return value.expand(n).clone() if value.ndim else value.reshape(-1).expand(n).clone()
+
+
+def _ssim_constants(data_range: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    safe = torch.where(data_range > 0, data_range, torch.ones_like(data_range))  # constant pairs -> NaN later
+    c1, c2 = theory.ssim_constants(safe.cpu().numpy())
+    as_tensor = lambda c: torch.as_tensor(np.asarray(c), dtype=torch.float64, device=data_range.device)  # noqa: E731
+    return as_tensor(c1), as_tensor(c2)
+
+
+def ssim(a, b, window: str = "uniform7", data_range=None, *, normalize: str | None = None) -> torch.Tensor:
+    """Mean structural similarity of each pair (Wang et al. 2004; seed Theorem 1), shape (N,).
+
+    ``window="uniform7"``: 7x7 mean with sample (n-1) covariance; ``"gaussian11"``: 11x11 Gaussian,
+    sigma 1.5, population covariance. K1 = 0.01, K2 = 0.03 (``theory.ssim_constants``). Only windows
+    that lie fully inside the map are averaged, which equals scikit-image's crop of (win - 1) // 2
+    border pixels. ``data_range=None`` means, per pair, max - min over both maps after normalisation.
+    """
+    a, b, constant = _prepared(a, b, normalize)
+    mu_a, mu_b, var_a, var_b, cov_ab = _windowed_moments(a, b, window)
+    c1, c2 = (c.view(-1, 1, 1) for c in _ssim_constants(_resolve_data_range(a, b, data_range)))
+    index = (
+        (2 * mu_a * mu_b + c1)
+        * (2 * cov_ab + c2)
+        / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
+    )
+    return _nan_where(index.mean(dim=(1, 2)), constant)
+
+
+# ----------------------------------------------------------------------------- Spearman and MSE
+
+
+def _average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks 1..L along dim 1, ties given the mean of the ranks they span (float64)."""
+    values, order = torch.sort(x, dim=1)
+    length = x.shape[1]
+    position = torch.arange(length, device=x.device).expand_as(order)
+    starts = torch.ones_like(values, dtype=torch.bool)
+    starts[:, 1:] = values[:, 1:] != values[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    # first and last sorted position of the tie group that each sorted element belongs to
+    first = torch.where(starts, position, 0).cummax(dim=1).values
+    last = torch.where(ends, position, length).flip(1).cummin(dim=1).values.flip(1)
+    mean_rank = (first + last).to(torch.float64) / 2 + 1
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+
+
+def spearman(a, b, absolute: bool = False, *, normalize: str | None = None) -> torch.Tensor:
+    """Spearman rank correlation of each pair over all pixels (seed Theorem 3), shape (N,).
+
+    ``absolute=True`` ranks |a| and |b| (the ``spearman-abs`` measure). Ties get average ranks, as
+    ``scipy.stats.spearmanr``. Normalisation by a positive scale does not change ranks; it is accepted so
+    that every measure takes the same arguments."""
+    a, b, constant = _prepared(a, b, normalize)
+    if absolute:
+        a, b = a.abs(), b.abs()
+        constant = constant | _constant_pairs(a, b)
+    centre = (a[0].numel() + 1) / 2  # average ranks always sum to L (L + 1) / 2
+    rank_a = _average_ranks(a.flatten(1)) - centre
+    rank_b = _average_ranks(b.flatten(1)) - centre
+    denominator = (rank_a.square().sum(1) * rank_b.square().sum(1)).sqrt()
+    denominator = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+    return _nan_where((rank_a * rank_b).sum(1) / denominator, constant)
+
+
+def mse(a, b, *, normalize: str | None = None) -> torch.Tensor:
+    """Mean squared difference of each pair (seed Theorem 4; with ``normalize="second-moment"`` the
+    normalised MSE of eq. 12, between 0 and 4), shape (N,)."""
+    a, b, constant = _prepared(a, b, normalize)
+    return _nan_where((a - b).square().mean(dim=(1, 2)), constant)
+
+
+# ----------------------------------------------------------------------------- noise floor
+
+
+def _torch_generator(rng) -> torch.Generator:
+    if isinstance(rng, torch.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return torch.Generator().manual_seed(int(rng))
+    raise ValueError(f"rng must be a torch.Generator or an integer seed, got {rng!r}")
+
+
+def _shuffled(b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each map of b with its pixels in an independent uniformly random order."""
+    flat = b.flatten(1)
+    keys = torch.rand(flat.shape, generator=generator, device=generator.device, dtype=torch.float64)
+    order = keys.argsort(dim=1).to(b.device)
+    return flat.gather(1, order).view_as(b)
+
+
+def _to_numpy(*tensors):
+    return [t.detach().cpu().numpy() for t in tensors]
+
+
+def _closed_form_floor(a, b, measure, window, data_range, normalize):
+    """Score at zero covariance from the theory module, for already normalised maps (N,)."""
+    if measure in ("spearman", "spearman-abs"):
+        return torch.zeros(a.shape[0], dtype=torch.float64, device=a.device)
+    if measure == "mse":
+        flat_a, flat_b = a.flatten(1), b.flatten(1)
+        mu_a, mu_b = flat_a.mean(1), flat_b.mean(1)
+        if normalize == "second-moment":
+            args = _to_numpy(mu_a, mu_b, flat_a.square().mean(1), flat_b.square().mean(1))
+            value = theory.normalized_mse_max(*args)
+        else:
+            args = _to_numpy(mu_a, mu_b, flat_a.var(1, correction=0), flat_b.var(1, correction=0))
+            value = theory.mse_bound(*args)
+        return torch.as_tensor(np.asarray(value), dtype=torch.float64, device=a.device)
+    mu_a, mu_b, var_a, var_b, _ = _windowed_moments(a, b, window)
+    c1, c2 = _to_numpy(*_ssim_constants(_resolve_data_range(a, b, data_range)))
+    # rounding can leave E[x^2] - E[x]^2 a hair below zero in flat windows
+    mu_a, mu_b, var_a, var_b = _to_numpy(mu_a, mu_b, var_a.clamp(min=0), var_b.clamp(min=0))
+    per_window = theory.ssim_min_nonnegative_cov(
+        mu_a, mu_b, var_a, var_b, c1=c1[:, None, None], c2=c2[:, None, None]
+    )
+    return torch.as_tensor(np.asarray(per_window), dtype=torch.float64, device=a.device).mean(dim=(1, 2))
+
+
+def noise_floor(
+    a,
+    b,
+    measure: str,
+    *,
+    rng,
+    window: str = "uniform7",
+    data_range=None,
+    normalize: str | None = None,
+) -> NoiseFloor:
+    """Score that a map with b's moments and zero covariance with a gets, per pair (seed eq. 5, 10, 15).
+
+    ``closed_form``: SSIM from ``theory.ssim_min_nonnegative_cov`` in every window (local moments of a
+    and b, averaged like :func:`ssim`); Spearman 0; MSE ``theory.normalized_mse_max`` after
+    second-moment normalisation, else ``theory.mse_bound`` (eq. 19). ``drawn``: the measure between a
+    and b with its pixels shuffled (``rng``: ``torch.Generator`` or seed), which keeps b's values and
+    has zero expected covariance with a; its expectation is the closed form for MSE and Spearman, while
+    for SSIM shuffling also removes b's local structure, so the two can differ. ``measure`` is one of
+    ``MEASURES``; the other keywords are those of the measure.
+    """
+    _check_choice(measure, MEASURES, "measure")
+    generator = _torch_generator(rng)
+    a, b = _validated_pair(a, b)
+    kwargs = {"normalize": normalize}
+    if measure == "ssim":
+        kwargs.update(window=window, data_range=data_range)
+    elif measure == "spearman-abs":
+        kwargs["absolute"] = True
+    score = {"ssim": ssim, "spearman": spearman, "spearman-abs": spearman, "mse": mse}[measure]
+    drawn = score(a, _shuffled(b, generator), **kwargs)  # warns once if a pair is constant
+
+    constant = torch.isnan(drawn)
+    a_n, b_n = normalize_maps(a, normalize), normalize_maps(b, normalize)
+    with warnings.catch_warnings():
+        # constant pairs are NaN already and were reported by the drawn score
+        warnings.simplefilter("ignore", RuntimeWarning)
+        closed = _closed_form_floor(a_n, b_n, measure, window, data_range, normalize)
+    return NoiseFloor(closed_form=_nan_where(closed, constant), drawn=drawn)
