@@ -75,7 +75,7 @@ def _mean_band(data: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
 def _method_lines(axis, summary: pd.DataFrame, x: str, colours: dict, *, marker: str | None = None) -> None:
     for method, rows in summary.groupby("method", sort=True):
         axis.plot(rows[x], rows["mean"], color=colours[method], marker=marker, markersize=3, label=method)
-        axis.fill_between(rows[x], rows["low"], rows["high"], color=colours[method], alpha=0.2, linewidth=0)
+        axis.fill_between(rows[x], rows["low"], rows["high"], color=colours[method], alpha=0.12, linewidth=0)
 
 
 def _colours(methods) -> dict:
