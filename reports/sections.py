@@ -87,8 +87,8 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
             section.add(
                 Table(
                     rows,
-                    f"{result.title}: Monte Carlo against the closed form "
-                    f"(simulations/{result.simulation}.csv)",
+                    f"{result.title}: Monte Carlo against the closed form",
+                    f"simulations/{result.simulation}.csv",
                     max_rows=12,
                 )
             )
