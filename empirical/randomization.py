@@ -210,10 +210,10 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             reference = explain(original, x, target).detach()
             _load_partial(randomised, original_state)
             scores, floors = [], []
-            for step, state in enumerate(fresh, start=1):
+            for state in fresh:
                 _load_partial(randomised, state)
                 maps = explain(randomised, x, target).detach()
-                value, floor = _scores(reference, maps, seed=seed, step=step, start=start)
+                value, floor = _scores(reference, maps)
                 scores.append(value)
                 floors.append(floor)
                 bar.update(1)
@@ -305,16 +305,10 @@ def _progress_bar(total, enabled, description):
     return tqdm(total=total, disable=not enabled, desc=description, unit="step")
 
 
-def _scores(reference, maps, *, seed, step, start):
-    """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors.
-
-    The floor is the closed form of ``similarity.noise_floor`` (deterministic); its drawn twin needs a
-    generator, seeded by (seed, step, first image) so that a resumed chunk repeats it exactly.
-    """
+def _scores(reference, maps):
+    """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors."""
     from empirical import similarity
 
-    mixed = np.random.SeedSequence([int(seed), int(step), int(start)]).generate_state(1, dtype=np.uint32)[0]
-    generator = torch.Generator(device=reference.device).manual_seed(int(mixed))
     values, floors, rank_based = [], [], {}
     for normalization in NORMALIZATIONS:
         for measure in MEASURES:
@@ -325,13 +319,34 @@ def _scores(reference, maps, *, seed, step, start):
                 options = {"absolute": True} if measure == "spearman-abs" else {}
                 function = getattr(similarity, "spearman" if measure.startswith("spearman") else measure)
                 score = function(reference, maps, normalize=normalization, **options)
-                floor = similarity.noise_floor(reference, maps, measure, normalize=normalization,
-                                               rng=generator).closed_form
+                floor = _closed_form_floor(reference, maps, measure, normalization)
                 rank_based[measure] = score, floor
             values.append(score)
             floors.append(floor)
     shape = (len(NORMALIZATIONS), len(MEASURES), len(reference))
     return torch.stack(values).reshape(shape), torch.stack(floors).reshape(shape)
+
+
+def _closed_form_floor(reference, maps, measure, normalization):
+    """``similarity.noise_floor(...).closed_form`` (seed eq. 5, 10, 15) without its drawn twin, on the device.
+
+    ``noise_floor`` also scores a shuffled map (a sort per pair) and evaluates the SSIM form with numpy on the
+    CPU; on a GPU that costs more than the attribution pass of a step. Here SSIM's per-window form of
+    ``theory.ssim_min_nonnegative_cov`` runs on the device; MSE and Spearman use the similarity module's own
+    closed form. A test holds all of them equal to ``noise_floor``'s.
+    """
+    from empirical import similarity
+
+    a, b, constant = similarity._prepared(reference, maps, normalization)
+    if measure != "ssim":
+        floor = similarity._closed_form_floor(a, b, measure, "uniform7", None, normalization)
+        return similarity._nan_where(floor, constant)
+    mu_a, mu_b, var_a, var_b, _ = similarity._windowed_moments(a, b, "uniform7")
+    data_range = similarity._resolve_data_range(a, b, None)
+    c1, c2 = (c.view(-1, 1, 1) for c in similarity._ssim_constants(data_range))
+    luminance = (2 * mu_a * mu_b + c1).abs() / (mu_a.square() + mu_b.square() + c1)
+    contrast_structure = c2 / (var_a.clamp(min=0) + var_b.clamp(min=0) + c2)
+    return similarity._nan_where((luminance * contrast_structure).mean(dim=(1, 2)), constant)
 
 
 def _chunk_table(scores, floors, *, model_name, method, steps, first_image) -> pd.DataFrame:
