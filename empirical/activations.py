@@ -1,0 +1,223 @@
+"""Forward-pass activation statistics per level (seed sections I and J).
+
+A *level* is the input of one convolution or linear layer, numbered in the order the forward pass
+reaches them. For every image the input of each level is pooled over channels and space; its 18
+quantiles ``theory.QUANTILE_LEVELS`` (numpy's default linear interpolation) and its fraction of
+non-positive values are averaged over images, and K, gamma and P(Z >= K) follow from
+``theory.overtake_from_quantiles`` for every (q_high, q_low) of ``theory.HIGH_QUANTILES`` x
+``theory.LOW_QUANTILES``.
+
+Data sets are streamed: :class:`ActivationStatistics` keeps only per-level running sums, so
+``stats.update(batch)`` may be called for any number of batches before ``stats.table()``.
+Hooks live only for the duration of one forward pass and are removed even if it fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+import theory
+
+__all__ = [
+    "LAYER_TYPES",
+    "TABLE_COLUMNS",
+    "ActivationStatistics",
+    "activation_samples",
+    "activation_statistics",
+]
+
+LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+TABLE_COLUMNS = ["level", "layer", "statistic", "q", "q_high", "q_low", "value"]
+
+
+def _quantile_levels() -> np.ndarray:
+    return np.asarray(theory.QUANTILE_LEVELS, dtype=np.float64)
+
+
+def _captured_inputs(model: nn.Module, x: torch.Tensor, layer_types) -> list[tuple[str, torch.Tensor]]:
+    """(module name, input) of every matching layer, in the order the forward pass calls them."""
+    captured: list[tuple[str, torch.Tensor]] = []
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, layer_types):
+
+            def hook(_module, inputs, name=name):
+                captured.append((name, inputs[0].detach()))
+
+            handles.append(module.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not captured:
+        raise ValueError(f"model has no layer of the types {[t.__name__ for t in layer_types]}")
+    return captured
+
+
+def pooled_quantiles(values: torch.Tensor, levels) -> torch.Tensor:
+    """Quantiles of each row of a (B, n) tensor, numpy's "linear" rule, as float64 (B, len(levels)).
+
+    Sort-based, so it works for any n on the tensor's device (``torch.quantile`` stops at 2**24)."""
+    ordered = torch.sort(values, dim=1).values
+    n = ordered.shape[1]
+    position = torch.as_tensor(np.asarray(levels, dtype=np.float64) * (n - 1), device=values.device)
+    below = position.floor().long().clamp(max=n - 1)
+    above = (below + 1).clamp(max=n - 1)
+    fraction = position - below.to(torch.float64)
+    low = ordered[:, below].to(torch.float64)
+    high = ordered[:, above].to(torch.float64)
+    return low + fraction * (high - low)
+
+
+class ActivationStatistics:
+    """Running per-level activation statistics of one model over any number of batches.
+
+    ``update(x)`` runs one forward pass (no gradients) and adds each image's quantiles and
+    non-positive fraction; ``table()`` returns the tidy table of ``activations.csv`` (seed sections
+    I, J) averaged over all images seen so far."""
+
+    def __init__(self, model: nn.Module, *, layer_types=LAYER_TYPES):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.layer_types = tuple(layer_types)
+        self.layers: list[str] | None = None
+        self.images = 0
+        self._quantile_sums: np.ndarray | None = None  # (levels, 18)
+        self._nonpositive_sums: np.ndarray | None = None  # (levels,)
+
+    def update(self, x: torch.Tensor) -> ActivationStatistics:
+        """Add the images of one batch ``x`` (first dimension: images); returns self."""
+        if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
+            raise ValueError(f"x must be a non-empty batch tensor, got {getattr(x, 'shape', type(x))}")
+        captured = _captured_inputs(self.model, x, self.layer_types)
+        layers = [name for name, _ in captured]
+        if self.layers is None:
+            self.layers = layers
+            self._quantile_sums = np.zeros((len(layers), len(_quantile_levels())))
+            self._nonpositive_sums = np.zeros(len(layers))
+        elif layers != self.layers:
+            raise ValueError(
+                f"the forward pass reached layers {layers}, an earlier batch reached {self.layers}"
+            )
+        levels = _quantile_levels()
+        for level, (_, inputs) in enumerate(captured):
+            pooled = inputs.reshape(inputs.shape[0], -1)
+            self._quantile_sums[level] += pooled_quantiles(pooled, levels).sum(0).cpu().numpy()
+            nonpositive = (pooled <= 0).sum(1, dtype=torch.float64) / pooled.shape[1]
+            self._nonpositive_sums[level] += float(nonpositive.sum())
+        self.images += x.shape[0]
+        return self
+
+    @property
+    def quantile_sums(self) -> np.ndarray:
+        """(levels, 18) float64: per level and quantile level, the sum over images seen so far (chunkable)."""
+        return self._quantile_sums.copy()
+
+    @property
+    def nonpositive_sums(self) -> np.ndarray:
+        """(levels,) float64: per level, the sum over images of the non-positive fraction."""
+        return self._nonpositive_sums.copy()
+
+    def table(self) -> pd.DataFrame:
+        """The table of :func:`statistics_table` for the averages over all images seen so far."""
+        if self.images == 0:
+            raise ValueError("no images seen yet: call update(x) first")
+        return statistics_table(
+            self.layers, self._quantile_sums / self.images, self._nonpositive_sums / self.images
+        )
+
+
+def statistics_table(layers, quantile_means, nonpositive_means) -> pd.DataFrame:
+    """Tidy ``activations.csv`` rows (without ``model``) from per-level averages (seed sections I, J).
+
+    ``quantile_means``: (levels, 18) at ``theory.QUANTILE_LEVELS``; ``nonpositive_means``: (levels,).
+    Per level: 18 ``quantile`` rows, one ``nonpositive_fraction`` row, then ``K``, ``gamma`` and ``P``
+    from ``theory.overtake_from_quantiles`` for every (q_high, q_low); columns ``TABLE_COLUMNS``."""
+    levels = _quantile_levels()
+    means = np.asarray(quantile_means, dtype=np.float64)
+    nonpositive = np.asarray(nonpositive_means, dtype=np.float64)
+    layers = list(layers)
+    if means.shape != (len(layers), len(levels)) or nonpositive.shape != (len(layers),):
+        raise ValueError(
+            f"quantile_means must have shape ({len(layers)}, {len(levels)}) and nonpositive_means "
+            f"({len(layers)},), got {means.shape} and {nonpositive.shape}"
+        )
+    column = {round(float(q), 2): i for i, q in enumerate(levels)}
+    pairs = [(qh, ql) for qh in theory.HIGH_QUANTILES for ql in theory.LOW_QUANTILES]
+    q_high = np.array([p[0] for p in pairs], dtype=np.float64)
+    q_low = np.array([p[1] for p in pairs], dtype=np.float64)
+    high_index = [column[round(float(q), 2)] for q in q_high]
+    low_index = [column[round(float(q), 2)] for q in q_low]
+    nan = np.nan
+    frames = []
+    for level, layer in enumerate(layers):
+        k, gamma, p = theory.overtake_from_quantiles(
+            q_low, means[level, low_index], q_high, means[level, high_index]
+        )
+        rows = {
+            "statistic": ["quantile"] * len(levels) + ["nonpositive_fraction"],
+            "q": list(levels) + [nan],
+            "q_high": [nan] * (len(levels) + 1),
+            "q_low": [nan] * (len(levels) + 1),
+            "value": list(means[level]) + [nonpositive[level]],
+        }
+        for statistic, values in (("K", k), ("gamma", gamma), ("P", p)):
+            rows["statistic"] += [statistic] * len(pairs)
+            rows["q"] += [nan] * len(pairs)
+            rows["q_high"] += list(q_high)
+            rows["q_low"] += list(q_low)
+            rows["value"] += list(np.broadcast_to(np.asarray(values, dtype=np.float64), q_high.shape))
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "layer", layer)
+        frame.insert(0, "level", level)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)[TABLE_COLUMNS]
+    return table.astype(
+        {"level": "int64", "q": "float64", "q_high": "float64", "q_low": "float64", "value": "float64"}
+    )
+
+
+def activation_statistics(
+    model: nn.Module, x: torch.Tensor | Iterable[torch.Tensor], *, layer_types=LAYER_TYPES
+) -> pd.DataFrame:
+    """Activation statistics table (see :class:`ActivationStatistics`) of a batch ``x`` or of an
+    iterable of batches, streamed so that no more than one batch's activations are held."""
+    stats = ActivationStatistics(model, layer_types=layer_types)
+    for batch in [x] if isinstance(x, torch.Tensor) else x:
+        stats.update(batch)
+    return stats.table()
+
+
+def activation_samples(
+    model: nn.Module, x: torch.Tensor, *, max_values: int = 4096, rng, layer_types=LAYER_TYPES
+) -> dict[int, np.ndarray]:
+    """{level: 1-D float64 array}: up to ``max_values`` of the first image's pooled inputs per level,
+    drawn without replacement (``rng``: ``torch.Generator`` or seed), in their original order."""
+    if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1:
+        raise ValueError(f"max_values must be a positive integer, got {max_values!r}")
+    if isinstance(rng, torch.Generator):
+        generator = rng
+    elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        generator = torch.Generator().manual_seed(int(rng))
+    else:
+        raise ValueError(f"rng must be a torch.Generator or an integer seed, got {rng!r}")
+    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch tensor, got {getattr(x, 'shape', type(x))}")
+    captured = _captured_inputs(model, x[:1], tuple(layer_types))
+    samples = {}
+    for level, (_, inputs) in enumerate(captured):
+        values = inputs[0].reshape(-1)
+        if values.numel() > max_values:
+            keys = torch.rand(values.numel(), generator=generator, device=generator.device)
+            chosen = keys.topk(max_values).indices.sort().values.to(values.device)
+            values = values[chosen]
+        samples[level] = values.to(torch.float64).cpu().numpy()
+    return samples
