@@ -1,0 +1,161 @@
+"""The activation-statistics experiment over a data set (seed sections I and J; DESIGN.md section 4).
+
+``run_activations`` feeds image batches through ``empirical.activations`` and keeps, per batch, the means of
+the per-image statistics of every level (the input of every convolution and linear layer, pooled over space
+and channels) as a resumable chunk. From all batches it forms the ``activations.csv`` rows of
+docs/results-format.md: the 18 quantiles and the non-positive fraction averaged over images, then K, gamma
+and P_gamma(Z >= K) for every (q_high, q_low) pair via ``theory.overtake_from_quantiles``. It also saves a
+subsample of the first image's pooled activations per level in ``activation_samples.npz``.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+import torch
+
+import theory
+
+__all__ = ["COLUMNS", "SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
+
+COLUMNS = ("model", "level", "layer", "statistic", "q", "q_high", "q_low", "value")
+SAMPLE_SIZE = 4096
+SAMPLES_FILE = "activation_samples.npz"
+# a batch chunk: the batch means of the quantiles and non-positive fraction, and the batch's image count
+_PARTIAL_COLUMNS = ("model", "level", "layer", "statistic", "q", "images", "value")
+
+
+def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str, store, methods=None,
+                    batch_size: int, seed: int, device="cpu", progress: bool = True,
+                    sample_size: int = SAMPLE_SIZE) -> pd.DataFrame:
+    """Per-level activation statistics of ``model`` over ``images`` (seed I, J); the ``activations.csv``
+    rows of ``model_name``.
+
+    One chunk of batch means (with the batch size) for each batch of ``batch_size`` images (under the
+    experiment ``<store.experiment>_batches``), then the averaged table as a chunk of ``store``.
+    ``labels`` and ``methods`` are accepted for the common experiment signature and not used: the statistics
+    are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
+    ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
+    """
+    from empirical.results import ChunkStore
+
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor (N, C, H, W), got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    if len(images) == 0:
+        raise ValueError("images must hold at least one image, got 0")
+    for name, value in (("batch_size", batch_size), ("sample_size", sample_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    partial = ChunkStore(store.out_dir, f"{store.experiment}_batches")
+    network = None
+    keys = {start: _batch_key(model_name, start, batch_size, images)
+            for start in range(0, len(images), batch_size)}
+    pending = [start for start, key in keys.items() if not partial.has(key)]
+    if pending:
+        from tqdm.auto import tqdm
+
+        network = _prepared(model, device)
+        for start in tqdm(pending, disable=not progress, desc=f"activations {model_name}", unit="batch"):
+            stop = min(start + batch_size, len(images))
+            partial.write(keys[start], _batch_table(network, images[start:stop].to(device), model_name))
+    totals = partial.collect(columns=list(_PARTIAL_COLUMNS))
+    totals = totals[totals["model"] == model_name]
+    store.write(_final_key(model_name), _averaged_table(totals, len(images), model_name))
+    samples_path = store.artifact_path(SAMPLES_FILE)
+    if not _has_samples(samples_path, model_name):
+        network = network if network is not None else _prepared(model, device)
+        from empirical.activations import activation_samples
+
+        samples = activation_samples(network, images[:1].to(device), max_values=sample_size, rng=int(seed))
+        _save_samples(samples_path, model_name, samples)
+    collected = store.collect(columns=list(COLUMNS))
+    return collected[collected["model"] == model_name].reset_index(drop=True)
+
+
+def _prepared(model, device):
+    import copy
+
+    # a copy in eval mode on the device: the caller's model keeps its mode and place
+    return copy.deepcopy(model).to(device).eval()
+
+
+def _batch_table(network, x, model_name) -> pd.DataFrame:
+    """The quantile and non-positive-fraction rows of one batch (means over its images), with its size."""
+    from empirical.activations import activation_statistics
+
+    table = activation_statistics(network, x)
+    table = table[table["statistic"].isin(["quantile", "nonpositive_fraction"])]
+    return pd.DataFrame({"model": model_name, "level": table["level"].to_numpy(),
+                         "layer": table["layer"].to_numpy(), "statistic": table["statistic"].to_numpy(),
+                         "q": table["q"].to_numpy(), "images": len(x), "value": table["value"].to_numpy()},
+                        columns=list(_PARTIAL_COLUMNS))
+
+
+def _batch_key(model_name, start, batch_size, images) -> str:
+    stop = min(start + batch_size, len(images))
+    return f"{model_name}__{start:07d}-{stop:07d}"
+
+
+def _final_key(model_name) -> str:
+    return f"{model_name}__all"
+
+
+def _averaged_table(totals: pd.DataFrame, count: int, model_name: str) -> pd.DataFrame:
+    """Image-weighted means over the batch chunks, then K, gamma and P for every (q_high, q_low) of
+    ``theory.HIGH_QUANTILES`` x ``theory.LOW_QUANTILES`` at each level (seed section I)."""
+    totals = totals.assign(weighted=totals["value"] * totals["images"])
+    grouped = totals.groupby(["level", "layer", "statistic", "q"], dropna=False, sort=True)
+    summed = grouped.agg(images=("images", "sum"), weighted=("weighted", "sum")).reset_index()
+    if not (summed["images"] == count).all():
+        raise ValueError(f"activation chunks of {model_name!r} cover {sorted(set(summed['images']))} images, "
+                         f"expected {count}: the folder mixes runs with other images; use a fresh --out")
+    summed["value"] = summed["weighted"] / summed["images"]
+    summed["q_high"] = summed["q_low"] = np.nan
+    frames = [summed[["level", "layer", "statistic", "q", "q_high", "q_low", "value"]]]
+    pairs = list(itertools.product(theory.HIGH_QUANTILES, theory.LOW_QUANTILES))
+    q_high = np.array([high for high, _ in pairs])
+    q_low = np.array([low for _, low in pairs])
+    quantiles = summed[summed["statistic"] == "quantile"]
+    for (level, layer), rows in quantiles.groupby(["level", "layer"], sort=True):
+        by_q = dict(zip(np.round(rows["q"].to_numpy(), 2), rows["value"].to_numpy(), strict=True))
+        k, gamma, p = theory.overtake_from_quantiles(q_low, [by_q[round(q, 2)] for q in q_low],
+                                                     q_high, [by_q[round(q, 2)] for q in q_high])
+        for statistic, values in (("K", k), ("gamma", gamma), ("P", p)):
+            frames.append(pd.DataFrame({"level": level, "layer": layer, "statistic": statistic, "q": np.nan,
+                                        "q_high": q_high, "q_low": q_low,
+                                        "value": np.broadcast_to(np.asarray(values, float), q_high.shape)}))
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(0, "model", model_name)
+    return table[list(COLUMNS)]
+
+
+def _has_samples(path, model_name) -> bool:
+    if not path.is_file():
+        return False
+    with np.load(path) as archive:
+        return any(key.startswith(f"{model_name}/") for key in archive.files)
+
+
+def _save_samples(path, model_name, samples) -> None:
+    """Add ``model_name``'s samples to the archive (other models' entries kept); atomic replace."""
+    entries = {}
+    if path.is_file():
+        with np.load(path) as archive:
+            entries = {key: archive[key] for key in archive.files if not key.startswith(f"{model_name}/")}
+    entries.update({f"{model_name}/{level}": np.asarray(values) for level, values in samples.items()})
+    buffer = io.BytesIO()
+    np.savez(buffer, **entries)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(buffer.getvalue())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
