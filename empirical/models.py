@@ -27,6 +27,7 @@ __all__ = [
     "architecture_of",
     "build_model",
     "digits_to_demo_input",
+    "find_weights",
     "imagenet_transform",
     "input_bounds",
     "layer_names",
@@ -174,6 +175,14 @@ def _check_name(name) -> None:
 
 def _hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_weights(name: str) -> Path:
+    """The weights file ``load_model(name)`` would read without ``weights``: the shipped demo file, or the
+    newest-named matching checkpoint in the torch hub cache. FileNotFoundError (saying where it looked)
+    when the hub cache holds none."""
+    _check_name(name)
+    return _find_weights(name)
 
 
 def _find_weights(name: str) -> Path:

@@ -164,3 +164,39 @@ def test_output_relevance_scales_with_logit(demo_model, demo_batch):
         logit = demo_model(demo_batch).gather(1, target[:, None])[:, 0]
     torch.testing.assert_close(from_logit, from_one * logit[:, None, None], rtol=1e-4, atol=1e-7)
     assert set(LRP_METHODS) >= {"lrp-adaptive-beta", "epsilon-gamma-box"}
+
+
+def test_positive_negative_sums_with_bias_against_unfolded_contributions():
+    from empirical.attribution import positive_negative_sums
+
+    gen = torch.Generator().manual_seed(8)
+    conv = nn.Conv2d(2, 3, kernel_size=3, padding=1).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen, dtype=torch.float64))
+        conv.bias.copy_(torch.randn(3, generator=gen, dtype=torch.float64))  # must not enter P or N
+    x = torch.randn(2, 2, 5, 5, generator=gen, dtype=torch.float64)
+    positive, negative = positive_negative_sums(conv, x, conv(x))
+    patches = F.unfold(x, 3, padding=1).transpose(1, 2)[:, None]  # (N, 1, L, in*k*k)
+    contributions = conv.weight.reshape(3, -1)[None, :, None, :] * patches
+    torch.testing.assert_close(positive.flatten(2), contributions.clamp(min=0).sum(-1).detach())
+    torch.testing.assert_close(negative.flatten(2), contributions.clamp(max=0).sum(-1).detach())
+    again = positive_negative_sums(conv, x)  # without the layer's output: same sums
+    torch.testing.assert_close(again[0], positive)
+
+
+def test_network_of_unknown_architecture_gets_a_generic_canonizer(helpers):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(9)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(10))
+    before = helpers.snapshot(net)
+    with torch.no_grad():
+        reference = net(x)
+    maps = attribute(net, x, 1, "lrp-alpha2beta1")
+    assert maps.shape == (2, 8, 8) and torch.isfinite(maps).all()
+    with pytest.raises(ValueError, match="epsilon-gamma-box needs the input range.*low= and high="):
+        attribute(net, x, 1, "epsilon-gamma-box")
+    boxed = attribute(net, x, 1, "epsilon-gamma-box", low=-3.0, high=torch.full((3,), 3.0))
+    assert torch.isfinite(boxed).all()
+    helpers.assert_untouched(net, before, x, reference)

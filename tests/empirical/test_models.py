@@ -145,3 +145,15 @@ def test_digits_to_demo_input_shape_range_and_errors():
     assert torch.equal(x[:, 0], x[:, 2])
     with pytest.raises(ValueError, match="images must have shape"):
         digits_to_demo_input(np.zeros((2, 7, 7)))
+
+
+def test_find_weights_names_the_file_load_model_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "DEMO_WEIGHTS_PATH", tmp_path / "demo_digits.pt")
+    assert models.find_weights("demo") == tmp_path / "demo_digits.pt"
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    for stamp in ("0a", "9f"):
+        (tmp_path / "hub" / "checkpoints" / f"efficientnet-b0-{stamp}.pth").write_bytes(b"")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert models.find_weights("efficientnet-b0").name == "efficientnet-b0-9f.pth"
+    with pytest.raises(ValueError, match="unknown model name"):
+        models.find_weights("alexnet")
