@@ -121,10 +121,22 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
     if context.quick:
         options.update(quick_empirical_options())
     _discard_other_settings(context, target, options)
-    runner.run(experiments, **options)
-    context.computed.append(
-        f"empirical demo run: {', '.join(experiments)}" + (" (quick)" if context.quick else "")
-    )
+    finished = []
+    for experiment in experiments:  # one at a time, so that one failing experiment costs only its sections
+        started = time.perf_counter()
+        try:
+            runner.run([experiment], **options)
+        except ValueError:
+            raise  # bad settings: the user's to fix, with the runner's message
+        except Exception as error:
+            context.missing.append(f"the empirical {experiment!r} experiment failed: {error!r}")
+            continue
+        finished.append(experiment)
+        context.computed.append(f"empirical demo {experiment} ({time.perf_counter() - started:.0f} s)")
+    if not finished:
+        return None
+    if len(finished) > 1:  # resumes from the finished chunks: one manifest and table set for them all
+        runner.run(finished, **options)
     return inputs.load_empirical(target)
 
 
