@@ -56,3 +56,51 @@ def test_bench_runs_carry_a_speed_only_banner(tmp_path, results_writers, profile
     notes = [block.text for block in section.blocks if isinstance(block, Note)]
     assert any("speed only" in text for text in notes) == banner
     assert (tmp_path / "tables" / "provenance_empirical.csv").read_text().count("sha256") == 1
+
+
+def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, monkeypatch):
+    import json
+    import sys
+    import types
+
+    from reports import build
+
+    write_empirical_run, _ = results_writers
+    calls = []
+
+    def fake_run(experiments, *, out, **options):
+        calls.append(list(experiments))
+        if "activations" in experiments:
+            raise RuntimeError("activation hooks broke")
+        write_empirical_run(out)
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["experiments"] = list(experiments)
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        return out
+
+    monkeypatch.setitem(sys.modules, "empirical.runner", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setattr(
+        build, "runnable_experiments", lambda: ["randomization", "faithfulness", "activations"]
+    )
+    context = build.Context(out=tmp_path, seed=0, quick=True, progress=False)
+    run = build.obtain_empirical(context, None)
+    assert run.experiments == ("randomization", "faithfulness")
+    assert calls[-1] == ["randomization", "faithfulness"]  # one manifest for what finished
+    assert any(
+        "activations" in problem and "activation hooks broke" in problem for problem in context.missing
+    )
+
+
+def test_bad_settings_stop_the_build_with_the_runners_message(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from reports import build
+
+    def fake_run(experiments, **options):
+        raise ValueError("holds finished chunks of a run with other settings")
+
+    monkeypatch.setitem(sys.modules, "empirical.runner", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setattr(build, "runnable_experiments", lambda: ["randomization"])
+    with pytest.raises(ValueError, match="other settings"):
+        build.obtain_empirical(build.Context(out=tmp_path, seed=0, quick=True, progress=False), None)
