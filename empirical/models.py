@@ -82,9 +82,28 @@ def input_bounds(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return (0.0 - mean) / std, (1.0 - mean) / std
 
 
-def build_model(name: str) -> nn.Module:
-    """The architecture ``name`` with freshly initialised (random) weights, in eval mode on the CPU."""
+def build_model(name: str, *, rng: torch.Generator | int | None = None) -> nn.Module:
+    """The architecture ``name`` with freshly initialised (random) weights, in eval mode on the CPU.
+
+    Initialisation is each library's own; ``rng`` (a ``torch.Generator`` or an int seed) makes it
+    reproducible without touching torch's global random state (None: torch's global generator).
+    """
     _check_name(name)
+    if rng is None:
+        return _construct(name)
+    if isinstance(rng, torch.Generator):
+        seed = int(torch.randint(0, 2**62, (1,), generator=rng))
+    elif isinstance(rng, int) and not isinstance(rng, bool):
+        seed = rng
+    else:
+        raise ValueError(f"rng must be a torch.Generator, an int seed or None, got {rng!r}")
+    # the libraries initialise from the global generator: fork it so the caller's state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _construct(name)
+
+
+def _construct(name: str) -> nn.Module:
     if name == "resnet50":
         from torchvision.models import resnet50
 
@@ -104,15 +123,17 @@ def build_model(name: str) -> nn.Module:
     return model.eval()
 
 
-def load_model(name: str, weights=None, device="cpu") -> nn.Module:
+def load_model(name: str, weights=None, device="cpu", *,
+               rng: torch.Generator | int | None = None) -> nn.Module:
     """Build network ``name`` (one of ``MODEL_NAMES``) with its weights; in eval mode on ``device``.
 
     ``weights``: a path to a state dict or checkpoint (a dict holding ``state_dict``/``model`` is unwrapped),
     ``"random"`` for an explicit random initialisation, or None: the torchvision/efficientnet file in
     ``torch.hub.get_dir()/checkpoints/`` (for ``demo``: the shipped ``empirical/weights/demo_digits.pt``).
     Raises FileNotFoundError when no weights are found and ValueError when they do not fit the network.
+    ``rng`` seeds the random initialisation (see ``build_model``).
     """
-    model = build_model(name)
+    model = build_model(name, rng=rng)
     if isinstance(weights, str) and weights == "random":
         return model.to(device)
     path = _find_weights(name) if weights is None else Path(weights)

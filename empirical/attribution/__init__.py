@@ -102,6 +102,9 @@ def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bo
     entry = _REGISTRY[method]
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    parameter = next(model.parameters(), None)
+    if parameter is not None and parameter.device != x.device:
+        raise ValueError(f"x is on {x.device} but the model is on {parameter.device}: move one of them")
     if model.training:
         raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
     target = _as_target(target, x)
@@ -146,8 +149,7 @@ def _guided_backprop(model, x, target):
 def _modified_gradient(model, x, target, composite, *, scale_by_logit: bool) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
     with torch.enable_grad(), composite.context(model) as hooked:
-        logits = hooked(x)
-        selected = logits.gather(1, target[:, None])
+        selected = _gradients.select_logits(hooked(x), target)
         seed = selected.detach() if scale_by_logit else torch.ones_like(selected)
         (relevance,) = torch.autograd.grad(selected, x, grad_outputs=seed)
     return relevance

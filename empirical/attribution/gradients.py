@@ -16,10 +16,20 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> t
     """d f_target(x) / d x for every image of the batch at once, shape of ``x``."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        logits = model(x)
-        selected = logits.gather(1, target[:, None]).sum()
+        selected = select_logits(model(x), target).sum()
         (gradient,) = torch.autograd.grad(selected, x)
     return gradient
+
+
+def select_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The logit of class ``target[i]`` of each image i, (N, 1); ValueError for a class out of range."""
+    if logits.ndim != 2:
+        raise ValueError(f"the model must return logits (N, classes), got shape {tuple(logits.shape)}")
+    # checked here, not left to gather: an out-of-range index on CUDA is a device-side assert
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= logits.shape[1]:
+        raise ValueError(f"target classes must lie in [0, {logits.shape[1] - 1}], got {low}..{high}")
+    return logits.gather(1, target[:, None])
 
 
 def gradient_x_input(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -88,6 +88,12 @@ def test_bad_inputs_are_named(demo_model, demo_batch):
         attribute(demo_model, demo_batch, 1, "gradient", steps=3)
     with pytest.raises(ValueError, match="output_relevance"):
         attribute(demo_model, demo_batch, 1, "lrp-epsilon", output_relevance="two")
+    with pytest.raises(ValueError, match=r"target classes must lie in \[0, 9\], got 0\.\.10"):
+        attribute(demo_model, demo_batch, torch.tensor([0, 10, 2]), "lrp-epsilon")
+    with pytest.raises(ValueError, match="target classes"):
+        attribute(demo_model, demo_batch, -1, "gradient")
+    with pytest.raises(ValueError, match="x is on meta but the model is on cpu"):
+        attribute(demo_model, demo_batch.to("meta"), 0, "gradient")
     demo_model.train()
     with pytest.raises(ValueError, match="training mode"):
         attribute(demo_model, demo_batch, 1, "gradient")

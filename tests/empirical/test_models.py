@@ -157,3 +157,16 @@ def test_find_weights_names_the_file_load_model_reads(tmp_path, monkeypatch):
     assert models.find_weights("efficientnet-b0").name == "efficientnet-b0-9f.pth"
     with pytest.raises(ValueError, match="unknown model name"):
         models.find_weights("alexnet")
+
+
+def test_seeded_random_models_are_reproducible_and_leave_global_state_alone():
+    state = torch.random.get_rng_state()
+    first = build_model("demo", rng=torch.Generator().manual_seed(4))
+    again = load_model("demo", weights="random", rng=torch.Generator().manual_seed(4))
+    other = build_model("demo", rng=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(),
+                                                 strict=True))
+    assert not torch.equal(first.conv1.weight, other.conv1.weight)
+    with pytest.raises(ValueError, match="rng must be"):
+        build_model("demo", rng="seed")
