@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ ENTRY_POINTS = (
     "from_activations",
     "run_activations",
 )
+TABLE = "overtaking_real_activations"
 MAX_LEVELS = 6
 MAX_LEVELS_QUICK = 2
 # Random neurons per level: 5,000 puts the binomial standard error at most 0.007 (0.0014 near P = 0.01).
@@ -58,7 +60,15 @@ def unavailable_reason(context) -> str:
 
 
 def real_activations_monte_carlo(context) -> pd.DataFrame | None:
-    """One block of rows per (model, level) sampled, with columns ``model`` and ``level`` first."""
+    """One block of rows per (model, level) sampled, with ``model`` and ``activation_level`` first.
+
+    A report folder given with ``--from`` that already holds the table is reused, not recomputed.
+    """
+    if context.source is not None:
+        earlier = Path(context.source) / "tables" / f"{TABLE}.csv"
+        if earlier.is_file():
+            context.reused.append(f"tables/{TABLE}.csv from {context.source}")
+            return pd.read_csv(earlier)
     function = entry_point()
     if function is None or context.run is None:
         return None
