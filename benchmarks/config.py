@@ -27,6 +27,7 @@ class BenchConfig:
     patch_sizes: tuple[int, ...] = (8, 15)
     blur_kernel: int = 15
     peer_images: int = 2
+    peer_warmup: int = 0
     with_peers: bool = False
     seed: int = 0
 
@@ -42,7 +43,7 @@ _SIZES = {
     "small": dict(model="resnet50", image_size=96, batch_size=4, warmup=1, repeats=3, ig_steps=16,
                   peer_images=2),
     "full": dict(model="resnet50", image_size=224, batch_size=128, warmup=2, repeats=5, ig_steps=50,
-                 peer_images=16),
+                 peer_images=16, peer_warmup=1),
 }
 SIZES = tuple(_SIZES)
 

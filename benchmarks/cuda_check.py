@@ -38,9 +38,10 @@ def _relative_difference(cpu, cuda) -> float:
     cuda = torch.as_tensor(cuda).detach().double().cpu()
     if cpu.shape != cuda.shape:
         raise ValueError(f"shapes differ: cpu {tuple(cpu.shape)}, cuda {tuple(cuda.shape)}")
-    scale = cpu.abs().nan_to_num().max().clamp_min(1e-12)
-    both_nan = cpu.isnan() & cuda.isnan()
-    return float(((cpu - cuda).abs().masked_fill(both_nan, 0.0).nan_to_num(nan=float("inf"))).max() / scale)
+    scale = cpu.abs().nan_to_num(nan=0.0, posinf=0.0).max().clamp_min(1e-12)
+    same = (cpu == cuda) | (cpu.isnan() & cuda.isnan())  # equal infinities (K = inf) and NaN where both are
+    difference = (cpu - cuda).abs().masked_fill(same, 0.0).nan_to_num(nan=float("inf"))
+    return float(difference.max() / scale)
 
 
 def _check(name: str, family: str, compute, devices) -> dict:

@@ -102,6 +102,13 @@ _FLOOR_BUILDERS = {
 }
 
 
+def floor_callable(name: str, workload: Workload) -> Callable[[], torch.Tensor]:
+    """The callable of floor ``name`` (one of :data:`FLOORS`) on this workload's batch."""
+    if name not in _FLOOR_BUILDERS:
+        raise ValueError(f"floor must be one of {FLOORS}, got {name!r}")
+    return _FLOOR_BUILDERS[name](workload)
+
+
 def measure_floors(workload: Workload, *, warmup: int, repeats: int) -> dict[str, Timing]:
     """Images per second of each floor in :data:`FLOORS` on this workload (one batch per call)."""
     return {

@@ -10,6 +10,8 @@ import datetime as dt
 import platform
 import time
 import traceback
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +19,11 @@ import torch
 
 from benchmarks import table
 from benchmarks.config import BenchConfig
-from benchmarks.floors import measure_floors
+from benchmarks.floors import floor_callable, measure_floors
 from benchmarks.peers import SPEEDUP_TARGETS, peer_tasks
 from benchmarks.stages import StageUnavailable, all_stages, reference_maps
 from benchmarks.table import FLOOR_TARGET, Row
-from benchmarks.timing import measure
+from benchmarks.timing import measure, measure_interleaved
 from benchmarks.workload import make_workload
 
 
@@ -37,19 +39,37 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}{where}".replace("\n", " ")
 
 
-def _timed(build, workload, config, reference, *, warmup, repeats):
-    """(rate, status, detail) of one measurement; a missing piece or a crash becomes a status."""
+@dataclass
+class _Measured:
+    rate: float = float("nan")
+    companion_rate: float = float("nan")
+    status: str = "ok"
+    detail: str = ""
+    call: tuple | None = None  # (callable, items per call), for a later comparison
+
+
+def _timed(build, workload, config, reference, *, warmup, repeats, companion=None) -> _Measured:
+    """Build and time one measurement; a missing piece or a crash becomes its status.
+
+    With ``companion`` = (callable, items per call), that callable is timed in turn with the measurement,
+    one call each per round, so that both see the same load; its rate is ``companion_rate``.
+    """
     try:
         built = build(workload, config, reference)
-        fn, items = built if isinstance(built, tuple) else (built, workload.batch_size)
-        timing = measure(fn, items_per_call=items, device=workload.device, warmup=warmup, repeats=repeats)
-        return timing.rate, "ok", ""
+        call = built if isinstance(built, tuple) else (built, workload.batch_size)
+        if companion is None:
+            timing = measure(call[0], items_per_call=call[1], device=workload.device, warmup=warmup,
+                             repeats=repeats)
+            return _Measured(rate=timing.rate, call=call)
+        timings = measure_interleaved({"measured": call, "companion": companion}, device=workload.device,
+                                      warmup=warmup, repeats=repeats)
+        return _Measured(timings["measured"].rate, timings["companion"].rate, call=call)
     except StageUnavailable as error:
-        return float("nan"), "not available", str(error)
+        return _Measured(status="not available", detail=str(error))
     except ImportError as error:
-        return float("nan"), "not available", _error_text(error)
+        return _Measured(status="not available", detail=_error_text(error))
     except Exception as error:  # a crash inside a stage or a peer is a result, not the end of the run
-        return float("nan"), "error", _error_text(error)
+        return _Measured(status="error", detail=_error_text(error))
 
 
 def _check_device(device: str) -> None:
@@ -96,31 +116,40 @@ def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bo
                    rate_per_s=timing.rate))
     bar.update(1)
 
-    ours: dict[str, float] = {}
+    ours: dict[str, _Measured] = {}
     for stage in stages:
         bar.set_postfix_str(stage.name)
-        rate, status, detail = _timed(stage.build, workload, config, reference,
-                                      warmup=config.warmup, repeats=config.repeats)
-        floor_rate = floors[stage.floor].rate / stage.floor_passes
-        ratio = rate / floor_rate
-        ours[stage.name] = rate
-        record(Row("stage", stage.name, "sanity-audit", stage.name.split()[0], rate_per_s=rate,
+        # the floor is timed in turn with the stage, so that both see the same load on the machine
+        floor_call = (floor_callable(stage.floor, workload), workload.batch_size)
+        result = _timed(stage.build, workload, config, reference, warmup=config.warmup,
+                        repeats=config.repeats, companion=floor_call)
+        floor_rate = result.companion_rate if result.status == "ok" else floors[stage.floor].rate
+        floor_rate /= stage.floor_passes
+        ratio = result.rate / floor_rate
+        ours[stage.name] = result
+        record(Row("stage", stage.name, "sanity-audit", stage.name.split()[0], rate_per_s=result.rate,
                    floor=stage.floor + (f" / {stage.floor_passes}" if stage.floor_passes > 1 else ""),
                    floor_per_s=floor_rate, of_floor=ratio, target=f">= {FLOOR_TARGET:.2f} of floor",
-                   verdict=table.floor_verdict(ratio), status=status, detail=detail or stage.detail))
+                   verdict=table.floor_verdict(ratio), status=result.status,
+                   detail=result.detail or stage.detail))
         bar.update(1)
 
     for peer in peers:
         bar.set_postfix_str(f"{peer.backend} {peer.name}")
-        # a peer is timed once after one warm-up call at most: some take minutes a call
-        rate, status, detail = _timed(peer.build, workload, config, reference,
-                                      warmup=min(config.warmup, 1), repeats=1)
-        speedup = ours.get(peer.stage, float("nan")) / rate
+        # a peer is timed once (after peer_warmup calls): some take minutes a call
+        # and in turn with our stage doing the same work, whose rate in that round gives the speed-up
+        mine = ours.get(peer.stage, _Measured(status="not available"))
+        with warnings.catch_warnings():  # Captum and Quantus warn at every call about hooks and gradients
+            warnings.simplefilter("ignore")
+            result = _timed(peer.build, workload, config, reference, warmup=config.peer_warmup, repeats=1,
+                            companion=mine.call)
+        our_rate = result.companion_rate if mine.call is not None else mine.rate
+        speedup = our_rate / result.rate
         target = SPEEDUP_TARGETS.get(peer.stage) if peer.backend == "quantus" else None
-        record(Row("peer", peer.stage, peer.backend, peer.name, unit=peer.unit, rate_per_s=rate,
+        record(Row("peer", peer.stage, peer.backend, peer.name, unit=peer.unit, rate_per_s=result.rate,
                    speedup=speedup, target=f">= {target:g}x" if target else "",
-                   verdict=table.speedup_verdict(speedup, target), status=status,
-                   detail=detail or peer.detail))
+                   verdict=table.speedup_verdict(speedup, target), status=result.status,
+                   detail=result.detail or peer.detail))
         bar.update(1)
     bar.close()
     return table.to_frame(rows, context)

@@ -68,3 +68,33 @@ def measure(
         synchronize(device)
         seconds.append(time.perf_counter() - start)
     return Timing(seconds=tuple(seconds), items_per_call=float(items_per_call))
+
+
+def measure_interleaved(
+    calls: dict[str, tuple[Callable[[], object], float]],
+    *,
+    device: torch.device | str = "cpu",
+    warmup: int = 1,
+    repeats: int = 3,
+) -> dict[str, Timing]:
+    """Time several callables in turn, one call of each per round, so that a change in the machine's load
+    (other processes, clock boost) affects them alike; ``calls`` maps a name to (callable, items per call).
+
+    Used to set a stage against its floor: the ratio of the two medians is robust to slow drifts that
+    timing them one after the other would turn into a bias.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+    for _ in range(warmup):
+        for fn, _items in calls.values():
+            fn()
+    synchronize(device)
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (fn, _items) in calls.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: Timing(seconds=tuple(seconds[name]), items_per_call=float(items))
+            for name, (_fn, items) in calls.items()}

@@ -52,10 +52,11 @@ def test_tiny_run_has_every_stage_and_writes_csv(tmp_path, one_thread):
     floors = frame[frame["kind"] == "floor"]
     assert set(floors["implementation"]) == {"forward", "forward+input-gradient", "zennit-epsilon-plus-flat",
                                             "random-fill"}
-    # the floor of a 30-step curve is the forward floor over steps + 1 passes
-    forward = floors.loc[floors["implementation"] == "forward", "rate_per_s"].item()
+    # the floor of a perturbation curve is the forward pass, steps + 1 times an image
     faithfulness = stages[stages["stage"] == "faithfulness patch 8"]
-    assert faithfulness["floor_per_s"].item() == pytest.approx(forward / (config.faithfulness_steps + 1))
+    assert faithfulness["floor"].item() == f"forward / {config.faithfulness_steps + 1}"
+    integrated = stages[stages["stage"] == "attribution integrated-gradients"]
+    assert integrated["floor"].item() == f"forward+input-gradient / {config.ig_steps}"
 
 
 def test_cli_bad_batch_size_exits_2_with_one_message(capsys):
