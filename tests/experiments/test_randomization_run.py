@@ -155,6 +155,15 @@ def test_results_do_not_depend_on_chunking(finished, demo, images, tmp_path):
     np.testing.assert_allclose(whole["noise_floor"], table["noise_floor"], rtol=1e-4, atol=1e-6)
 
 
+def test_scoring_in_small_stacks_gives_the_same_table(finished, demo, images, tmp_path, monkeypatch):
+    import empirical.randomization as randomization
+
+    monkeypatch.setattr(randomization, "_PAIRS_PER_CALL", 5)  # 2 images a chunk: 2 steps a call, last alone
+    table, _, _ = finished
+    small, _ = _run(demo, images, tmp_path)
+    assert small.to_csv(index=False) == table.to_csv(index=False)
+
+
 def test_resumes_from_finished_chunks_with_identical_bytes(finished, demo, images, tmp_path):
     table, store, out = finished
     calls = []
