@@ -99,20 +99,9 @@ def _load(name: str, argument, device: str, seed: int) -> torch.nn.Module:
     """``load_model``; an explicitly random network is drawn from ``seed`` (same seed, same network)."""
     from empirical.models import load_model
 
-    if argument != "random":
-        return load_model(name, argument, device=device)
-    model = load_model(name, "random", device="cpu")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.reset_parameters()
-                module.reset_running_stats()
-    return model.eval().to(device)
+    if argument == "random":
+        return load_model(name, "random", device=device, rng=seed)
+    return load_model(name, argument, device=device)
 
 
 def _weights_record(name: str, argument) -> dict | str:
@@ -228,6 +217,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                    weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
                    finished=datetime.now(UTC).isoformat(timespec="seconds"),
                    elapsed_s=time.perf_counter() - started_clock,
+                   tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
                    device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu")
     return out
 
