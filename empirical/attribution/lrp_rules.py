@@ -31,8 +31,9 @@ def positive_negative_sums(module: torch.nn.Module, x: torch.Tensor,
                            output: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bias-free sums P_j = sum_i (w_ji x_i)^+ and N_j = sum_i (w_ji x_i)^- per output neuron of ``module``.
 
-    Uses P + N = z_j (the output without bias) and P - N = sum_i |w_ji| |x_i|, so one extra pass of the layer
-    with absolute weights suffices. ``output``: the layer's own output, if already computed.
+    Uses P + N = z_j (the output without bias) and P - N = sum_i |w_ji| |x_i|: one extra pass of the layer
+    with absolute weights, for inspecting betas outside LRP (the rule itself reuses its own passes).
+    ``output``: the layer's own output, if already computed.
     """
     with torch.no_grad():
         if output is None:
@@ -80,9 +81,10 @@ class AdaptiveBeta(BasicHook):
         stabilize = Stabilizer.ensure(stabilizer)
 
         def map_gradient(relevance, outputs):
-            beta = self.stored_tensors["beta"]
-            positive = relevance * (1 + beta) / stabilize(outputs[0] + outputs[1])
-            negative = relevance * beta / stabilize(outputs[2] + outputs[3])
+            positive_total, negative_total = outputs[0] + outputs[1], outputs[2] + outputs[3]
+            beta = self._beta(positive_total.detach(), negative_total.detach())
+            positive = relevance * (1 + beta) / stabilize(positive_total)
+            negative = relevance * beta / stabilize(negative_total)
             return [positive, positive, negative, negative]
 
         def reduce(inputs, gradients):
@@ -102,14 +104,22 @@ class AdaptiveBeta(BasicHook):
         )
 
     def forward(self, module, input, output):
-        """Store the input and the per-neuron beta of this forward pass."""
+        """Store the input, and the bias that the positive and negative passes add, for ``_beta``."""
         super().forward(module, input, output)
+        zero_params = self._config["zero_params"] or ()
+        counted = "bias" not in ([zero_params] if isinstance(zero_params, str) else zero_params)
+        self.stored_tensors["bias"] = _bias_view(module, output) if counted else 0.0
+
+    def _beta(self, positive_total: torch.Tensor, negative_total: torch.Tensor) -> torch.Tensor | float:
+        """Per-neuron beta from the passes the rule makes anyway: P + b^+ and N + b^- less the bias."""
         fixed = self._config["fixed_beta"]
         if fixed is not None:
-            self.stored_tensors["beta"] = torch.full_like(output, float(fixed))
-            return
-        positive, negative = positive_negative_sums(module, input[0], output)
-        self.stored_tensors["beta"] = adaptive_beta_torch(positive, negative, self._config["beta_max"])
+            return float(fixed)
+        bias = self.stored_tensors["bias"]
+        if isinstance(bias, torch.Tensor):
+            positive_total = positive_total - bias.clamp(min=0)
+            negative_total = negative_total - bias.clamp(max=0)
+        return adaptive_beta_torch(positive_total, negative_total, self._config["beta_max"])
 
     def copy(self):
         return type(self)(**self._config)

@@ -200,3 +200,24 @@ def test_network_of_unknown_architecture_gets_a_generic_canonizer(helpers):
     boxed = attribute(net, x, 1, "epsilon-gamma-box", low=-3.0, high=torch.full((3,), 3.0))
     assert torch.isfinite(boxed).all()
     helpers.assert_untouched(net, before, x, reference)
+
+
+def test_adaptive_rule_with_bias_takes_beta_without_it():
+    # beta from the bias-free sums (eq. 1-2); the bias joins the denominators as in Zennit's AlphaBeta
+    gen = torch.Generator().manual_seed(12)
+    layer = nn.Linear(6, 4).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(4, 6, generator=gen, dtype=torch.float64))
+        layer.bias.copy_(torch.tensor([0.5, -0.5, 2.0, -2.0], dtype=torch.float64))
+    x = torch.randn(3, 6, generator=gen, dtype=torch.float64)
+    relevance_out = torch.rand(3, 4, generator=gen, dtype=torch.float64)
+    got = _relevance_through(layer, AdaptiveBeta(stabilizer=1e-12), x, relevance_out)
+
+    contributions = (layer.weight[None] * x[:, None, :]).detach().numpy()
+    positive, negative = _part_sums(contributions)
+    beta = theory.adaptive_beta(positive, negative)[..., None]
+    bias = layer.bias.detach().numpy()
+    share = ((1 + beta) * np.clip(contributions, 0, None) / (positive + np.clip(bias, 0, None))[..., None]
+             - beta * np.clip(contributions, None, 0) / (negative + np.clip(bias, None, 0))[..., None])
+    expected = (relevance_out.numpy()[..., None] * share).sum(1)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-8, atol=1e-12)
