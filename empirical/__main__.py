@@ -93,7 +93,8 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: finished chunks are kept in {out}/chunks; run the same command to resume",
               file=sys.stderr)
         return 130
-    print(f"wrote {', '.join(sorted(p.name for p in folder.glob('*.csv')))} and manifest.json to {folder}")
+    written = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".npz"))
+    print(f"wrote {', '.join(written)} and manifest.json to {folder}")
     return 0
 
 

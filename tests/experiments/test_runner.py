@@ -68,6 +68,21 @@ def test_random_control_repeats_with_the_seed_and_changes_without(tmp_path):
     assert table != (other / "faithfulness.csv").read_bytes()
 
 
+def test_all_writes_exactly_the_documented_files(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    out = run("all", out=tmp_path, images=2, methods=["gradient"], batch_size=2, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "activation_samples.npz", "activations.csv", "chunks", "faithfulness.csv", "faithfulness_area.csv",
+        "manifest.json", "randomization.csv"]
+    assert tuple(pd.read_csv(out / "activations.csv").columns) == TABLE_COLUMNS["activations"]
+    with np.load(out / "activation_samples.npz") as samples:
+        assert samples.files and all(key.startswith("demo/") for key in samples.files)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["experiments"] == ["randomization", "faithfulness", "activations"]
+
+
 def test_other_settings_in_the_same_folder_are_refused(finished):
     with pytest.raises(ValueError, match="other settings .*seed: 0 before, 1 now"):
         run(["faithfulness"], out=finished, **{**SMALL, "seed": 1})
