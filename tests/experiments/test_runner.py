@@ -58,14 +58,18 @@ def test_resumed_run_gives_the_same_bytes(finished, tmp_path):
         assert (tmp_path / name).read_bytes() == (finished / name).read_bytes(), name
 
 
-def test_random_control_repeats_with_the_seed_and_changes_without(tmp_path):
+@pytest.mark.parametrize("experiment", ["faithfulness", "randomization"])
+def test_random_control_repeats_with_the_seed_and_resumes(tmp_path, experiment):
     options = dict(images=2, methods=["random-uniform"], batch_size=1, progress=False)
-    first = run(["faithfulness"], out=tmp_path / "a", **options)
-    again = run(["faithfulness"], out=tmp_path / "b", **options)
-    other = run(["faithfulness"], out=tmp_path / "c", seed=5, **options)
-    table = (first / "faithfulness.csv").read_bytes()
-    assert table == (again / "faithfulness.csv").read_bytes()
-    assert table != (other / "faithfulness.csv").read_bytes()
+    first = run([experiment], out=tmp_path / "a", **options)
+    other = run([experiment], out=tmp_path / "c", seed=5, **options)
+    again = run([experiment], out=tmp_path / "b", **options)
+    (again / f"{experiment}.csv").unlink()
+    sorted((again / "chunks" / experiment).glob("*.csv"))[-1].unlink()
+    run([experiment], out=tmp_path / "b", **options)  # resumed: the last chunk is drawn again
+    table = (first / f"{experiment}.csv").read_bytes()
+    assert table == (again / f"{experiment}.csv").read_bytes()
+    assert table != (other / f"{experiment}.csv").read_bytes()
 
 
 def test_all_writes_exactly_the_documented_files(tmp_path):
