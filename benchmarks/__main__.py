@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the same process; with --with-peers, the same work done by Quantus, Captum and Zennit.")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
     parser.add_argument("--model", choices=MODELS, default=None,
-                        help="network with random weights (default: the size's, resnet50 or demo for tiny)")
+                        help="network, random weights (default: demo for tiny and small, resnet50 for full)")
     parser.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the size's)")
     parser.add_argument("--size", choices=SIZES, default="small",
                         help="tiny: seconds (the harness's test); small: CPU, under two minutes; "
