@@ -187,7 +187,7 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
     (``{"integrated-gradients": {"steps": 16}}``). Returns the finished rows of ``model_name``
-    and ``methods`` from ``store``.
+    and ``methods`` from ``store``. The table has no schedule column: give a per-layer run its own store.
     """
     images, labels = _check_inputs(images, labels, batch_size, schedule)
     resolved = _resolve_methods(methods, attribution_options)
