@@ -34,8 +34,7 @@ def _part_sums(contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 50), st.floats(-50, 0)), min_size=1, max_size=20),
-       st.floats(0, 10))
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(-50, 0)), min_size=1, max_size=20), st.floats(0, 10))
 def test_adaptive_beta_torch_against_theory(pairs, beta_max):
     positive, negative = (np.array(column) for column in zip(*pairs, strict=True))
     expected = theory.adaptive_beta(positive, negative, beta_max)
@@ -98,9 +97,13 @@ def _bias_free_net() -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(5)
         return nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.ReLU(),
-            nn.Conv2d(6, 8, 3, padding=1, stride=2, bias=False), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4, bias=False),
+            nn.Conv2d(3, 6, 3, padding=1, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(6, 8, 3, padding=1, stride=2, bias=False),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 4, bias=False),
         ).eval()
 
 
@@ -120,8 +123,13 @@ def test_relevance_is_conserved_layer_by_layer_in_bias_free_network(method):
         logit = tensors[-1].gather(1, target[:, None])
         relevances = torch.autograd.grad(logit, tensors[:-1], grad_outputs=logit.detach())
     for depth, relevance in enumerate(relevances):
-        torch.testing.assert_close(relevance.flatten(1).sum(1), logit[:, 0].detach(), rtol=1e-4, atol=1e-6,
-                                   msg=f"{method}: relevance not conserved at layer input {depth}")
+        torch.testing.assert_close(
+            relevance.flatten(1).sum(1),
+            logit[:, 0].detach(),
+            rtol=1e-4,
+            atol=1e-6,
+            msg=f"{method}: relevance not conserved at layer input {depth}",
+        )
 
 
 def test_adaptive_beta_is_conservative_where_alpha2beta1_is_not():
@@ -187,8 +195,14 @@ def test_positive_negative_sums_with_bias_against_unfolded_contributions():
 def test_network_of_unknown_architecture_gets_a_generic_canonizer(helpers):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(9)
-        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+        net = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4, 2),
+        ).eval()
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(10))
     before = helpers.snapshot(net)
     with torch.no_grad():
@@ -217,7 +231,16 @@ def test_adaptive_rule_with_bias_takes_beta_without_it():
     positive, negative = _part_sums(contributions)
     beta = theory.adaptive_beta(positive, negative)[..., None]
     bias = layer.bias.detach().numpy()
-    share = ((1 + beta) * np.clip(contributions, 0, None) / (positive + np.clip(bias, 0, None))[..., None]
-             - beta * np.clip(contributions, None, 0) / (negative + np.clip(bias, None, 0))[..., None])
+    share = (1 + beta) * np.clip(contributions, 0, None) / (positive + np.clip(bias, 0, None))[
+        ..., None
+    ] - beta * np.clip(contributions, None, 0) / (negative + np.clip(bias, None, 0))[..., None]
     expected = (relevance_out.numpy()[..., None] * share).sum(1)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-8, atol=1e-12)
+
+
+def test_box_rule_uses_the_demo_input_range_by_default(demo_model, demo_batch):
+    default = attribute(demo_model, demo_batch, 3, "epsilon-gamma-box")
+    explicit = attribute(demo_model, demo_batch, 3, "epsilon-gamma-box", low=0.0, high=1.0)
+    wider = attribute(demo_model, demo_batch, 3, "epsilon-gamma-box", low=-5.0, high=5.0)
+    torch.testing.assert_close(default, explicit)
+    assert not torch.allclose(default, wider)

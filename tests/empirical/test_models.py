@@ -92,6 +92,7 @@ def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
         load_model("resnet50")
 
 
+@pytest.mark.slow
 def test_densenet_checkpoint_from_hub_cache_with_old_key_names(tmp_path, monkeypatch):
     model = build_model("densenet121")
     reference = model.state_dict()
@@ -165,8 +166,10 @@ def test_seeded_random_models_are_reproducible_and_leave_global_state_alone():
     again = load_model("demo", weights="random", rng=torch.Generator().manual_seed(4))
     other = build_model("demo", rng=5)
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(),
-                                                 strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True)
+    )
     assert not torch.equal(first.conv1.weight, other.conv1.weight)
     with pytest.raises(ValueError, match="rng must be"):
         build_model("demo", rng="seed")
