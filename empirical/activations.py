@@ -81,7 +81,8 @@ class ActivationStatistics:
 
     ``update(x)`` runs one forward pass (no gradients) and adds each image's quantiles and
     non-positive fraction; ``table()`` returns the tidy table of ``activations.csv`` (seed sections
-    I, J) averaged over all images seen so far."""
+    I, J) averaged over all images seen so far. The model runs as given: put it in eval mode first, or
+    batch-norm layers update their running statistics."""
 
     def __init__(self, model: nn.Module, *, layer_types=LAYER_TYPES):
         if not isinstance(model, nn.Module):

@@ -233,3 +233,20 @@ def test_cuda_matches_cpu():
         np.testing.assert_allclose(
             measure(a.cuda(), b.cuda()).cpu().numpy(), measure(a, b).numpy(), atol=1e-10
         )
+
+
+@given(
+    st.integers(min_value=11, max_value=24),
+    st.integers(min_value=11, max_value=24),
+    st.sampled_from(["uniform7", "gaussian11"]),
+    st.integers(0, 2**31),
+)
+@settings(max_examples=25, deadline=None)
+def test_ssim_property_against_skimage_any_size(height, width, window, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.gamma(1.0, size=(1, height, width))
+    b = a * rng.uniform(-1, 2) + rng.normal(scale=rng.uniform(0.01, 3), size=a.shape)
+    ours = similarity.ssim(torch.from_numpy(a), torch.from_numpy(b), window).numpy()[0]
+    data_range = max(a.max(), b.max()) - min(a.min(), b.min())
+    expected = structural_similarity(a[0], b[0], data_range=data_range, **SKIMAGE_WINDOWS[window])
+    assert abs(ours - expected) <= 1e-6
