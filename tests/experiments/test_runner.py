@@ -87,6 +87,26 @@ def test_all_writes_exactly_the_documented_files(tmp_path):
     assert manifest["experiments"] == ["randomization", "faithfulness", "activations"]
 
 
+@pytest.mark.slow
+def test_imagenet_folder_run_reports_skipped_files(tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "val"
+    for k, folder in enumerate(("n01", "n02", "n01")):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48), (40 * k, 90, 200)).save(data / folder / f"val_{k:04d}.JPEG")
+    (data / "n02" / "val_0003.JPEG").write_bytes(b"truncated")
+    out = run(["activations"], profile="imagenet", data=data, models=["resnet50"], weights="random", images=2,
+              out=tmp_path / "out", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dataset"]["images"] == 2 and manifest["dataset"]["skipped"] == 0
+    assert manifest["weights"] == {"resnet50": "random"} and manifest["bench"] is False
+    run(["activations"], profile="imagenet", data=data, models=["resnet50"], weights="random", images=4,
+        out=tmp_path / "out3", progress=False)
+    dataset = json.loads((tmp_path / "out3" / "manifest.json").read_text())["dataset"]
+    assert dataset["images"] == 3 and dataset["skipped_files"] == ["n02/val_0003.JPEG"]
+
+
 def test_other_settings_in_the_same_folder_are_refused(finished):
     with pytest.raises(ValueError, match="other settings .*seed: 0 before, 1 now"):
         run(["faithfulness"], out=finished, **{**SMALL, "seed": 1})
