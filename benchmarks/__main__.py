@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {config.model}, {config.device}, size {config.size}: batch {config.batch_size}, "
           f"{config.image_size}x{config.image_size}, median of {config.repeats}")
     print(format_table(frame))
-    print(f"\nwritten: {args.out / 'benchmarks.csv'} and benchmarks.json")
+    print(f"\nwritten: {args.out / 'benchmarks.csv'}, benchmarks.json and benchmarks.md")
     return 0
 
 

@@ -75,9 +75,8 @@ def _number(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def format_table(frame: pd.DataFrame, *, width: int = 48) -> str:
-    """The table as fixed-width text: stage, backend, rate, floor, ratio or speed-up, verdict, status."""
-    shown = pd.DataFrame({
+def _shown(frame: pd.DataFrame, width: int) -> pd.DataFrame:
+    return pd.DataFrame({
         "stage": frame["stage"],
         "backend": frame["backend"] + " " + frame["implementation"].where(frame["kind"] == "peer", ""),
         "per s": [_number(v) + (" (layer-img)" if u == "layer-image" else "")
@@ -90,8 +89,22 @@ def format_table(frame: pd.DataFrame, *, width: int = 48) -> str:
         "status": [status if status == "ok" else f"{status}: {detail}"[:width]
                    for status, detail in zip(frame["status"], frame["detail"], strict=True)],
     })
+
+def format_table(frame: pd.DataFrame, *, width: int = 48) -> str:
+    """The table as fixed-width text: stage, backend, rate, floor, ratio or speed-up, verdict, status."""
+    shown = _shown(frame, width)
     shown["backend"] = shown["backend"].str.strip()
     return shown.to_string(index=False)
+
+
+def format_markdown(frame: pd.DataFrame, *, width: int = 60) -> str:
+    """The same table in Markdown (for the README's Performance section)."""
+    shown = _shown(frame, width)
+    shown["backend"] = shown["backend"].str.strip()
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    for row in shown.itertuples(index=False):
+        lines.append("| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |")
+    return "\n".join(lines)
 
 
 def versions() -> dict:
@@ -109,10 +122,11 @@ def versions() -> dict:
 
 
 def write(frame: pd.DataFrame, manifest: dict, out: Path) -> tuple[Path, Path]:
-    """``out/benchmarks.csv`` and ``out/benchmarks.json`` (written whole each time: a stopped run keeps
-    every row finished so far). Returns both paths."""
+    """``out/benchmarks.csv``, ``out/benchmarks.json`` and ``out/benchmarks.md`` (written whole each time: a
+    stopped run keeps every row finished so far). Returns the CSV and JSON paths."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "benchmarks.csv", out / "benchmarks.json"
     frame.to_csv(csv_path, index=False)
+    (out / "benchmarks.md").write_text(format_markdown(frame) + "\n")
     json_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return csv_path, json_path
