@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(
-            f"python -m reports: interrupted; finished tables are kept under {arguments.out} and --from "
-            f"{arguments.out} reuses them",
+            f"python -m reports: interrupted; finished chunks and tables are kept under {arguments.out}: "
+            "the same command resumes the empirical run from its chunks",
             file=sys.stderr,
         )
         return 130
