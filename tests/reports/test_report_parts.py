@@ -8,6 +8,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import stats as scipy_stats
 
 from reports import evidence, render, stats, theorems
@@ -170,3 +173,24 @@ def test_render_escapes_and_truncates(tmp_path):
     assert "First 3 of 7 rows" in page
     markdown = render.to_markdown("T", [section])
     assert "a\\|b" in markdown and "> **Note.** careful" in markdown
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    areas=arrays(np.float64, (6, 3), elements=st.floats(0.0, 1.0, allow_nan=False)),
+)
+def test_holm_p_values_never_fall_below_the_raw_ones(areas):
+    frame = pd.DataFrame(
+        [
+            dict(model="m", method=f"method{j}", patch_size=8, image=i, area=areas[i, j])
+            for i in range(areas.shape[0])
+            for j in range(areas.shape[1])
+        ]
+    )
+    tests = stats.paired_tests(frame)
+    tested = tests["p_value"].notna()
+    assert (tests.loc[tested, "p_holm"] >= tests.loc[tested, "p_value"] - 1e-15).all()
+    assert tests.loc[tested, "p_holm"].between(0, 1).all()
+    ranking = stats.rank_methods(frame)
+    best = ranking.loc[ranking["rank"] == 1, "mean_area"]
+    assert np.isclose(best.iloc[0], areas.mean(axis=0).min())
