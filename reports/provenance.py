@@ -18,7 +18,18 @@ def _flat(value) -> str:
 def empirical_rows(manifest: dict) -> list[dict]:
     """The manifest of the empirical run as (item, value) rows, weights one row a model."""
     rows = []
-    for key in ("profile", "experiments", "seed", "device", "started", "finished", "elapsed_s", "bench"):
+    for key in (
+        "profile",
+        "experiments",
+        "seed",
+        "device",
+        "device_name",
+        "started",
+        "finished",
+        "elapsed_s",
+        "bench",
+        "argv",
+    ):
         if key in manifest:
             rows.append(dict(item=key, value=_flat(manifest[key])))
     for name, version in sorted((manifest.get("versions") or {}).items()):
