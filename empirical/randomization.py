@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -209,12 +210,13 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             x = images[start:stop].to(device)
             target = _targets(original, x, labels, start, stop)
             explain = resolved[method]
-            reference = explain(original, x, target).detach()
+            reference = _finite_or_zero(explain(original, x, target).detach(), method, "original model")
             _load_partial(randomised, original_state)
             maps = []
             for state in fresh:
                 _load_partial(randomised, state)
-                maps.append(explain(randomised, x, target).detach())
+                maps.append(_finite_or_zero(explain(randomised, x, target).detach(), method,
+                                            f"step {len(maps) + 1}"))
                 bar.update(1)
             scores, floors = _scores_of_steps(reference, maps)
             table = _chunk_table(scores, floors, model_name=model_name,
@@ -287,6 +289,17 @@ def _architecture(model):
     return architecture_of(model)
 
 
+def _finite_or_zero(maps, method, where):
+    """``maps`` with every map holding NaN or infinity set to zero (so its scores come out NaN, as for any
+    constant map) and a warning: one diverging map must not stop a run over thousands of images."""
+    broken = ~torch.isfinite(maps).flatten(1).all(dim=1)
+    if bool(broken.any()):
+        warnings.warn(f"method {method!r} gave NaN or infinite values in {int(broken.sum())} map(s) of the "
+                      f"{where}; their scores are reported as NaN", RuntimeWarning, stacklevel=3)
+        maps = torch.where(broken.view(-1, *([1] * (maps.ndim - 1))), torch.zeros_like(maps), maps)
+    return maps
+
+
 def _chunk_key(model_name, schedule, method, start, stop) -> str:
     raw = f"{model_name}__{schedule}__{method}__{start:07d}-{stop:07d}"
     return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
@@ -354,6 +367,11 @@ def _closed_form_floor(reference, maps, measure, normalization):
     from empirical import similarity
 
     a, b, constant = similarity._prepared(reference, maps, normalization)
+    if bool(constant.any()):
+        # a constant (e.g. all-zero) map has no floor; a stand-in keeps theory's domain checks quiet, then NaN
+        stand_in = torch.linspace(-1.0, 1.0, a[0].numel(), dtype=a.dtype, device=a.device).view_as(a[0])
+        a = torch.where(constant.view(-1, 1, 1), stand_in, a)
+        b = torch.where(constant.view(-1, 1, 1), stand_in.flip(-1), b)
     if measure != "ssim":
         floor = similarity._closed_form_floor(a, b, measure, "uniform7", None, normalization)
         return similarity._nan_where(floor, constant)

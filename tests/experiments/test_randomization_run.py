@@ -190,6 +190,20 @@ def test_resumes_from_finished_chunks_with_identical_bytes(finished, demo, image
     assert resumed.to_csv(index=False) == table.to_csv(index=False)
 
 
+@pytest.mark.filterwarnings("ignore:pair\\(s\\).*constant map")
+def test_diverging_maps_give_nan_scores_and_a_warning(demo, images, tmp_path):
+    def diverging(model, x, target):
+        maps = gradient(model, x, target)
+        if model.fc.bias.abs().sum() == 0:  # a randomised classifier: blow up the second image's map
+            maps[1, 0, 0] = float("inf")
+        return maps
+
+    with pytest.warns(RuntimeWarning, match="NaN or infinite values in 1 map"):
+        table, _ = _run(demo, images[:3], tmp_path, batch_size=3, methods=(diverging,))
+    assert table.loc[table["image"] == 1, "value"].isna().all()
+    assert table.loc[table["image"] != 1, "value"].notna().all()
+
+
 def test_labels_are_the_explained_class(demo, images, tmp_path):
     seen = []
 
