@@ -10,6 +10,7 @@ subsample of the first image's pooled activations per level in ``activation_samp
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import os
@@ -79,8 +80,6 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
 
 
 def _prepared(model, device):
-    import copy
-
     # a copy in eval mode on the device: the caller's model keeps its mode and place
     return copy.deepcopy(model).to(device).eval()
 
