@@ -1,8 +1,9 @@
 """The report's figures, one function a figure: seaborn on the Agg backend, one PNG each.
 
 Each function takes a tidy table (docs/results-format.md) and a path, writes the PNG and returns the
-path. Titles say what is shown and which direction is better; bands are 95% normal intervals
-(mean +- 1.96 standard errors over images), which needs no bootstrap and stays fast on large runs.
+path. Titles say what is shown and which direction is better; bands are 95% t intervals of the mean
+over images (no bootstrap, so large runs stay fast). Plain matplotlib axes in seaborn's style: one
+figure takes about a second where seaborn's relplot took several.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from scipy.stats import t as t_distribution  # noqa: E402
 
 DPI = 100
 MEASURE_LABELS = {
@@ -65,11 +67,15 @@ def _panels(
     return figure, list(axes.flat)[:count]
 
 
-def _mean_band(data: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Mean and 95% normal band (1.96 standard errors over the rows) of ``value`` per ``keys``."""
+def _mean_band(data: pd.DataFrame, keys: list[str], value: str, clip=(-np.inf, np.inf)) -> pd.DataFrame:
+    """Mean and 95% t band (over the rows) of ``value`` per ``keys``, clipped to the value's range."""
     summary = data.groupby(keys, sort=True)[value].agg(["mean", "std", "count"]).reset_index()
-    half = 1.96 * summary["std"].fillna(0.0) / np.sqrt(summary["count"])
-    return summary.assign(low=summary["mean"] - half, high=summary["mean"] + half)
+    count = summary["count"].to_numpy(float)
+    # t quantile, not 1.96: a --quick run has two images, where the normal band would be far too narrow
+    factor = np.where(count > 1, t_distribution.ppf(0.975, np.maximum(count - 1, 1)), 0.0)
+    half = factor * summary["std"].fillna(0.0) / np.sqrt(count)
+    low, high = (summary["mean"] - half).clip(*clip), (summary["mean"] + half).clip(*clip)
+    return summary.assign(low=low, high=high)
 
 
 def _method_lines(axis, summary: pd.DataFrame, x: str, colours: dict, *, marker: str | None = None) -> None:
@@ -129,7 +135,7 @@ def faithfulness(table: pd.DataFrame, patch_size: int, path: Path) -> Path:
         raise ValueError(f"no faithfulness rows for patch_size={patch_size!r}")
     models = sorted(data["model"].unique())
     colours = _colours(data["method"])
-    summary = _mean_band(data, ["model", "method", "step"], "score")
+    summary = _mean_band(data, ["model", "method", "step"], "score", clip=(0.0, 1.0))  # softmax scores
     figure, axes = _panels(len(models))
     for axis, model in zip(axes, models, strict=True):
         _method_lines(axis, summary[summary["model"] == model], "step", colours)
