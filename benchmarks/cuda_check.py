@@ -14,13 +14,14 @@ import copy
 import pandas as pd
 import torch
 
-from benchmarks.stages import StageUnavailable, _require, attribution_methods, method_options
+from benchmarks.stages import StageUnavailable, attribution_methods, method_options, require_module
 from benchmarks.workload import make_workload
 
 #: relative tolerance a check may differ by: logits and scores are near-exact, LRP divides by sums
 #: that can come close to zero (epsilon keeps them away), so maps get more room
 TOLERANCES = {"forward": 1e-4, "attribution": 1e-2, "faithfulness": 1e-4, "similarity": 1e-5,
               "activations": 1e-4}
+CHECK_IG_STEPS = 16
 
 
 @contextlib.contextmanager
@@ -86,9 +87,9 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
                 continue
 
             def attribute(side, method=method):
-                attribution = _require("empirical.attribution", "attribute")
+                attribution = require_module("empirical.attribution", "attribute")
                 x, target = inputs[side]
-                options = method_options(method, _CheckConfig)
+                options = method_options(method, CHECK_IG_STEPS)
                 return attribution.attribute(models[side], x, target, method, **options)
             rows.append(_check(f"attribution {method}", "attribution", attribute, devices))
             if method == "gradient" and rows[-1]["status"] in ("ok", "mismatch"):
@@ -99,7 +100,7 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
 
         for patch_size in (8, 15):
             def curves(side, patch_size=patch_size):
-                faithfulness = _require("empirical.faithfulness", "perturbation_curves")
+                faithfulness = require_module("empirical.faithfulness", "perturbation_curves")
                 x, target = inputs[side]
                 return faithfulness.perturbation_curves(
                     models[side], x, target, cpu_maps.to(where[side]), patch_size=patch_size, steps=steps,
@@ -109,23 +110,19 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
         other = cpu_maps.roll(1, dims=0) + 0.1 * cpu_maps
         for measure in ("ssim", "spearman", "mse"):
             def score(side, measure=measure):
-                similarity = _require("empirical.similarity", measure)
+                similarity = require_module("empirical.similarity", measure)
                 return getattr(similarity, measure)(cpu_maps.to(where[side]), other.to(where[side]),
                                                     normalize="second-moment")
             rows.append(_check(f"similarity {measure}", "similarity", score, devices))
 
         def statistics(side):
-            activations = _require("empirical.activations", "activation_statistics")
+            activations = require_module("empirical.activations", "activation_statistics")
             result = activations.activation_statistics(models[side], inputs[side][0])
             if isinstance(result, pd.DataFrame):
                 return torch.as_tensor(result.select_dtypes("number").to_numpy(dtype=float))
             return result
         rows.append(_check("activation statistics", "activations", statistics, devices))
     return pd.DataFrame(rows)
-
-
-class _CheckConfig:
-    ig_steps = 16
 
 
 def format_checks(frame: pd.DataFrame) -> str:

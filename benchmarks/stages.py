@@ -45,7 +45,7 @@ class Stage:
     detail: str = ""
 
 
-def _require(module: str, *names: str):
+def require_module(module: str, *names: str):
     """``module`` (imported) after checking it has ``names``; :class:`StageUnavailable` otherwise."""
     import importlib
 
@@ -62,21 +62,22 @@ def _require(module: str, *names: str):
 def attribution_methods() -> tuple[str, ...]:
     """The methods ``empirical.attribution`` offers, or :data:`EXPECTED_METHODS` while it is missing."""
     try:
-        return tuple(_require("empirical.attribution", "available_methods").available_methods())
+        return tuple(require_module("empirical.attribution", "available_methods").available_methods())
     except StageUnavailable:
         return EXPECTED_METHODS
 
 
-def method_options(method: str, config: BenchConfig) -> dict:
-    return {"steps": config.ig_steps} if method == "integrated-gradients" else {}
+def method_options(method: str, ig_steps: int) -> dict:
+    """Keyword options of ``attribute`` for ``method``: the interpolation steps of integrated gradients."""
+    return {"steps": ig_steps} if method == "integrated-gradients" else {}
 
 
 def _attribution_stage(method: str) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        attribution = _require("empirical.attribution", "attribute", "available_methods")
+        attribution = require_module("empirical.attribution", "attribute", "available_methods")
         if method not in attribution.available_methods():
             raise StageUnavailable(f"{method!r} is not in empirical.attribution.available_methods()")
-        options = method_options(method, config)
+        options = method_options(method, config.ig_steps)
         model, images, targets = workload.model, workload.images, workload.targets
         return lambda: attribution.attribute(model, images, targets, method, **options)
 
@@ -91,7 +92,7 @@ def _attribution_stage(method: str) -> Stage:
 
 def _faithfulness_stage(patch_size: int) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        faithfulness = _require("empirical.faithfulness", "perturbation_curves")
+        faithfulness = require_module("empirical.faithfulness", "perturbation_curves")
         model, images, targets = workload.model, workload.images, workload.targets
         return lambda: faithfulness.perturbation_curves(
             model, images, targets, reference, patch_size=patch_size, steps=config.faithfulness_steps,
@@ -102,10 +103,10 @@ def _faithfulness_stage(patch_size: int) -> Stage:
 
 def _randomisation_stage(all_measures: bool) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        randomization = _require("empirical.randomization", "top_down_schedule", "step_state")
-        similarity = _require("empirical.similarity", "ssim", "spearman", "mse", "noise_floor")
-        attribution = _require("empirical.attribution", "attribute")
-        models = _require("empirical.models", "architecture_of")
+        randomization = require_module("empirical.randomization", "top_down_schedule", "step_state")
+        similarity = require_module("empirical.similarity", "ssim", "spearman", "mse", "noise_floor")
+        attribution = require_module("empirical.attribution", "attribute")
+        models = require_module("empirical.models", "architecture_of")
         import copy
 
         model, images, targets = workload.model, workload.images, workload.targets
@@ -144,7 +145,7 @@ def _randomisation_stage(all_measures: bool) -> Stage:
 
 def _activation_stage() -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        activations = _require("empirical.activations", "activation_statistics")
+        activations = require_module("empirical.activations", "activation_statistics")
         model, images = workload.model, workload.images
         return lambda: activations.activation_statistics(model, images)
 
