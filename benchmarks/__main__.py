@@ -76,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.harness import run_benchmarks
     from benchmarks.table import format_table
 
-    frame = run_benchmarks(config, out=args.out, progress=not args.no_progress)
+    try:
+        frame = run_benchmarks(config, out=args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the rows measured so far are in {args.out / 'benchmarks.csv'}",
+              file=sys.stderr)
+        return 130
+    except OSError as error:  # an unwritable or full --out
+        print(f"python -m benchmarks: error: cannot write to {args.out}: {error}", file=sys.stderr)
+        return 2
     print(f"# {config.model}, {config.device}, size {config.size}: batch {config.batch_size}, "
           f"{config.image_size}x{config.image_size}, median of {config.repeats}")
     print(format_table(frame))

@@ -86,6 +86,8 @@ def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bo
     from tqdm.auto import tqdm
 
     _check_device(config.device)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)  # an unusable folder fails before minutes of timing
     started = dt.datetime.now(dt.UTC)
     workload = make_workload(config.model, batch_size=config.batch_size, image_size=config.image_size,
                              device=config.device, seed=config.seed)

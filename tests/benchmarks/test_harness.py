@@ -156,3 +156,12 @@ def test_device_check_cpu_against_cpu_is_exact(one_thread):
     assert (ran["relative_difference"] == 0).all()
     assert {"forward logits", "attribution gradient", "faithfulness patch 15", "similarity ssim"} <= set(
         checks["check"])
+
+
+def test_cli_unwritable_out_exits_2_with_one_message(tmp_path, capsys, one_thread):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["--size", "tiny", "--out", str(blocker / "sub"), "--no-progress"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "cannot write to" in error and "Traceback" not in error
