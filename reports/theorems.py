@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from reports.inputs import EmpiricalRun, SimulationResult
 
@@ -153,7 +154,24 @@ def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
         return text, NO_DATA
     if disagree == 0:
         return text, AGREES
+    chance = _chance_of_misses(disagree, agree + disagree, float(rows["level"].iloc[0]))
+    if chance >= FAMILY_CHANCE:
+        text += (
+            f"; {disagree} miss(es) among {agree + disagree} settings is what chance gives at this level "
+            f"(P = {chance:.2g})"
+        )
+        return text, AGREES
     return text, PARTLY if agree else DISAGREES
+
+
+# Each setting's verdict errs with probability 1 - level even where the theorem holds, so a family of many
+# settings is judged by how likely its count of misses is under chance (binomial tail), not by any miss.
+FAMILY_CHANCE = 0.01
+
+
+def _chance_of_misses(misses: int, settings: int, level: float) -> float:
+    """P(at least `misses` of `settings` independent verdicts fail) when each fails with 1 - level."""
+    return float(binom.sf(misses - 1, settings, 1.0 - level))
 
 
 def _worst_row(rows: pd.DataFrame) -> pd.Series:

@@ -3,6 +3,7 @@ the order-statistic variance of eq. 20, html.parser for the rendering."""
 
 from __future__ import annotations
 
+import math
 from html.parser import HTMLParser
 
 import numpy as np
@@ -80,7 +81,7 @@ def test_paired_tests_reject_bad_alpha():
         stats.paired_tests(pd.DataFrame(), alpha=1.5)
 
 
-def _simulation(agree) -> SimulationResult:
+def _simulation(agree, level=0.99) -> SimulationResult:
     n = len(agree)
     table = pd.DataFrame(
         dict(
@@ -91,7 +92,7 @@ def _simulation(agree) -> SimulationResult:
             ci_high=1.0,
             theory=0.5,
             agree=agree,
-            level=0.99,
+            level=level,
             relation="equal",
         )
     )
@@ -110,11 +111,23 @@ def _simulation(agree) -> SimulationResult:
 )
 def test_monte_carlo_verdict_counts_agree_column(agree, verdict):
     result = theorems.RESULTS[0]
-    rows = theorems.select_rows(_simulation(agree), result)
+    # At level 0.999 one miss in two settings has chance 0.002: too unlikely to be chance.
+    rows = theorems.select_rows(_simulation(agree, level=0.999), result)
     text, found = theorems.monte_carlo_summary(rows)
     assert found == verdict
     decided = sum(a is not None for a in agree)
     assert text.startswith(f"{sum(a is True for a in agree)}/{decided} settings agree")
+
+
+@pytest.mark.parametrize(("misses", "verdict"), [(1, "agrees"), (2, "partly agrees")])
+def test_family_verdict_against_binomial_tail_by_enumeration(misses, verdict):
+    # 81 settings at level 0.999: P(>= 1 miss) = 1 - 0.999**81 = 0.078 (chance), P(>= 2) = 0.0031 (not).
+    agree = [True] * (81 - misses) + [False] * misses
+    rows = theorems.select_rows(_simulation(agree, level=0.999), theorems.RESULTS[0])
+    _, found = theorems.monte_carlo_summary(rows)
+    assert found == verdict
+    exact = 1 - sum(math.comb(81, k) * 0.001**k * 0.999 ** (81 - k) for k in range(misses))
+    assert theorems._chance_of_misses(misses, 81, 0.999) == pytest.approx(exact, rel=1e-9)
 
 
 def test_recompute_overtaking_detects_a_wrong_stored_probability():
