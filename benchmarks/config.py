@@ -40,7 +40,7 @@ _SIZES = {
     "tiny": dict(model="demo", image_size=48, batch_size=2, warmup=0, repeats=1, ig_steps=4,
                  faithfulness_steps=4, peer_images=2),
     # small and full: the paper's 30 steps; 96 is the first side >= 6 * 15 whose grid holds 30 patches of 15.
-    # small uses the demo network (the suite's CPU profile): ResNet-50 at 96x96 takes about ten times longer
+    # small uses the demo network (the suite's CPU profile): ResNet-50 at 96x96 takes about three times longer
     "small": dict(model="demo", image_size=96, batch_size=4, warmup=1, repeats=2, ig_steps=8,
                   peer_images=4),
     "full": dict(model="resnet50", image_size=224, batch_size=128, warmup=2, repeats=5, ig_steps=50,
