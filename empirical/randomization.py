@@ -348,39 +348,12 @@ def _scores(reference, maps):
                 options = {"absolute": True} if measure == "spearman-abs" else {}
                 function = getattr(similarity, "spearman" if measure.startswith("spearman") else measure)
                 score = function(reference, maps, normalize=normalization, **options)
-                floor = _closed_form_floor(reference, maps, measure, normalization)
+                floor = similarity.closed_form_floor(reference, maps, measure, normalize=normalization)
                 rank_based[measure] = score, floor
             values.append(score)
             floors.append(floor)
     shape = (len(NORMALIZATIONS), len(MEASURES), len(reference))
     return torch.stack(values).reshape(shape), torch.stack(floors).reshape(shape)
-
-
-def _closed_form_floor(reference, maps, measure, normalization):
-    """``similarity.noise_floor(...).closed_form`` (seed eq. 5, 10, 15) without its drawn twin, on the device.
-
-    ``noise_floor`` also scores a shuffled map (a sort per pair) and evaluates the SSIM form with numpy on the
-    CPU; on a GPU that costs more than the attribution pass of a step. Here SSIM's per-window form of
-    ``theory.ssim_min_nonnegative_cov`` runs on the device; MSE and Spearman use the similarity module's own
-    closed form. A test holds all of them equal to ``noise_floor``'s.
-    """
-    from empirical import similarity
-
-    a, b, constant = similarity._prepared(reference, maps, normalization)
-    if bool(constant.any()):
-        # a constant (e.g. all-zero) map has no floor; a stand-in keeps theory's domain checks quiet, then NaN
-        stand_in = torch.linspace(-1.0, 1.0, a[0].numel(), dtype=a.dtype, device=a.device).view_as(a[0])
-        a = torch.where(constant.view(-1, 1, 1), stand_in, a)
-        b = torch.where(constant.view(-1, 1, 1), stand_in.flip(-1), b)
-    if measure != "ssim":
-        floor = similarity._closed_form_floor(a, b, measure, "uniform7", None, normalization)
-        return similarity._nan_where(floor, constant)
-    mu_a, mu_b, var_a, var_b, _ = similarity._windowed_moments(a, b, "uniform7")
-    data_range = similarity._resolve_data_range(a, b, None)
-    c1, c2 = (c.view(-1, 1, 1) for c in similarity._ssim_constants(data_range))
-    luminance = (2 * mu_a * mu_b + c1).abs() / (mu_a.square() + mu_b.square() + c1)
-    contrast_structure = c2 / (var_a.clamp(min=0) + var_b.clamp(min=0) + c2)
-    return similarity._nan_where((luminance * contrast_structure).mean(dim=(1, 2)), constant)
 
 
 def _chunk_table(scores, floors, *, model_name, method, steps, first_image) -> pd.DataFrame:

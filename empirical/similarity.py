@@ -335,12 +335,12 @@ def mse(a, b, *, normalize: str | None = None) -> torch.Tensor:
     return _pairwise(a, b, normalize, lambda x, y: (x - y).square_().mean(dim=(1, 2), dtype=torch.float64))
 
 
-_FLOOR_NAMES = ("NoiseFloor", "noise_floor", "_closed_form_floor")
+_FLOOR_NAMES = ("NoiseFloor", "closed_form_floor", "noise_floor")
 
 
 def __getattr__(name: str):
     # the noise floor lives in empirical.similarity_floor, which builds on this module: resolved lazily
-    # so that either module can be imported first (_closed_form_floor is used by empirical.randomization)
+    # so that either module can be imported first
     if name in _FLOOR_NAMES:
         from empirical import similarity_floor
 

@@ -17,17 +17,17 @@ from empirical.similarity import (
     MEASURES,
     _check_choice,
     _nan_where,
+    _prepared,
     _resolve_data_range,
     _ssim_constants,
     _validated_pair,
     _windowed_moments,
     mse,
-    normalize_maps,
     spearman,
     ssim,
 )
 
-__all__ = ["NoiseFloor", "noise_floor"]
+__all__ = ["NoiseFloor", "closed_form_floor", "noise_floor"]
 
 
 class NoiseFloor(NamedTuple):
@@ -57,8 +57,8 @@ def _to_numpy(*tensors):
     return [t.detach().cpu().numpy() for t in tensors]
 
 
-def _closed_form_floor(a, b, measure, window, data_range, normalize):
-    """Score at zero covariance from the theory module, for already normalised maps (N,)."""
+def _closed_form(a, b, measure, window, data_range, normalize):
+    """Score at zero covariance for already normalised, non-constant maps (N,), on their device."""
     if measure in ("spearman", "spearman-abs"):
         return torch.zeros(a.shape[0], dtype=torch.float64, device=a.device)
     if measure == "mse":
@@ -72,13 +72,32 @@ def _closed_form_floor(a, b, measure, window, data_range, normalize):
             value = theory.mse_bound(*args)
         return torch.as_tensor(np.asarray(value), dtype=torch.float64, device=a.device)
     mu_a, mu_b, var_a, var_b, _ = _windowed_moments(a, b, window)
-    c1, c2 = _to_numpy(*_ssim_constants(_resolve_data_range(a, b, data_range)))
-    # rounding can leave E[x^2] - E[x]^2 a hair below zero in flat windows
-    mu_a, mu_b, var_a, var_b = _to_numpy(mu_a, mu_b, var_a.clamp(min=0), var_b.clamp(min=0))
-    per_window = theory.ssim_min_nonnegative_cov(
-        mu_a, mu_b, var_a, var_b, c1=c1[:, None, None], c2=c2[:, None, None]
-    )
-    return torch.as_tensor(np.asarray(per_window), dtype=torch.float64, device=a.device).mean(dim=(1, 2))
+    c1, c2 = (c.view(-1, 1, 1) for c in _ssim_constants(_resolve_data_range(a, b, data_range)))
+    # theory.ssim_min_nonnegative_cov (eq. 5) per window, written in torch so that a GPU run never leaves
+    # the device (one host round trip per step cost more than the step's attribution pass); a test holds
+    # the two equal. Rounding can leave E[x^2] - E[x]^2 a hair below zero in flat windows.
+    luminance = (2 * mu_a * mu_b + c1).abs() / (mu_a.square() + mu_b.square() + c1)
+    contrast_structure = c2 / (var_a.clamp(min=0) + var_b.clamp(min=0) + c2)
+    return (luminance * contrast_structure).mean(dim=(1, 2), dtype=torch.float64)
+
+
+def closed_form_floor(
+    a, b, measure: str, *, window: str = "uniform7", data_range=None, normalize: str | None = None
+) -> torch.Tensor:
+    """Closed-form noise floor alone (seed eq. 5, 10, 15), (N,) float64 on the maps' device.
+
+    SSIM: ``theory.ssim_min_nonnegative_cov`` in every window, averaged like :func:`ssim`; Spearman 0;
+    MSE ``theory.normalized_mse_max`` after second-moment normalisation, else ``theory.mse_bound`` (eq. 19).
+    Pairs with a constant map have no floor: NaN, with the same warning as the measures give.
+    """
+    _check_choice(measure, MEASURES, "measure")
+    a, b, constant = _prepared(a, b, normalize)
+    if bool(constant.any()):
+        # a stand-in pair keeps theory's domain checks quiet; those rows become NaN below
+        stand_in = torch.linspace(-1.0, 1.0, a[0].numel(), dtype=a.dtype, device=a.device).view_as(a[0])
+        a = torch.where(constant.view(-1, 1, 1), stand_in, a)
+        b = torch.where(constant.view(-1, 1, 1), stand_in.flip(-1), b)
+    return _nan_where(_closed_form(a, b, measure, window, data_range, normalize), constant)
 
 
 def noise_floor(
@@ -112,10 +131,8 @@ def noise_floor(
     score = {"ssim": ssim, "spearman": spearman, "spearman-abs": spearman, "mse": mse}[measure]
     drawn = score(a, _shuffled(b, generator), **kwargs)  # warns once if a pair is constant
 
-    constant = torch.isnan(drawn)
-    a_n, b_n = normalize_maps(a, normalize), normalize_maps(b, normalize)
     with warnings.catch_warnings():
-        # constant pairs are NaN already and were reported by the drawn score
-        warnings.simplefilter("ignore", RuntimeWarning)
-        closed = _closed_form_floor(a_n, b_n, measure, window, data_range, normalize)
-    return NoiseFloor(closed_form=_nan_where(closed, constant), drawn=drawn)
+        # constant pairs were reported once already, by the drawn score
+        warnings.simplefilter("ignore")
+        closed = closed_form_floor(a, b, measure, window=window, data_range=data_range, normalize=normalize)
+    return NoiseFloor(closed_form=closed, drawn=drawn)

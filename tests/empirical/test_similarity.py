@@ -163,13 +163,18 @@ def test_bad_input_raises_value_error(call, message):
         call(a, b)
 
 
-def test_ssim_noise_floor_closed_form_against_slow_per_window_theory():
+@pytest.mark.parametrize("normalize", ["second-moment", "max-abs", None])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ssim_noise_floor_closed_form_against_slow_per_window_theory(normalize, dtype):
     from scipy.ndimage import uniform_filter
 
     a, b = _smooth_pairs(n=2, size=(15, 17))
-    floor = similarity.noise_floor(a, b, "ssim", rng=0, normalize="second-moment")
+    floor = similarity.noise_floor(a, b, "ssim", rng=0, normalize=normalize)
+    device_only = similarity.closed_form_floor(a.to(dtype), b.to(dtype), "ssim", normalize=normalize)
     for i in range(2):
-        x, y = (theory.normalize_second_moment(m.numpy()) for m in (a[i], b[i]))
+        x, y = (m.numpy() for m in (a[i], b[i]))
+        if normalize is not None:
+            x, y = theory.normalize(x, normalize), theory.normalize(y, normalize)
         data_range = max(x.max(), y.max()) - min(x.min(), y.min())
         c1, c2 = theory.ssim_constants(data_range)
         crop = (slice(3, -3), slice(3, -3))
@@ -180,6 +185,8 @@ def test_ssim_noise_floor_closed_form_against_slow_per_window_theory():
             mu_x, mu_y, np.maximum(var_x, 0), np.maximum(var_y, 0), c1=c1, c2=c2
         )
         assert abs(float(floor.closed_form[i]) - expected.mean()) <= 1e-10
+        rel = 1e-5 if dtype == torch.float32 else 1e-10
+        assert float(device_only[i]) == pytest.approx(expected.mean(), rel=rel)
 
 
 def test_ssim_of_positively_covarying_pairs_is_above_closed_form_floor():

@@ -119,22 +119,6 @@ def test_values_against_scipy_spearman_and_numpy_mse_per_image(finished, demo, i
     assert (table.loc[table["measure"].str.startswith("spearman"), "noise_floor"] == 0).all()
 
 
-@pytest.mark.parametrize(("dtype", "rtol"), [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("normalization", NORMALIZATIONS)
-@pytest.mark.parametrize("measure", MEASURES)
-def test_device_floor_equals_similarity_noise_floor_closed_form(measure, normalization, dtype, rtol):
-    from empirical import similarity
-    from empirical.randomization import _closed_form_floor
-
-    generator = torch.Generator().manual_seed(2)
-    a = (torch.randn(3, 20, 20, generator=generator) + 0.3).to(dtype)
-    b = torch.randn(3, 20, 20, generator=generator).abs().to(dtype)
-    expected = similarity.noise_floor(a, b, measure, normalize=normalization, rng=0).closed_form
-    # the same closed form evaluated with torch instead of numpy: equal up to the rounding of the dtype
-    torch.testing.assert_close(_closed_form_floor(a, b, measure, normalization).double(), expected.double(),
-                               rtol=rtol, atol=0)
-
-
 def test_caller_model_is_untouched(demo, images, tmp_path):
     model = build_model("demo")  # a fresh network: the untouched-model check needs no particular weights
     with torch.no_grad():
