@@ -11,7 +11,7 @@ writes the tidy table of docs/results-format.md.
 from __future__ import annotations
 
 import copy
-import functools
+import dataclasses
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -210,13 +210,14 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             x = images[start:stop].to(device)
             target = _targets(original, x, labels, start, stop)
             explain = resolved[method]
-            reference = _finite_or_zero(explain(original, x, target).detach(), method, "original model")
+            reference = _finite_or_zero(_explained(explain, original, x, target, (seed, start, 0)),
+                                        method, "original model")
             _load_partial(randomised, original_state)
             maps = []
-            for state in fresh:
+            for step, state in enumerate(fresh, start=1):
                 _load_partial(randomised, state)
-                maps.append(_finite_or_zero(explain(randomised, x, target).detach(), method,
-                                            f"step {len(maps) + 1}"))
+                maps.append(_finite_or_zero(_explained(explain, randomised, x, target, (seed, start, step)),
+                                            method, f"step {step}"))
                 bar.update(1)
             scores, floors = _scores_of_steps(reference, maps)
             table = _chunk_table(scores, floors, model_name=model_name,
@@ -261,7 +262,7 @@ def _resolve_methods(methods, options) -> dict:
         if callable(method):
             resolved[name] = method
             continue
-        from empirical.attribution import attribute, available_methods
+        from empirical.attribution import available_methods
 
         if method not in available_methods():
             raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
@@ -270,7 +271,7 @@ def _resolve_methods(methods, options) -> dict:
         if not isinstance(method_options, Mapping):
             raise ValueError(f"attribution_options must map method names to option dicts, got "
                              f"{method!r}: {method_options!r}")
-        resolved[name] = functools.partial(_named_attribution, attribute, method, dict(method_options))
+        resolved[name] = _NamedMethod(method, dict(method_options))
     if len(resolved) != len(entries):
         raise ValueError(f"methods must have distinct names, got {[name for name, _ in entries]}")
     unused = sorted(set(options) - named)
@@ -279,8 +280,30 @@ def _resolve_methods(methods, options) -> dict:
     return resolved
 
 
-def _named_attribution(attribute, method, options, model, x, target):
-    return attribute(model, x, target, method, **options)
+@dataclasses.dataclass(frozen=True)
+class _NamedMethod:
+    """A method of ``empirical.attribution`` by name, with its options."""
+
+    method: str
+    options: dict
+
+    def __call__(self, model, x, target, *, draw_key=None):
+        from empirical.attribution import attribute
+
+        options = dict(self.options)
+        if self.method == "random-uniform" and draw_key is not None and "rng" not in options:
+            # the control's draws are seeded by (seed, first image, step), so a resumed chunk (or one run
+            # on another device) draws what an uninterrupted run drew
+            state = np.random.SeedSequence(list(draw_key)).generate_state(1, dtype=np.uint64)[0]
+            options["rng"] = torch.Generator().manual_seed(int(state >> np.uint64(1)))
+        return attribute(model, x, target, self.method, **options)
+
+
+def _explained(explain, model, x, target, draw_key):
+    """Maps of ``explain`` (detached); named methods get ``draw_key`` to seed any random draws."""
+    if isinstance(explain, _NamedMethod):
+        return explain(model, x, target, draw_key=draw_key).detach()
+    return explain(model, x, target).detach()
 
 
 def _architecture(model):

@@ -8,7 +8,6 @@ finished chunks and ends with the same tables; different settings in the same ``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from contextlib import contextmanager
@@ -142,32 +141,6 @@ def _reproducible(device: str):
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved
 
 
-def _repeatable_random_control(seed: int):
-    """The ``random-uniform`` control as a plug-in for the randomisation experiment, whose method calls carry
-    no seed: each call draws from a generator seeded by (``seed``, the batch's bytes, the how-many-th call on
-    that batch), so a resumed chunk draws exactly what an uninterrupted run drew, and every model in a chunk
-    (original, then each step) gets its own, independent map."""
-    calls: dict[bytes, int] = {}
-
-    def control(model, x, target):
-        from empirical.attribution import attribute
-
-        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).digest()[:8]
-        index = calls[digest] = calls.get(digest, -1) + 1
-        state = np.random.SeedSequence([seed, int.from_bytes(digest, "little"), index]).generate_state(2)
-        generator = torch.Generator(device=x.device).manual_seed(int(state[0]) << 31 ^ int(state[1]))
-        return attribute(model, x, target, "random-uniform", rng=generator)
-
-    control.__name__ = "random-uniform"
-    return control
-
-
-def _methods_for(experiment: str, methods: list[str], seed: int) -> list:
-    if experiment == "randomization" and "random-uniform" in methods:
-        return [_repeatable_random_control(seed) if m == "random-uniform" else m for m in methods]
-    return methods
-
-
 def _experiment_function(name: str):
     if name == "randomization":
         from empirical.randomization import run_randomization
@@ -236,7 +209,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 _experiment_function(experiment)(
                     model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
                     store=ChunkStore(out, experiment),
-                    methods=_methods_for(experiment, method_names, int(seed)), batch_size=batch,
+                    methods=method_names, batch_size=batch,
                     seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
                 # the tables so far, so that a later failure leaves every finished experiment readable
                 _write_tables(out, [experiment], table_names, method_names)
