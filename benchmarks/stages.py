@@ -22,7 +22,6 @@ EXPECTED_METHODS = (
 )
 _GRADIENT_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop")
 RANDOMISATION_METHOD = "gradient"
-SIMILARITY_NORMALIZATIONS = ("second-moment", "max-abs")
 
 
 class StageUnavailable(Exception):
@@ -103,8 +102,10 @@ def _faithfulness_stage(patch_size: int) -> Stage:
 
 def _randomisation_stage(all_measures: bool) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        randomization = require_module("empirical.randomization", "top_down_schedule", "step_state")
-        similarity = require_module("empirical.similarity", "ssim", "spearman", "mse", "noise_floor")
+        randomization = require_module(
+            "empirical.randomization", "top_down_schedule", "step_state", "score_steps"
+        )
+        similarity = require_module("empirical.similarity", "ssim", "spearman")
         attribution = require_module("empirical.attribution", "attribute")
         models = require_module("empirical.models", "architecture_of")
         import copy
@@ -116,23 +117,13 @@ def _randomisation_stage(all_measures: bool) -> Stage:
         fresh = {key: value.to(workload.device) for key, value in
                  randomization.step_state(model, schedule[step - 1], seed=config.seed, step=step).items()}
         original = attribution.attribute(model, images, targets, RANDOMISATION_METHOD).detach()
-        generator = torch.Generator(device=workload.device).manual_seed(config.seed)
 
         def run():
             randomised.load_state_dict(fresh, strict=False)
             maps = attribution.attribute(randomised, images, targets, RANDOMISATION_METHOD).detach()
             if not all_measures:  # the work of Quantus's MPRT with SSIM and with Spearman
                 return [similarity.ssim(original, maps), similarity.spearman(original, maps)]
-            scores = []
-            for normalize in SIMILARITY_NORMALIZATIONS:
-                scores += [similarity.ssim(original, maps, normalize=normalize),
-                           similarity.spearman(original, maps, normalize=normalize),
-                           similarity.spearman(original, maps, absolute=True, normalize=normalize),
-                           similarity.mse(original, maps, normalize=normalize)]
-                scores += [similarity.noise_floor(original, maps, measure, normalize=normalize,
-                                                  rng=generator).closed_form
-                           for measure in ("ssim", "spearman", "spearman-abs", "mse")]
-            return scores
+            return randomization.score_steps(original, [maps])  # exactly run_randomization's scoring
         return run
 
     if not all_measures:

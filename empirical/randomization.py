@@ -219,7 +219,7 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
                 maps.append(_finite_or_zero(_explained(explain, randomised, x, target, (seed, start, step)),
                                             method, f"step {step}"))
                 bar.update(1)
-            scores, floors = _scores_of_steps(reference, maps)
+            scores, floors = score_steps(reference, maps)
             table = _chunk_table(scores, floors, model_name=model_name,
                                  method=method, steps=steps, first_image=start)
             store.write(_chunk_key(model_name, schedule, method, start, stop), table)
@@ -341,8 +341,10 @@ def _progress_bar(total, enabled, description):
     return tqdm(total=total, disable=not enabled, desc=description, unit="step")
 
 
-def _scores_of_steps(reference, maps_per_step):
-    """Scores and floors of every step, (steps, normalisations, measures, N): the steps' maps are scored in
+def score_steps(reference, maps_per_step):
+    """Scores of every step's maps against ``reference`` by every measure of ``MEASURES`` after every
+    normalisation of ``NORMALIZATIONS``, and their closed-form noise floors: two tensors of shape (steps,
+    normalisations, measures, N), as ``run_randomization`` tabulates them. The steps' maps are scored in
     a few large stacks (at most ``_PAIRS_PER_CALL`` pairs), not one small call per step, so that the device
     runs long kernels instead of waiting on many launches and synchronisations."""
     n = len(reference)
