@@ -18,12 +18,6 @@ IMAGES, VALUES = 16, 64 * 56 * 56
 LEVELS = np.asarray(theory.QUANTILE_LEVELS, dtype=np.float64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="module")

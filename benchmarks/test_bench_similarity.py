@@ -19,12 +19,6 @@ scipy_stats = pytest.importorskip("scipy.stats")
 PAIRS, SIDE = 64, 224
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,8 @@ from benchmarks.table import COLUMNS, floor_verdict, speedup_verdict
 from benchmarks.timing import measure
 
 
-@pytest.fixture
-def one_thread():
-    # the harness test shares two cores with the rest of the suite; one torch thread keeps it steady
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 @pytest.mark.slow
-def test_tiny_run_has_every_stage_and_writes_csv(tmp_path, one_thread):
+def test_tiny_run_has_every_stage_and_writes_csv(tmp_path):
     config = make_config("tiny")
     frame = run_benchmarks(config, out=tmp_path, progress=False)
     written = pd.read_csv(tmp_path / "benchmarks.csv")
@@ -58,7 +49,7 @@ def test_tiny_run_has_every_stage_and_writes_csv(tmp_path, one_thread):
     assert integrated["floor"].item() == f"forward+input-gradient / {config.ig_steps}"
 
 
-def test_missing_and_crashing_stages_are_rows_not_failures(tmp_path, monkeypatch, one_thread):
+def test_missing_and_crashing_stages_are_rows_not_failures(tmp_path, monkeypatch):
     import benchmarks.harness as harness
     from benchmarks.stages import Stage, StageUnavailable
 
@@ -146,7 +137,7 @@ def test_replace_from_blurred_copy_touches_only_indices():
 
 
 @pytest.mark.slow
-def test_device_check_cpu_against_cpu_is_exact(one_thread):
+def test_device_check_cpu_against_cpu_is_exact():
     """The CUDA check's machinery, run CPU against CPU: every check that ran differs by exactly 0."""
     from benchmarks.cuda_check import check_cuda_against_cpu
 
@@ -158,7 +149,7 @@ def test_device_check_cpu_against_cpu_is_exact(one_thread):
         checks["check"])
 
 
-def test_cli_unwritable_out_exits_2_with_one_message(tmp_path, capsys, one_thread):
+def test_cli_unwritable_out_exits_2_with_one_message(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code = main(["--size", "tiny", "--out", str(blocker / "sub"), "--no-progress"])

@@ -38,14 +38,6 @@ def seeded_model(name: str, seed: int = 0) -> nn.Module:
     return randomize_batch_norms(model, rng=torch.Generator().manual_seed(seed + 1)).eval()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _single_torch_thread():
-    """One intra-op thread: these tests use tiny tensors, and on a shared 2-core runner two spinning threads
-    made a 3-image forward pass of the demo network 25x slower (measured: 0.95 s against 0.04 s)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -18,16 +18,10 @@ from empirical.results import ChunkStore
 N_IMAGES = 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on two shared cores are far slower for this tiny network
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def demo(one_thread):
+def demo():
     generator = torch.Generator().manual_seed(0)
     model = build_model("demo")
     with torch.no_grad():

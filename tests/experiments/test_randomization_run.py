@@ -32,17 +32,10 @@ def gradient(model, x, target):
     return grad.sum(dim=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # two threads on two shared cores are many times slower than one for these tiny networks
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def demo(one_thread):
+def demo():
     """The demo network with seeded weights and non-trivial batch-norm statistics and shifts, as if trained
     (a fresh one has no biases: positively homogeneous, integrated gradients exact at any step count)."""
     generator = torch.Generator().manual_seed(0)
