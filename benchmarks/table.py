@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from empirical.results import package_versions
 
 FLOOR_TARGET = 0.70
 
@@ -109,16 +110,8 @@ def format_markdown(frame: pd.DataFrame, *, width: int = 60) -> str:
 
 def versions() -> dict:
     """Versions of Python and of every library the harness may time."""
-    import importlib.metadata
-
-    found = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "torch", "torchvision", "zennit", "captum", "quantus", "scikit-image",
-                    "efficientnet-pytorch", "sanity-audit"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
+    return package_versions(("numpy", "scipy", "torch", "torchvision", "zennit", "captum", "quantus",
+                             "scikit-image", "efficientnet-pytorch", "sanity-audit"))
 
 
 def write(frame: pd.DataFrame, manifest: dict, out: Path) -> tuple[Path, Path]:

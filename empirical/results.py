@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ChunkStore", "read_manifest", "versions", "write_manifest", "write_table"]
+__all__ = ["ChunkStore", "package_versions", "read_manifest", "versions", "write_manifest", "write_table"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 _PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
@@ -114,14 +114,21 @@ def write_table(table: pd.DataFrame, path) -> Path:
     return path
 
 
-def versions() -> dict:
-    """Python, platform and the versions of the packages a result depends on (None where not installed)."""
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in _PACKAGES:
+def package_versions(packages) -> dict:
+    """{"python": ..., package: installed version or None, ...}, read from package metadata (no imports)."""
+    found = {"python": platform.python_version()}
+    for package in packages:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = None
+    return found
+
+
+def versions() -> dict:
+    """Python, platform and the versions of the packages a result depends on (None where not installed)."""
+    packages = package_versions(_PACKAGES)
+    found = {"python": packages.pop("python"), "platform": platform.platform(), **packages}
     try:
         import torch
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import platform
 import shutil
 import time
 import zlib
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from empirical.results import package_versions
 from reports import inputs, render, sections
 from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
 
@@ -263,24 +262,11 @@ def report_config(config_type):
 
 def versions() -> dict[str, str]:
     """Versions of Python and of the libraries the numbers depend on (read from metadata: no imports)."""
-    found = {"python": platform.python_version()}
-    for name in (
-        "numpy",
-        "scipy",
-        "pandas",
-        "statsmodels",
-        "matplotlib",
-        "seaborn",
-        "torch",
-        "torchvision",
-        "zennit",
-        "sanity-audit",
-    ):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    found = package_versions(
+        ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch", "torchvision", "zennit",
+         "sanity-audit")
+    )
+    return {name: "not installed" if version is None else version for name, version in found.items()}
 
 
 __all__ = ["build_report", "Context", "ReportInputError", "versions"]
