@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import theory
+from empirical.rng import torch_generator
 
 __all__ = [
     "LAYER_TYPES",
@@ -209,12 +210,7 @@ def activation_samples(
     drawn without replacement (``rng``: ``torch.Generator`` or seed), in their original order."""
     if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1:
         raise ValueError(f"max_values must be a positive integer, got {max_values!r}")
-    if isinstance(rng, torch.Generator):
-        generator = rng
-    elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        generator = torch.Generator().manual_seed(int(rng))
-    else:
-        raise ValueError(f"rng must be a torch.Generator or an integer seed, got {rng!r}")
+    generator = torch_generator(rng)
     if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty batch tensor, got {getattr(x, 'shape', type(x))}")
     captured = _captured_inputs(model, x[:1], tuple(layer_types))

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirical.rng import torch_generator
+
 __all__ = [
     "DIGITS_SPLIT_SEED",
     "DIGITS_TEST_FRACTION",
@@ -122,7 +124,7 @@ def random_images(n: int, size: int = 224, *, rng=0) -> ImageSet:
         raise ValueError("n must be a positive integer, got None")
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an integer >= 8, got {size!r}")
-    generator = rng if isinstance(rng, torch.Generator) else torch.Generator().manual_seed(int(rng))
+    generator = torch_generator(rng)
     images = torch.randn(n, 3, size, size, generator=generator)
     return ImageSet(images, None, tuple(f"random-{k:06d}" for k in range(n)), source="random normal inputs")
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import theory
+from empirical.rng import torch_generator
 from empirical.similarity import (
     MEASURES,
     _check_choice,
@@ -35,14 +36,6 @@ class NoiseFloor(NamedTuple):
 
     closed_form: torch.Tensor
     drawn: torch.Tensor
-
-
-def _torch_generator(rng) -> torch.Generator:
-    if isinstance(rng, torch.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return torch.Generator().manual_seed(int(rng))
-    raise ValueError(f"rng must be a torch.Generator or an integer seed, got {rng!r}")
 
 
 def _shuffled(b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -121,7 +114,7 @@ def noise_floor(
     ``MEASURES``; the other keywords are those of the measure.
     """
     _check_choice(measure, MEASURES, "measure")
-    generator = _torch_generator(rng)
+    generator = torch_generator(rng)
     a, b = _validated_pair(a, b)
     kwargs = {"normalize": normalize}
     if measure == "ssim":
