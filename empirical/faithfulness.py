@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch.nn import functional
 
+from empirical._checks import positive_int
 from empirical.results import ChunkStore
 
 __all__ = [
@@ -48,16 +49,10 @@ FAITHFULNESS_AREA_COLUMNS = ("model", "method", "patch_size", "image", "area")
 _NEVER = torch.iinfo(torch.int32).max
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def blur(images: torch.Tensor, kernel_size: int = PAPER_BLUR_KERNEL) -> torch.Tensor:
     """Each channel averaged over a ``kernel_size`` x ``kernel_size`` window (constant kernel, seed A.1) with
     reflected borders; ``kernel_size`` odd and smaller than twice the image side. Returns (N, C, H, W)."""
-    kernel_size = _positive_int(kernel_size, "blur_kernel")
+    kernel_size = positive_int(kernel_size, "blur_kernel")
     if kernel_size % 2 == 0:
         raise ValueError(f"blur_kernel must be odd so that the window is centred, got {kernel_size}")
     if images.ndim != 4:
@@ -81,9 +76,9 @@ def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = P
     ``attribution``: (N, H, W). Patches are ranked by their mean attribution, most relevant first (see the
     module docstring for the grid, sliding windows and ties). Returns an int32 tensor (N, H, W).
     """
-    patch_size = _positive_int(patch_size, "patch_size")
-    steps = _positive_int(steps, "steps")
-    stride = patch_size if stride is None else _positive_int(stride, "stride")
+    patch_size = positive_int(patch_size, "patch_size")
+    steps = positive_int(steps, "steps")
+    stride = patch_size if stride is None else positive_int(stride, "stride")
     if stride > patch_size:
         raise ValueError(f"stride must not exceed patch_size ({patch_size}), got {stride}")
     if attribution.ndim != 3:
@@ -129,7 +124,7 @@ def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: t
     ``images`` (N, C, H, W) and ``attribution`` (N, H, W) on the model's device; returns (N, steps + 1)
     float64 on the CPU. All (image, step) pairs go through the network in batches of ``batch_size``.
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     if attribution.shape != (images.shape[0], *images.shape[-2:]):
         raise ValueError(f"attribution must have shape {(images.shape[0], *images.shape[-2:])}, "
                          f"got {tuple(attribution.shape)}")
@@ -222,13 +217,13 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     """
     from tqdm.auto import tqdm
 
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
-    forward_batch_size = 4 * batch_size if forward_batch_size is None else _positive_int(forward_batch_size,
+    forward_batch_size = 4 * batch_size if forward_batch_size is None else positive_int(forward_batch_size,
                                                                                           "forward_batch_size")
     if isinstance(patch_sizes, (int, np.integer)):
         patch_sizes = (patch_sizes,)
-    patch_sizes = tuple(_positive_int(p, "patch_sizes") for p in patch_sizes)
+    patch_sizes = tuple(positive_int(p, "patch_sizes") for p in patch_sizes)
     if not patch_sizes:
         raise ValueError("patch_sizes must hold at least one size")
     if images.ndim != 4:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirical._checks import positive_int
 from empirical.profiles import get_profile, load_images, table_model_name
 from empirical.results import ChunkStore, write_manifest, write_table
 
@@ -62,11 +63,7 @@ def _names(values, allowed, what: str, default) -> list[str]:
 
 
 def _positive(value, name: str, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return default if value is None else positive_int(value, name)
 
 
 def _device(device) -> str:
