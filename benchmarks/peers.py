@@ -118,8 +118,9 @@ def replace_from_blurred_copy(arr: np.ndarray, indices: np.ndarray, *, blurred: 
 
 
 def blurred_padded_copy(x: np.ndarray, patch_size: int, blur_kernel: int) -> np.ndarray:
-    """The box-blurred copy of ``x`` (N, C, H, W), borders mirrored as ``empirical.faithfulness.blur``,
-    padded (edge mode) to the shape Quantus's RegionPerturbation pads to; flattened to (N, F)."""
+    """The box-blurred copy of ``x`` (N, C, H, W), borders mirrored as
+    ``empirical.experiments.faithfulness.blur``, padded (edge mode) to the shape Quantus's RegionPerturbation
+    pads to; flattened to (N, F)."""
     from scipy.ndimage import uniform_filter
 
     blurred = uniform_filter(x, size=(1, 1, blur_kernel, blur_kernel), mode="mirror")

@@ -91,7 +91,7 @@ def _attribution_stage(method: str) -> Stage:
 
 def _faithfulness_stage(patch_size: int) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        faithfulness = require_module("empirical.faithfulness", "perturbation_curves")
+        faithfulness = require_module("empirical.experiments.faithfulness", "perturbation_curves")
         model, images, targets = workload.model, workload.images, workload.targets
         return lambda: faithfulness.perturbation_curves(
             model, images, targets, reference, patch_size=patch_size, steps=config.faithfulness_steps,
@@ -103,9 +103,9 @@ def _faithfulness_stage(patch_size: int) -> Stage:
 def _randomisation_stage(all_measures: bool) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
         randomization = require_module(
-            "empirical.randomization", "top_down_schedule", "step_state", "score_steps"
+            "empirical.experiments.randomization", "top_down_schedule", "step_state", "score_steps"
         )
-        similarity = require_module("empirical.similarity", "ssim", "spearman")
+        similarity = require_module("empirical.measures.similarity", "ssim", "spearman")
         attribution = require_module("empirical.attribution", "attribute")
         models = require_module("empirical.models", "architecture_of")
         import copy
@@ -136,7 +136,7 @@ def _randomisation_stage(all_measures: bool) -> Stage:
 
 def _activation_stage() -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        activations = require_module("empirical.activations", "activation_statistics")
+        activations = require_module("empirical.measures.activations", "activation_statistics")
         model, images = workload.model, workload.images
         return lambda: activations.activation_statistics(model, images)
 

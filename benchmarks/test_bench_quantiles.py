@@ -1,4 +1,5 @@
-"""Quantile statistics of pooled activations: ``empirical.activations.pooled_quantiles`` against numpy.
+"""Quantile statistics of pooled activations: ``empirical.measures.activations.pooled_quantiles``
+against numpy.
 
 One level of ResNet-50 at 224x224 (64 channels x 56 x 56 values an image) for 16 images, the 18
 quantile levels of seed section I. These tests time; the only assertion is that both sides computed
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-activations = pytest.importorskip("empirical.activations")
+activations = pytest.importorskip("empirical.measures.activations")
 theory = pytest.importorskip("theory")
 
 IMAGES, VALUES = 16, 64 * 56 * 56

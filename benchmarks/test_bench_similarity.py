@@ -1,4 +1,5 @@
-"""Batched SSIM and Spearman (``empirical.similarity``) against scikit-image and scipy on the same maps.
+"""Batched SSIM and Spearman (``empirical.measures.similarity``) against scikit-image and scipy on the
+same maps.
 
 64 pairs of 224x224 maps, as one randomisation step of one batch produces. These tests time; the only
 assertion is that both sides computed the same numbers (so that the timings compare the same work).
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-similarity = pytest.importorskip("empirical.similarity")
+similarity = pytest.importorskip("empirical.measures.similarity")
 skimage_metrics = pytest.importorskip("skimage.metrics")
 scipy_stats = pytest.importorskip("scipy.stats")
 

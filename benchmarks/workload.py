@@ -42,7 +42,7 @@ def _fallback_model(name: str) -> nn.Module:
         from efficientnet_pytorch import EfficientNet
         return EfficientNet.from_name("efficientnet-b0")
     if name == "demo":
-        from empirical.demo_net import DemoResNet
+        from empirical.models.demo_net import DemoResNet
         return DemoResNet()
     raise ValueError(f"model must be one of resnet50, densenet121, efficientnet-b0, demo, got {name!r}")
 

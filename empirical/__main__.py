@@ -1,6 +1,7 @@
 """Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``.
 
-A thin wrapper over :func:`empirical.runner.run`; a user's mistake prints one message and exits with code 2.
+A thin wrapper over :func:`empirical.run.runner.run`; a user's mistake prints one message and exits with
+code 2.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from empirical.profiles import PROFILES
+from empirical.run.profiles import PROFILES
 
 EPILOG = """\
 profiles:
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     import torch
 
-    from empirical.runner import run
+    from empirical.run.runner import run
 
     out = args.out or Path("runs") / f"empirical-{args.profile}"
     try:

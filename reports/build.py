@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from empirical.results import package_versions
+from empirical.run.results import package_versions
 from reports import inputs, render, sections
 from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
 
@@ -104,9 +104,9 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
         context.reused.append(f"empirical run from {source}")
         return inputs.load_empirical(target)
     try:
-        runner = importlib.import_module("empirical.runner")
+        runner = importlib.import_module("empirical.run.runner")
     except ImportError as error:
-        context.missing.append(f"empirical.runner is not available ({error}); sections 2-5 have no data")
+        context.missing.append(f"empirical.run.runner is not available ({error}); sections 2-5 have no data")
         return None
     experiments = runnable_experiments()
     for experiment in EMPIRICAL_EXPERIMENTS:
@@ -142,9 +142,9 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
 def runnable_experiments() -> list[str]:
     """The empirical experiments whose modules import (an install may lack one)."""
     modules = {
-        "randomization": "empirical.randomization",
-        "faithfulness": "empirical.faithfulness",
-        "activations": "empirical.activation_experiment",
+        "randomization": "empirical.experiments.randomization",
+        "faithfulness": "empirical.experiments.faithfulness",
+        "activations": "empirical.experiments.activations",
     }
     found = []
     for experiment in EMPIRICAL_EXPERIMENTS:
@@ -168,7 +168,7 @@ def _discard_other_settings(context: Context, target: Path, options: dict) -> No
         earlier = {}
     images = options.get("images")
     if images is None:
-        images = importlib.import_module("empirical.profiles").get_profile("demo").images
+        images = importlib.import_module("empirical.run.profiles").get_profile("demo").images
     if earlier.get("seed") != context.seed or earlier.get("images") != images:
         shutil.rmtree(target / "chunks")
         context.computed.append("discarded OUT/empirical/chunks of an earlier run with other settings")

@@ -115,7 +115,7 @@ def test_verdicts_by_hand():
 
 def test_quantus_blurred_copy_against_suite_blur():
     """The copy Quantus perturbs from is the suite's own blurred image (mirrored borders), only padded."""
-    faithfulness = pytest.importorskip("empirical.faithfulness")
+    faithfulness = pytest.importorskip("empirical.experiments.faithfulness")
     x = np.random.default_rng(3).standard_normal((2, 3, 40, 40)).astype(np.float32)
     padded = blurred_padded_copy(x, patch_size=15, blur_kernel=15).reshape(2, 3, 45, 45)
     suite = faithfulness.blur(torch.from_numpy(x), 15).numpy()

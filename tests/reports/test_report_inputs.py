@@ -78,7 +78,7 @@ def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, m
         (out / "manifest.json").write_text(json.dumps(manifest))
         return out
 
-    monkeypatch.setitem(sys.modules, "empirical.runner", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setitem(sys.modules, "empirical.run.runner", types.SimpleNamespace(run=fake_run))
     monkeypatch.setattr(
         build, "runnable_experiments", lambda: ["randomization", "faithfulness", "activations"]
     )
@@ -100,7 +100,7 @@ def test_bad_settings_stop_the_build_with_the_runners_message(tmp_path, monkeypa
     def fake_run(experiments, **options):
         raise ValueError("holds finished chunks of a run with other settings")
 
-    monkeypatch.setitem(sys.modules, "empirical.runner", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setitem(sys.modules, "empirical.run.runner", types.SimpleNamespace(run=fake_run))
     monkeypatch.setattr(build, "runnable_experiments", lambda: ["randomization"])
     with pytest.raises(ValueError, match="other settings"):
         build.obtain_empirical(build.Context(out=tmp_path, seed=0, quick=True, progress=False), None)

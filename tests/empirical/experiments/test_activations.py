@@ -1,7 +1,8 @@
 """``run_activations``: chunked over batches, resumable, equal to the building block over the whole set.
 
-Oracles: ``empirical.activations.activation_statistics`` over all images in one go (no chunks), the first
-image's pooled layer inputs captured with a plain forward hook, and the CSV bytes of an uninterrupted run.
+Oracles: ``empirical.measures.activations.activation_statistics`` over all images in one go (no chunks), the
+first image's pooled layer inputs captured with a plain forward hook, and the CSV bytes of an uninterrupted
+run.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.activation_experiment import COLUMNS, SAMPLES_FILE, run_activations
-from empirical.activations import activation_statistics
+from empirical.experiments.activations import COLUMNS, SAMPLES_FILE, run_activations
+from empirical.measures.activations import activation_statistics
 from empirical.models import build_model
-from empirical.results import ChunkStore
+from empirical.run.results import ChunkStore
 
 N_IMAGES = 7
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from empirical.profiles import PROFILES, get_profile, load_images, table_model_name
+from empirical.run.profiles import PROFILES, get_profile, load_images, table_model_name
 
 
 def test_imagenet_uses_exactly_the_papers_faithfulness_settings():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from empirical.data import ImageSet, load_digits, load_image_folder, random_images
+from empirical.run.data import ImageSet, load_digits, load_image_folder, random_images
 
 
 def small(tensor_image):
@@ -110,8 +110,8 @@ def test_bad_label_files_name_the_problem(tmp_path, content, message):
 def test_digits_match_the_demo_preprocessing():
     from sklearn.datasets import load_digits as sklearn_digits
 
-    from empirical.data import digits_split
     from empirical.models import digits_to_demo_input
+    from empirical.run.data import digits_split
 
     images = load_digits("test", 5)
     indices = digits_split()[1][:5]

@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional
 
 from empirical._checks import positive_int
-from empirical.results import ChunkStore
+from empirical.run.results import ChunkStore
 
 __all__ = [
     "FAITHFULNESS_AREA_COLUMNS",

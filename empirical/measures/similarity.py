@@ -339,10 +339,10 @@ _FLOOR_NAMES = ("NoiseFloor", "closed_form_floor", "noise_floor")
 
 
 def __getattr__(name: str):
-    # the noise floor lives in empirical.similarity_floor, which builds on this module: resolved lazily
+    # the noise floor lives in empirical.measures.noise_floor, which builds on this module: resolved lazily
     # so that either module can be imported first
     if name in _FLOOR_NAMES:
-        from empirical import similarity_floor
+        from empirical.measures import noise_floor as similarity_floor
 
         return getattr(similarity_floor, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

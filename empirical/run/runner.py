@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from empirical._checks import positive_int
-from empirical.profiles import get_profile, load_images, table_model_name
-from empirical.results import ChunkStore, write_manifest, write_table
+from empirical.run.profiles import get_profile, load_images, table_model_name
+from empirical.run.results import ChunkStore, write_manifest, write_table
 
 __all__ = ["EXPERIMENTS", "TABLE_COLUMNS", "run"]
 
@@ -140,14 +140,14 @@ def _reproducible(device: str):
 
 def _experiment_function(name: str):
     if name == "randomization":
-        from empirical.randomization import run_randomization
+        from empirical.experiments.randomization import run_randomization
 
         return run_randomization
     if name == "faithfulness":
-        from empirical.faithfulness import run_faithfulness
+        from empirical.experiments.faithfulness import run_faithfulness
 
         return run_faithfulness
-    from empirical.activation_experiment import run_activations
+    from empirical.experiments.activations import run_activations
 
     return run_activations
 
@@ -222,7 +222,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
 
 def _write_tables(out: Path, experiments, model_names, method_names) -> None:
     """The final CSVs: this run's models (and methods) from every experiment's chunks."""
-    from empirical.faithfulness import faithfulness_area
+    from empirical.experiments.faithfulness import faithfulness_area
 
     for experiment in experiments:
         table = ChunkStore(out, experiment).collect(TABLE_COLUMNS[experiment])

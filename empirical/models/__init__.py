@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from empirical.demo_net import DEMO_INPUT_RANGE, DemoResNet, digits_to_demo_input
+from empirical.models.demo_net import DEMO_INPUT_RANGE, DemoResNet, digits_to_demo_input
 
 __all__ = [
     "DEMO_INPUT_RANGE",
@@ -129,7 +129,8 @@ def load_model(name: str, weights=None, device="cpu", *,
 
     ``weights``: a path to a state dict or checkpoint (a dict holding ``state_dict``/``model`` is unwrapped),
     ``"random"`` for an explicit random initialisation, or None: the torchvision/efficientnet file in
-    ``torch.hub.get_dir()/checkpoints/`` (for ``demo``: the shipped ``empirical/weights/demo_digits.pt``).
+    ``torch.hub.get_dir()/checkpoints/`` (for ``demo``: the shipped
+    ``empirical/models/weights/demo_digits.pt``).
     Raises FileNotFoundError when no weights are found and ValueError when they do not fit the network.
     ``rng`` seeds the random initialisation (see ``build_model``).
     """
@@ -221,7 +222,8 @@ def _find_weights(name: str) -> Path:
 
 def _how_to_supply(name: str) -> str:
     if name == "demo":
-        return ("train the demo network on scikit-learn digits to create empirical/weights/demo_digits.pt, "
+        return ("train the demo network on scikit-learn digits to create "
+                "empirical/models/weights/demo_digits.pt, "
                 "pass weights=PATH, or weights='random' for an explicitly random network")
     return (f"download the published {name} checkpoint into {_hub_checkpoint_dir()} on a machine with "
             "network access, pass weights=PATH to a state dict, or weights='random' for an explicitly "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from empirical.models import DEMO_WEIGHTS_PATH
-from empirical.runner import TABLE_COLUMNS, run
+from empirical.run.runner import TABLE_COLUMNS, run
 
 SMALL = dict(images=3, methods=["gradient", "gradient-x-input"], batch_size=2, progress=False)
 EXPERIMENTS = ["randomization", "faithfulness"]
@@ -121,7 +121,7 @@ def test_bench_profile_marks_every_table(tmp_path):
 
 
 def test_random_networks_are_drawn_from_the_seed():
-    from empirical.runner import _load
+    from empirical.run.runner import _load
 
     first, again, other = (_load("demo", "random", "cpu", seed) for seed in (0, 0, 1))
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(),

@@ -1,8 +1,8 @@
 """The activation-statistics experiment over a data set (seed sections I and J; DESIGN.md section 4).
 
-``run_activations`` feeds image batches through ``empirical.activations`` and keeps, per batch, the means of
-the per-image statistics of every level (the input of every convolution and linear layer, pooled over space
-and channels) as a resumable chunk. From all batches it forms the ``activations.csv`` rows of
+``run_activations`` feeds image batches through ``empirical.measures.activations`` and keeps, per batch, the
+means of the per-image statistics of every level (the input of every convolution and linear layer, pooled over
+space and channels) as a resumable chunk. From all batches it forms the ``activations.csv`` rows of
 docs/results-format.md: the 18 quantiles and the non-positive fraction averaged over images, then K, gamma
 and P_gamma(Z >= K) for every (q_high, q_low) pair via ``theory.overtake_from_quantiles``. It also saves a
 subsample of the first image's pooled activations per level in ``activation_samples.npz``.
@@ -43,7 +43,7 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
     ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
     """
-    from empirical.results import ChunkStore
+    from empirical.run.results import ChunkStore
 
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (N, C, H, W), got "
@@ -71,7 +71,7 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     samples_path = store.artifact_path(SAMPLES_FILE)
     if not _has_samples(samples_path, model_name):
         network = network if network is not None else _prepared(model, device)
-        from empirical.activations import activation_samples
+        from empirical.measures.activations import activation_samples
 
         samples = activation_samples(network, images[:1].to(device), max_values=sample_size, rng=int(seed))
         _save_samples(samples_path, model_name, samples)
@@ -86,7 +86,7 @@ def _prepared(model, device):
 
 def _batch_table(network, x, model_name) -> pd.DataFrame:
     """The quantile and non-positive-fraction rows of one batch (means over its images), with its size."""
-    from empirical.activations import activation_statistics
+    from empirical.measures.activations import activation_statistics
 
     table = activation_statistics(network, x)
     table = table[table["statistic"].isin(["quantile", "nonpositive_fraction"])]

@@ -97,7 +97,7 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
     """The ``ImageSet`` of a run: held-out digits (``demo``), the ImageNet folder ``data`` (``imagenet``) or
     random inputs drawn from ``seed`` (``bench``; 32x32 for the demo network). ``images`` defaults to the
     profile's count."""
-    from empirical import data as datasets
+    from empirical.run import data as datasets
 
     count = profile.images if images is None else images
     if profile.needs_data:

@@ -361,7 +361,7 @@ def score_steps(reference, maps_per_step):
 
 def _scores(reference, maps):
     """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors."""
-    from empirical import similarity
+    from empirical.measures import similarity
 
     values, floors, rank_based = [], [], {}
     for normalization in NORMALIZATIONS:

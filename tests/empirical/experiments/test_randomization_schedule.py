@@ -1,4 +1,5 @@
-"""Schedules and seeded re-initialisation of ``empirical.randomization`` (seed A.1; DESIGN.md section 4).
+"""Schedules and seeded re-initialisation of ``empirical.experiments.randomization`` (seed A.1; DESIGN.md
+section 4).
 
 Oracles: layer names written out by hand from the torchvision / efficientnet-pytorch source, the seed's
 counting rule re-counted independently, Quantus 0.6.0's module criterion for the per-layer schedule, and
@@ -13,8 +14,7 @@ import scipy.stats
 import torch
 from torch import nn
 
-from empirical.models import build_model
-from empirical.randomization import (
+from empirical.experiments.randomization import (
     boundary_count,
     per_layer_schedule,
     randomised_copy,
@@ -22,6 +22,7 @@ from empirical.randomization import (
     step_state,
     top_down_schedule,
 )
+from empirical.models import build_model
 
 ARCHS = ("resnet50", "densenet121", "efficientnet-b0", "demo")
 

@@ -1,8 +1,9 @@
-"""Train the demo network on scikit-learn's handwritten digits: ``python -m empirical.train_demo``.
+"""Train the demo network on scikit-learn's handwritten digits: ``python -m empirical.models.train_demo``.
 
-Rebuilds ``empirical/weights/demo_digits.pt`` (and ``demo_digits.json`` beside it: held-out accuracy, seed,
-sha256) deterministically on the CPU and prints the held-out accuracy. Inputs: the digits' 80% training split,
-preprocessed as in ``empirical.data.load_digits`` (x/16, bilinear 8x8 -> 32x32, grey to 3 channels, [0, 1]).
+Rebuilds ``empirical/models/weights/demo_digits.pt`` (and ``demo_digits.json`` beside it: held-out accuracy,
+seed, sha256) deterministically on the CPU and prints the held-out accuracy. Inputs: the digits' 80% training
+split, preprocessed as in ``empirical.run.data.load_digits`` (x/16, bilinear 8x8 -> 32x32, grey to 3
+channels, [0, 1]).
 Recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 64, one-cycle learning rate (peak 0.1),
 random shifts of up to 2 pixels as augmentation; everything random comes from one seeded ``torch.Generator``.
 """
@@ -19,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from empirical.data import DIGITS_SPLIT_SEED, load_digits
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
+from empirical.run.data import DIGITS_SPLIT_SEED, load_digits
 
 DEFAULT_SEED = 0
 DEFAULT_EPOCHS = 8
@@ -90,7 +91,7 @@ def train(*, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, batch_size:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m empirical.train_demo",
+    parser = argparse.ArgumentParser(prog="python -m empirical.models.train_demo",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="training seed (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (default %(default)s)")

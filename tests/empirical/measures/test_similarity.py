@@ -1,4 +1,4 @@
-"""empirical.similarity against scikit-image, scipy.stats and theory (seed Theorems 1, 3, 4)."""
+"""empirical.measures.similarity against scikit-image, scipy.stats and theory (seed Theorems 1, 3, 4)."""
 
 import warnings
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from skimage.metrics import structural_similarity
 
 import theory
-from empirical import similarity
+from empirical.measures import similarity
 
 SKIMAGE_WINDOWS = {
     "uniform7": {"win_size": 7, "use_sample_covariance": True},

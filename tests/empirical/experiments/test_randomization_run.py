@@ -11,8 +11,7 @@ import pytest
 import scipy.stats
 import torch
 
-from empirical.models import build_model
-from empirical.randomization import (
+from empirical.experiments.randomization import (
     COLUMNS,
     MEASURES,
     NORMALIZATIONS,
@@ -20,7 +19,8 @@ from empirical.randomization import (
     run_randomization,
     top_down_schedule,
 )
-from empirical.results import ChunkStore
+from empirical.models import build_model
+from empirical.run.results import ChunkStore
 
 N_IMAGES = 5
 
@@ -136,7 +136,7 @@ def test_results_do_not_depend_on_chunking(finished, demo, images, tmp_path):
 
 
 def test_scoring_in_small_stacks_gives_the_same_table(finished, demo, images, tmp_path, monkeypatch):
-    import empirical.randomization as randomization
+    import empirical.experiments.randomization as randomization
 
     monkeypatch.setattr(randomization, "_PAIRS_PER_CALL", 5)  # 2 images a chunk: 2 steps a call, last alone
     table, _, _ = finished

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirical.results import ChunkStore, read_manifest, versions, write_manifest, write_table
+from empirical.run.results import ChunkStore, read_manifest, versions, write_manifest, write_table
 
 COLUMNS = ["model", "method", "image", "step", "value"]
 
@@ -58,7 +58,7 @@ def test_atomic_write_leaves_no_partial_chunk(tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # a kill after the data was written, before the rename
 
-    monkeypatch.setattr("empirical.results.os.replace", killed)
+    monkeypatch.setattr("empirical.run.results.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.write("k", pd.DataFrame({"a": [2]}))
     assert not store.has("k") and store.keys() == ["done"]

@@ -1,7 +1,7 @@
 """Noise floor of the similarity measures: the score of a zero-covariance map with b's moments.
 
 Closed form from :mod:`theory` (seed eq. 5, 10, 15) and drawn by shuffling b's pixels; see
-:func:`noise_floor`. Importable as ``empirical.similarity.noise_floor``.
+:func:`noise_floor`. Importable as ``empirical.measures.similarity.noise_floor``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 import theory
-from empirical.rng import torch_generator
-from empirical.similarity import (
+from empirical.measures.similarity import (
     MEASURES,
     _check_choice,
     _nan_where,
@@ -27,6 +26,7 @@ from empirical.similarity import (
     spearman,
     ssim,
 )
+from empirical.rng import torch_generator
 
 __all__ = ["NoiseFloor", "closed_form_floor", "noise_floor"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from empirical.faithfulness import (
+from empirical.experiments.faithfulness import (
     FAITHFULNESS_COLUMNS,
     blur,
     faithfulness_area,
@@ -16,7 +16,7 @@ from empirical.faithfulness import (
     replacement_steps,
     run_faithfulness,
 )
-from empirical.results import ChunkStore
+from empirical.run.results import ChunkStore
 
 
 def reference_curve(model, image, target, attribution, patch_size, steps, blur_kernel, stride=None):

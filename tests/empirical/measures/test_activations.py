@@ -1,4 +1,5 @@
-"""empirical.activations against numpy quantiles of captured inputs and theory (seed sections I, J)."""
+"""empirical.measures.activations against numpy quantiles of captured inputs and theory (seed
+sections I, J)."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 import theory
-from empirical import activations
+from empirical.measures import activations
 
 COLUMNS = ["level", "layer", "statistic", "q", "q_high", "q_low", "value"]
 

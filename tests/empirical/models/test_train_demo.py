@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from empirical.data import digits_split, load_digits
 from empirical.models import DEMO_WEIGHTS_PATH, load_model, weights_checksum
-from empirical.train_demo import accuracy, shift, train
+from empirical.models.train_demo import accuracy, shift, train
+from empirical.run.data import digits_split, load_digits
 
 
 def test_shipped_weights_reach_95_percent_on_held_out_digits():

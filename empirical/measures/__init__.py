@@ -1,0 +1,2 @@
+"""What is measured on attribution maps and activations: similarity (with noise floors),
+activation statistics."""

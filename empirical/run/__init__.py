@@ -1,0 +1,1 @@
+"""Running the experiments: data, profiles, results (tables, manifests, chunks) and the runner."""
