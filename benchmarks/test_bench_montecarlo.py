@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-common = pytest.importorskip("simulations._common")
+common = pytest.importorskip("simulations._blocks")  # the block runner every simulation uses
 cauchy_overtake = pytest.importorskip("simulations.cauchy_overtake")
 quantile_variance = pytest.importorskip("simulations.quantile_variance")
 

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "adaptive_beta"
 #: Identities are checked to this absolute tolerance (float64 rounding over <= 256 inputs).
@@ -35,14 +34,14 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
-        object.__setattr__(self, "inputs", c.check_positive_ints("inputs", self.inputs))
-        c.check_positive_int("width", self.width)
+        _checks.positive_int(self.draws, "draws")
+        object.__setattr__(self, "inputs", _checks.positive_ints(self.inputs, "inputs"))
+        _checks.positive_int(self.width, "width")
         if self.draws < self.width:
             raise ValueError(f"draws must be at least width={self.width} (one layer), got {self.draws}")
         if not np.isfinite(self.beta_max) or self.beta_max < 0:
             raise ValueError(f"beta_max must be a finite number >= 0, got {self.beta_max!r}")
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -81,39 +80,40 @@ def _layer_block(layers, gen, d, width, beta_max):
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Per input count: eq. 1 ratio, the cap, conservation per neuron and layer, the off fraction."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     layers = config.draws // config.width
     rows, level = [], config.level
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         for d, gen in zip(config.inputs, rng.spawn(len(config.inputs)), strict=True):
-            blocks = c.map_blocks(
-                lambda size, g, d=d: _layer_block(size, g, d, config.width, config.beta_max),
-                layers, gen, bytes_per_draw=8 * config.width * d * 6, progress=bar)
+            blocks = _blocks.map_blocks(
+                      lambda size, g, d=d: _layer_block(size, g, d, config.width, config.beta_max),
+                      layers, gen, bytes_per_draw=8 * config.width * d * 6, progress=bar)
             total = {k: sum(b[k] for b in blocks) for k in ("off", "n", "capped", "on")}
             joined = {k: np.concatenate([b[k] for b in blocks]) for k in
                       ("ratio_error", "capped_error", "conservation_error", "layer_error")}
             settings = {"inputs": d, "width": config.width, "beta_max": config.beta_max}
             rows += [
-                c.identity_row(settings, "max-ratio-minus-eq1", joined["ratio_error"],
+                verdicts.identity_row(settings, "max-ratio-minus-eq1", joined["ratio_error"],
                                level=level, atol=IDENTITY_ATOL),
-                c.identity_row(settings, "max-capped-ratio-minus-cap", joined["capped_error"],
+                verdicts.identity_row(settings, "max-capped-ratio-minus-cap", joined["capped_error"],
                                level=level, atol=IDENTITY_ATOL),
-                c.identity_row(settings, "max-neuron-conservation", joined["conservation_error"],
+                verdicts.identity_row(settings, "max-neuron-conservation", joined["conservation_error"],
                                level=level, atol=IDENTITY_ATOL),
-                c.identity_row(settings, "max-layer-conservation", joined["layer_error"],
+                verdicts.identity_row(settings, "max-layer-conservation", joined["layer_error"],
                                level=level, atol=IDENTITY_ATOL),
                 # P + N = sum w x is symmetric about 0 for N(0, 1) weights: off with probability 1/2.
-                c.proportion_row(settings, "off-fraction", count=total["off"], n=total["n"], theory=0.5,
+                verdicts.proportion_row(settings, "off-fraction", count=total["off"], n=total["n"],
+                                        theory=0.5,
                                  level=level),
-                c.proportion_row(settings, "capped-fraction", count=total["capped"], n=total["on"],
+                verdicts.proportion_row(settings, "capped-fraction", count=total["capped"], n=total["on"],
                                  theory=np.nan, level=level),
             ]
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Largest identity error per check (log scale) and the off / capped fractions per input count."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -128,17 +128,17 @@ def plot(table: pd.DataFrame, path) -> None:
     right.axhline(0.5, color="k", lw=1, ls=":")
     right.set(ylabel="fraction of neurons", title=f"off neurons (theory 1/2) and beta capped at "
               f"{table['beta_max'].iloc[0]:g}")
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--beta-max", type=float, default=None, help="cap on beta (default 3)")
 
     def config_from_args(args):
-        return c.start_config(Config, args, beta_max=args.beta_max)
+        return cli.start_config(Config, args, beta_max=args.beta_max)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "cauchy_overtake"
 SYNTHETIC_DRAWS = 560_000  # x 18 settings: 10^7 random neurons, 7 x 10^7 weights
@@ -50,16 +49,16 @@ class Config:
 
     def __post_init__(self):
         if self.draws is not None:
-            c.check_positive_int("draws", self.draws)
-        object.__setattr__(self, "ks", c.check_positive_floats("K", self.ks))
-        object.__setattr__(self, "n_small", c.check_positive_ints("n_small", self.n_small))
-        object.__setattr__(self, "n_large", c.check_positive_ints("n_large", self.n_large))
-        object.__setattr__(self, "ratio_gammas", c.check_positive_floats("ratio_gammas", self.ratio_gammas))
-        object.__setattr__(self, "q_high", c.check_probabilities("q_high", self.q_high))
-        object.__setattr__(self, "q_low", c.check_probabilities("q_low", self.q_low))
+            _checks.positive_int(self.draws, "draws")
+        object.__setattr__(self, "ks", _checks.positive_floats(self.ks, "K"))
+        object.__setattr__(self, "n_small", _checks.positive_ints(self.n_small, "n_small"))
+        object.__setattr__(self, "n_large", _checks.positive_ints(self.n_large, "n_large"))
+        object.__setattr__(self, "ratio_gammas", _checks.positive_floats(self.ratio_gammas, "ratio_gammas"))
+        object.__setattr__(self, "q_high", _checks.probabilities(self.q_high, "q_high"))
+        object.__setattr__(self, "q_low", _checks.probabilities(self.q_low, "q_low"))
         if max(self.q_low) >= min(self.q_high):
             raise ValueError(f"q_low must lie below q_high, got q_low={self.q_low}, q_high={self.q_high}")
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -173,12 +172,13 @@ def _set_rows(settings, counts, x_small, x_large, k, level):
         exact = theory.overtake_probability(xs, xl)
         exact_avg = theory.overtake_probability(xs, xl, average=True)
     return [
-        c.proportion_row(settings, "overtake-sum", count=over_sum, n=positive, theory=exact, level=level),
-        c.proportion_row(settings, "overtake-sum-bound", count=over_sum, n=positive, level=level,
+        verdicts.proportion_row(settings, "overtake-sum", count=over_sum, n=positive, theory=exact,
+                                level=level),
+        verdicts.proportion_row(settings, "overtake-sum-bound", count=over_sum, n=positive, level=level,
                          theory=theory.overtake_bound(k, n_small, n_large), relation="at_most"),
-        c.proportion_row(settings, "overtake-average", count=over_avg, n=positive, theory=exact_avg,
+        verdicts.proportion_row(settings, "overtake-average", count=over_avg, n=positive, theory=exact_avg,
                          level=level),
-        c.proportion_row(settings, "overtake-average-bound", count=over_avg, n=positive, level=level,
+        verdicts.proportion_row(settings, "overtake-average-bound", count=over_avg, n=positive, level=level,
                          theory=theory.overtake_bound_average(k, n_small, n_large), relation="at_most"),
     ]
 
@@ -189,7 +189,7 @@ def _synthetic_rows(config: Config, rng: np.random.Generator, bar) -> list[dict]
     draws, rows = config.neuron_draws, []
     for (k, ns, nl), gen in zip(grid, children[:-1], strict=True):
         x_small, x_large = _synthetic_sets(k, ns, nl, gen)
-        blocks = c.map_blocks(
+        blocks = _blocks.map_blocks(
             lambda size, g, xs=x_small, xl=x_large, ns=ns, nl=nl: _count_block(size, g, xs, xl, ns, nl),
             draws, gen, bytes_per_draw=12 * (ns + nl) + 16, progress=bar,
         )
@@ -205,13 +205,14 @@ def _synthetic_rows(config: Config, rng: np.random.Generator, bar) -> list[dict]
 def _ratio_rows(config, gen, bar) -> list[dict]:
     rows = []
     for gamma, g in zip(config.ratio_gammas, gen.spawn(len(config.ratio_gammas)), strict=True):
-        blocks = c.map_blocks(lambda size, gg, gamma=gamma: _ratio_block(size, gg, config.ks, gamma),
+        blocks = _blocks.map_blocks(lambda size, gg, gamma=gamma: _ratio_block(size, gg, config.ks, gamma),
                               config.neuron_draws, g, bytes_per_draw=8 + 4 * len(config.ks), progress=bar)
         counts = np.sum(blocks, axis=0)
         for k, count in zip(config.ks, counts, strict=True):
             settings = {"source": "weights", "q_high": np.nan, "q_low": np.nan, "K": k, "n_small": 1,
                         "n_large": 1, "gamma": gamma}
-            rows.append(c.proportion_row(settings, "ratio-tail", count=int(count), n=config.neuron_draws,
+            rows.append(verdicts.proportion_row(settings, "ratio-tail", count=int(count),
+                                                n=config.neuron_draws,
                                          theory=theory.cauchy_tail(k, gamma), level=config.level))
     return rows
 
@@ -253,11 +254,11 @@ def overtake_on_activations(
     bound: its verdict may fail (its gamma is not gamma_2 of the swapped sets). Returns the table.
     """
     values = check_activations(values)
-    draws = c.check_positive_int("draws", draws)
-    level = c.check_level(level)
-    q_high = c.check_probabilities("q_high", np.atleast_1d(q_high).tolist())
-    q_low = c.check_probabilities("q_low", np.atleast_1d(q_low).tolist())
-    rng = c.as_generator(rng)
+    draws = _checks.positive_int(draws, "draws")
+    level = _checks.confidence_level(level)
+    q_high = _checks.probabilities(np.atleast_1d(q_high).tolist(), "q_high")
+    q_low = _checks.probabilities(np.atleast_1d(q_low).tolist(), "q_low")
+    rng = _checks.as_generator(rng)
     pairs = [(qh, ql) for qh in q_high for ql in q_low if ql < qh]
     if not pairs:
         raise ValueError(f"no pair with q_low < q_high in q_high={q_high}, q_low={q_low}")
@@ -269,7 +270,7 @@ def overtake_on_activations(
         masked[:, len(pairs) + j] = np.where(small, x, 0)
         if small.any():
             masked[:, 2 * len(pairs) + j] = np.where(small, x, 0) * (large.sum() / small.sum())
-    blocks = c.map_blocks(lambda size, g: _shared_block(size, g, masked), draws, rng,
+    blocks = _blocks.map_blocks(lambda size, g: _shared_block(size, g, masked), draws, rng,
                           bytes_per_draw=4 * (values.size + 6 * len(pairs)), progress=progress)
     counts = np.sum(blocks, axis=0)
     rows = []
@@ -288,26 +289,26 @@ def overtake_on_activations(
         # asks whether the top set overtakes it (theory.overtake_from_quantiles inverts K accordingly).
         negative = v_high <= 0 and v_low < 0
         over, n = (pair_counts[4], pair_counts[3]) if negative else (pair_counts[1], pair_counts[0])
-        rows.append(c.proportion_row(settings, "overtake-section-I", count=int(over), n=int(n),
+        rows.append(verdicts.proportion_row(settings, "overtake-section-I", count=int(over), n=int(n),
                                      theory=p_section_i, level=level, relation="at_most"))
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """The overtaking table for ``config`` (synthetic grid and weight ratios, or an activation file)."""
-    rng = c.as_generator(rng)
-    with c.progress_bar(NAME) as bar:
+    rng = _checks.as_generator(rng)
+    with _blocks.progress_bar(NAME) as bar:
         if config.activations:
             values = load_activations(config.activations, config.key)
             return overtake_on_activations(values, rng=rng, draws=config.neuron_draws, q_high=config.q_high,
                                            q_low=config.q_low, level=config.level,
                                            source=config.key or Path(config.activations).name, progress=bar)
-        return c.finish_table(_synthetic_rows(config, rng, bar))
+        return results.finish_table(_synthetic_rows(config, rng, bar))
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Monte Carlo frequency (points with intervals) against the exact probability and the bound (lines)."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -333,11 +334,11 @@ def plot(table: pd.DataFrame, path) -> None:
         ax.set_title(quantity)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle("Theorem 2: small activations overtaking large ones under random weights")
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--activations", default=None, help="CSV, .npy or .npz of one level's activations")
     parser.add_argument("--key", default=None, help="entry of the .npz, e.g. resnet50/6")
     parser.add_argument("--K", dest="ks", type=float, nargs="+", default=None, help="grid of K")
@@ -347,9 +348,9 @@ def main(argv=None) -> int:
     def config_from_args(args):
         extra = {"activations": args.activations, "key": args.key, "ks": args.ks,
                  "n_small": args.n_small, "n_large": args.n_large}
-        return c.start_config(Config, args, **extra)
+        return cli.start_config(Config, args, **extra)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

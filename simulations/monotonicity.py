@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "monotonicity"
 #: Methods, and whether section F proves the property for them (False: expected to fail sometimes).
@@ -35,8 +34,8 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
-        inputs = c.check_positive_ints("inputs", self.inputs)
+        _checks.positive_int(self.draws, "draws")
+        inputs = _checks.positive_ints(self.inputs, "inputs")
         if max(inputs) > 16 or min(inputs) < 2:
             raise ValueError(f"inputs must lie in 2..16 (exact Shapley enumerates 2^d subsets), got {inputs}")
         object.__setattr__(self, "inputs", inputs)
@@ -47,7 +46,7 @@ class Config:
             raise ValueError(f"bias_scale must be a finite number >= 0, got {self.bias_scale!r}")
         if not np.isfinite(self.lrp_beta) or self.lrp_beta < 0:
             raise ValueError(f"lrp_beta must be a finite number >= 0, got {self.lrp_beta!r}")
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -81,28 +80,28 @@ def _violation_block(size, gen, d, activation, bias_scale, lrp_beta):
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Violation frequency of section F's property per (activation, inputs, method)."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     grid = [(a, d) for a in config.activations for d in config.inputs]
     rows = []
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         for (activation, d), gen in zip(grid, rng.spawn(len(grid)), strict=True):
-            blocks = c.map_blocks(
-                lambda size, g, d=d, a=activation: _violation_block(size, g, d, a, config.bias_scale,
-                                                                    config.lrp_beta),
-                config.draws, gen, bytes_per_draw=8 * (2**d + 4 * d * d), progress=bar)
+            blocks = _blocks.map_blocks(
+                      lambda size, g, d=d, a=activation: _violation_block(size, g, d, a, config.bias_scale,
+                                                                          config.lrp_beta),
+                      config.draws, gen, bytes_per_draw=8 * (2**d + 4 * d * d), progress=bar)
             violations = np.sum(blocks, axis=0)
             for (method, proven), count in zip(METHODS.items(), violations, strict=True):
                 settings = {"activation": activation, "inputs": d, "method": method}
                 # Proven methods: no violation in any draw. Plain gradient: a fraction clearly above 0.
-                rows.append(c.proportion_row(settings, "violation-frequency", count=int(count),
-                                             n=config.draws, theory=0.0, level=config.level,
-                                             relation="equal" if proven else "greater"))
-    return c.finish_table(rows)
+                rows.append(verdicts.proportion_row(settings, "violation-frequency", count=int(count),
+                                                    n=config.draws, theory=0.0, level=config.level,
+                                                    relation="equal" if proven else "greater"))
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Violation frequency per method and activation (0 for the proven methods)."""
-    c.pyplot()  # selects the Agg backend before seaborn draws
+    cli.pyplot()  # selects the Agg backend before seaborn draws
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -110,17 +109,17 @@ def plot(table: pd.DataFrame, path) -> None:
                        height=3.5, aspect=0.9)
     grid.set_axis_labels("inputs of the neuron", "fraction of neurons violating section F")
     grid.figure.suptitle("Positive monotonicity: only the plain gradient violates it", y=1.04)
-    c.save_figure(grid.figure, path)
+    cli.save_figure(grid.figure, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--inputs", type=int, nargs="+", default=None, help="input counts of the neurons")
 
     def config_from_args(args):
-        return c.start_config(Config, args, inputs=args.inputs)
+        return cli.start_config(Config, args, inputs=args.inputs)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "positive_dominance"
 BIAS_SIGNS = ("non-positive", "positive")
@@ -35,15 +35,15 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
-        c.check_positive_int("inputs_per_network", self.inputs_per_network)
-        sizes = c.check_positive_ints("layer_sizes", self.layer_sizes)
+        _checks.positive_int(self.draws, "draws")
+        _checks.positive_int(self.inputs_per_network, "inputs_per_network")
+        sizes = _checks.positive_ints(self.layer_sizes, "layer_sizes")
         if len(sizes) < 2 or sizes[-1] != 1:
             raise ValueError(f"layer_sizes must run from the input size to one logit, got {sizes}")
         object.__setattr__(self, "layer_sizes", sizes)
         if not np.isfinite(self.bias_scale) or self.bias_scale <= 0:
             raise ValueError(f"bias_scale must be a finite number > 0, got {self.bias_scale!r}")
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -99,14 +99,15 @@ def _block(size, gen, config: Config, bias_sign: str):
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Per bias sign: share of positive logits whose every layer sum is positive, conservation, dominance."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     rows, level = [], config.level
     per_draw = 8 * config.inputs_per_network * sum(config.layer_sizes) * 4 + 8 * sum(
         a * b for a, b in zip(config.layer_sizes[:-1], config.layer_sizes[1:], strict=True))
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         for sign, gen in zip(BIAS_SIGNS, rng.spawn(len(BIAS_SIGNS)), strict=True):
-            blocks = c.map_blocks(lambda size, g, sign=sign: _block(size, g, config, sign), config.draws, gen,
-                                  bytes_per_draw=per_draw, progress=bar)
+            blocks = _blocks.map_blocks(lambda size, g, sign=sign: _block(size, g, config, sign),
+                                        config.draws, gen,
+                                        bytes_per_draw=per_draw, progress=bar)
             positive = sum(b["positive"] for b in blocks)
             all_positive = sum(b["all_positive"] for b in blocks)
             errors = np.concatenate([b["relative_error"] for b in blocks])
@@ -117,20 +118,21 @@ def run(config: Config, *, rng) -> pd.DataFrame:
             rows += [
                 # Section G: with biases <= 0 every layer sum of a positive logit is positive (frequency 1);
                 # the positive-bias control falls short of 1.
-                c.proportion_row(settings, "all-layer-sums-positive", count=all_positive, n=positive,
+                verdicts.proportion_row(settings, "all-layer-sums-positive", count=all_positive, n=positive,
                                  theory=1.0, level=level, relation="equal" if proven else "less"),
-                c.identity_row(settings, "max-relative-conservation-error", errors, level=level,
+                verdicts.identity_row(settings, "max-relative-conservation-error", errors, level=level,
                                atol=IDENTITY_RTOL),
                 # The input layer's sum is f(x) - b >= f(x) when b <= 0: at least the logit itself.
-                c.proportion_row(settings, "input-sum-at-least-logit", count=at_least_logit, n=positive,
+                verdicts.proportion_row(settings, "input-sum-at-least-logit", count=at_least_logit,
+                                        n=positive,
                                  theory=1.0, level=level, relation="equal" if proven else "less"),
             ]
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Share of positive logits with every layer sum positive, per bias sign."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -143,17 +145,17 @@ def plot(table: pd.DataFrame, path) -> None:
     ax.set(ylim=(0, 1.05), ylabel="share of positive logits, all layer sums > 0",
            title="Positive dominance in random ReLU networks")
     ax.legend(loc="lower left")
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--layer-sizes", type=int, nargs="+", default=None, help="input size ... 1")
 
     def config_from_args(args):
-        return c.start_config(Config, args, layer_sizes=args.layer_sizes)
+        return cli.start_config(Config, args, layer_sizes=args.layer_sizes)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

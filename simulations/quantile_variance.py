@@ -19,8 +19,7 @@ import pandas as pd
 from scipy import stats
 
 import theory
-
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "quantile_variance"
 
@@ -47,17 +46,17 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
+        _checks.positive_int(self.draws, "draws")
         if self.draws < 10:
             raise ValueError(f"draws must be at least 10 to estimate a variance, got {self.draws}")
         unknown = [d for d in self.distributions if d not in DISTRIBUTIONS]
         if unknown or not self.distributions:
             raise ValueError(f"distributions must be among {tuple(DISTRIBUTIONS)}, got {self.distributions}")
-        object.__setattr__(self, "ns", c.check_positive_ints("ns", self.ns))
-        object.__setattr__(self, "ps", c.check_probabilities("ps", self.ps))
-        object.__setattr__(self, "sizes", c.check_positive_ints("sizes", self.sizes))
-        c.check_positive_int("normaliser_draws", self.normaliser_draws)
-        c.check_level(self.level)
+        object.__setattr__(self, "ns", _checks.positive_ints(self.ns, "ns"))
+        object.__setattr__(self, "ps", _checks.probabilities(self.ps, "ps"))
+        object.__setattr__(self, "sizes", _checks.positive_ints(self.sizes, "sizes"))
+        _checks.positive_int(self.normaliser_draws, "normaliser_draws")
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -71,7 +70,7 @@ def _variance_row(settings, quantity, sample, theory_value, level):
     s2 = centred.var(ddof=1)
     m4 = np.mean(centred**4)
     se = math.sqrt(max(m4 - s2**2 * (m - 3) / (m - 1), 0.0) / m)
-    return c.row(settings, quantity, estimate=s2, se=se, theory=theory_value, level=level)
+    return verdicts.row(settings, quantity, estimate=s2, se=se, theory=theory_value, level=level)
 
 
 def _quantile_block(size, gen, dist, n, ps):
@@ -84,8 +83,9 @@ def _quantile_rows(config: Config, rng, bar) -> list[dict]:
     rows = []
     for (name, n), gen in zip(grid, rng.spawn(len(grid)), strict=True):
         dist = DISTRIBUTIONS[name]
-        blocks = c.map_blocks(lambda size, g, dist=dist, n=n: _quantile_block(size, g, dist, n, config.ps),
-                              config.draws, gen, bytes_per_draw=16 * n, progress=bar)
+        blocks = _blocks.map_blocks(lambda size, g, dist=dist, n=n: _quantile_block(size, g, dist, n,
+                                                                                    config.ps),
+                                    config.draws, gen, bytes_per_draw=16 * n, progress=bar)
         quantiles = np.concatenate(blocks)
         expected = theory.quantile_asymptotic_variance(np.array(config.ps), n, dist,
                                                        as_printed=config.as_printed)
@@ -113,38 +113,40 @@ def _normaliser_rows(config: Config, rng, bar) -> list[dict]:
     halfnormal = stats.halfnorm()
     for side, gen in zip(config.sizes, rng.spawn(len(config.sizes)), strict=True):
         m = side * side
-        blocks = c.map_blocks(lambda size, g, m=m: _normaliser_block(size, g, m), config.normaliser_draws,
-                              gen, bytes_per_draw=16 * m, progress=bar)
+        blocks = _blocks.map_blocks(lambda size, g, m=m: _normaliser_block(size, g, m),
+                                    config.normaliser_draws,
+                                    gen, bytes_per_draw=16 * m, progress=bar)
         max_abs, second = np.concatenate(blocks).T
         settings = {"distribution": "norm", "n": m, "p": np.nan, "map_size": side}
-        rows.append(c.mean_row(settings, "max-abs-normaliser", max_abs, level=config.level,
-                               theory=theory.expected_maximum(m, halfnormal)))
+        rows.append(verdicts.mean_row(settings, "max-abs-normaliser", max_abs, level=config.level,
+                                      theory=theory.expected_maximum(m, halfnormal)))
         cv_max, se_max = _cv(max_abs)
         cv_second, se_second = _cv(second)
-        rows.append(c.row(settings, "max-abs-cv", estimate=cv_max, se=se_max, theory=np.nan,
-                          level=config.level))
-        rows.append(c.row(settings, "second-moment-cv", estimate=cv_second, se=se_second, theory=np.nan,
-                          level=config.level))
+        rows.append(verdicts.row(settings, "max-abs-cv", estimate=cv_max, se=se_max, theory=np.nan,
+                                 level=config.level))
+        rows.append(verdicts.row(settings, "second-moment-cv", estimate=cv_second, se=se_second,
+                                 theory=np.nan,
+                                 level=config.level))
         # The two CVs come from the same maps; the delta-method se of their ratio ignores that correlation.
         ratio = cv_max / cv_second
         se_ratio = ratio * math.hypot(se_max / cv_max, se_second / cv_second)
-        rows.append(c.row(settings, "cv-ratio-max-abs-to-second-moment", estimate=ratio, se=se_ratio,
-                          theory=1.0, relation="greater", level=config.level))
+        rows.append(verdicts.row(settings, "cv-ratio-max-abs-to-second-moment", estimate=ratio, se=se_ratio,
+                                 theory=1.0, relation="greater", level=config.level))
     return rows
 
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Quantile-variance rows (eq. 20) and normaliser-spread rows (section D.1) for ``config``."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     first, second = rng.spawn(2)
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         rows = _quantile_rows(config, first, bar) + _normaliser_rows(config, second, bar)
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Left: Monte Carlo against eq. 20 (log-log); right: coefficient of variation of the normalisers."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -162,18 +164,18 @@ def plot(table: pd.DataFrame, path) -> None:
     right.set(xscale="log", yscale="log", xlabel="pixels in the map", ylabel="coefficient of variation",
               title="Spread of the normaliser (section D.1)")
     right.legend()
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--as-printed", action="store_true",
                         help="compare with eq. 20 as the seed prints it (no square: expected to disagree)")
 
     def config_from_args(args):
-        return c.start_config(Config, args, as_printed=True if args.as_printed else None)
+        return cli.start_config(Config, args, as_printed=True if args.as_printed else None)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

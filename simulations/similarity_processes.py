@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-
-from . import _common as c
+from simulations import _blocks, _checks, cli, results, verdicts
 
 NAME = "similarity_processes"
 #: The two windows in use: 7x7 uniform with the N/(N-1) sample covariance (scikit-image's default), and
@@ -51,15 +50,15 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
+        _checks.positive_int(self.draws, "draws")
         if self.draws < 10:
             raise ValueError(f"draws must be at least 10 map pairs, got {self.draws}")
         for name in ("height", "width"):
-            value = c.check_positive_int(name, getattr(self, name))
+            value = _checks.positive_int(getattr(self, name), name)
             if value < 16:
                 raise ValueError(f"{name} must be at least 16 pixels (the 11x11 window), got {value}")
         for name in ("smoothing", "std", "data_range"):
-            c.check_positive_floats(name, (getattr(self, name),))
+            _checks.positive_floats((getattr(self, name),), name)
         if not math.isfinite(self.mean) or self.mean <= 0:
             raise ValueError(f"mean must be a finite number > 0 (the constant map is normalised), got "
                              f"{self.mean!r}")
@@ -68,7 +67,7 @@ class Config:
             raise ValueError(f"correlations must lie in (0, 1) (0 is the zero-covariance process), "
                              f"got {rhos}")
         object.__setattr__(self, "correlations", rhos)
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -221,25 +220,27 @@ def _process_rows(config, name, rho, joined, local_var, c1, c2) -> list[dict]:
         else:
             expected = theory.ssim_from_moments(mu, mu, local_var[window], v_b, cov, c1=c1, c2=c2)
         here = {**settings, "window": window}
-        rows.append(c.mean_row(here, "ssim-mean-of-windows", joined[f"ssim-{window}"], theory=expected,
-                               level=level))
+        rows.append(verdicts.mean_row(here, "ssim-mean-of-windows", joined[f"ssim-{window}"], theory=expected,
+                                      level=level))
         estimate, se = _jackknife(joined[f"moments-{window}"], lambda m: _ssim_of_moments(m, c1, c2))
-        rows.append(c.row(here, "ssim-at-mean-local-moments", estimate=estimate, se=se, theory=expected,
-                          level=level))
+        rows.append(verdicts.row(here, "ssim-at-mean-local-moments", estimate=estimate, se=se,
+                                 theory=expected,
+                                 level=level))
     here = {**settings, "window": "whole-map"}
     n_pixels = config.height * config.width
-    rows.append(c.mean_row(here, "spearman", joined["spearman"], level=level,
-                           theory=np.nan if constant else theory.spearman_expected_gaussian(rho, n_pixels)))
+    rows.append(verdicts.mean_row(here, "spearman", joined["spearman"], level=level,
+                                  theory=np.nan if constant else theory.spearman_expected_gaussian(rho,
+                                                                                                   n_pixels)))
     # |A| and |B| of independent maps are independent: expected rank correlation 0. No closed form else.
-    rows.append(c.mean_row(here, "spearman-abs", joined["spearman-abs"], level=level,
-                           theory=0.0 if rho == 0.0 else np.nan))
+    rows.append(verdicts.mean_row(here, "spearman-abs", joined["spearman-abs"], level=level,
+                                  theory=0.0 if rho == 0.0 else np.nan))
     second_b = mu**2 if constant else mu**2 + var
     cross = mu**2 if constant else mu**2 + rho * var
     expected_mse = (theory.normalized_mse_max(mu, mu, mu**2 + var, second_b) if rho == 0.0
                     else theory.normalized_mse(mu**2 + var, second_b, cross))
     mse = 2 - 2 * joined["second-moments"][:, 2] / np.sqrt(joined["second-moments"][:, 0]
                                                            * joined["second-moments"][:, 1])
-    rows.append(c.mean_row(here, "normalized-mse", mse, theory=expected_mse, level=level))
+    rows.append(verdicts.mean_row(here, "normalized-mse", mse, theory=expected_mse, level=level))
     return rows
 
 
@@ -258,15 +259,15 @@ def _zero_cov_rows(config, rows) -> list[dict]:
         rival = others.loc[others["estimate"].idxmin() if relation == "less" else others["estimate"].idxmax()]
         settings = {"process": f"zero-covariance vs {rival['process']}", "rho": 0.0, "height": config.height,
                     "width": config.width, "smoothing": config.smoothing, "window": window}
-        out.append(c.row(settings, f"{quantity}-zero-cov-vs-others", estimate=zero["estimate"] -
-                         rival["estimate"], se=math.hypot(zero["se"], rival["se"]), theory=0.0,
-                         relation=relation, level=config.level))
+        out.append(verdicts.row(settings, f"{quantity}-zero-cov-vs-others", estimate=zero["estimate"] -
+                                rival["estimate"], se=math.hypot(zero["se"], rival["se"]), theory=0.0,
+                                relation=relation, level=config.level))
     return out
 
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Rows per process and measure, then the zero-covariance comparison rows."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     h, w = config.height, config.width
     c1, c2 = theory.ssim_constants(config.data_range)
     kernel_f = np.fft.rfft2(field_kernel(config))
@@ -276,20 +277,20 @@ def run(config: Config, *, rng) -> pd.DataFrame:
         windows_f[window] = (np.fft.rfft2(kernel), factor)
     local_var = {window: expected_local_variance(config, window) for window in WINDOWS}
     rows = []
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         for (name, rho), gen in zip(config.processes, rng.spawn(len(config.processes)), strict=True):
-            blocks = c.map_blocks(
+            blocks = _blocks.map_blocks(
                 lambda size, g, rho=rho: _process_block(size, g, config, rho, kernel_f, windows_f, c1, c2),
                 config.draws, gen, bytes_per_draw=8 * h * w * 24, progress=bar)
             joined = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
             rows += _process_rows(config, name, rho, joined, local_var, c1, c2)
     rows += _zero_cov_rows(config, rows)
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """One panel per measure: score of every process (points, intervals) and theory (bars)."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -307,18 +308,18 @@ def plot(table: pd.DataFrame, path) -> None:
         ax.set_title(f"{quantity} ({window})", fontsize=10)
     axes[0].legend(fontsize=8)
     fig.suptitle("Zero-covariance noise (red) looks 'most randomised' under every measure", y=1.02)
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="map size")
 
     def config_from_args(args):
         size = {"height": args.size[0], "width": args.size[1]} if args.size else {}
-        return c.start_config(Config, args, **size)
+        return cli.start_config(Config, args, **size)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from simulations import _common
+from simulations.results import RESULT_COLUMNS
 
 MODULES = ["cauchy_overtake", "similarity_processes", "quantile_variance", "adaptive_beta", "monotonicity",
            "positive_dominance"]
@@ -53,7 +53,7 @@ def test_same_seed_same_bytes_and_the_results_format(name, tmp_path, capsys):
     assert csv == (tmp_path / "b" / f"{name}.csv").read_bytes()
     assert (tmp_path / "b" / f"{name}.png").is_file()
     table = pd.read_csv(tmp_path / "a" / f"{name}.csv")
-    assert list(table.columns[-len(_common.RESULT_COLUMNS):]) == list(_common.RESULT_COLUMNS)
+    assert list(table.columns[-len(RESULT_COLUMNS):]) == list(RESULT_COLUMNS)
     manifest = json.loads((tmp_path / "a" / f"{name}.json").read_text())
     assert {"config", "seed", "draws", "versions", "elapsed_s"} <= set(manifest)
     capsys.readouterr()
