@@ -67,6 +67,7 @@ def _weights(values):
 def main(argv=None) -> int:
     """Parse ``argv``, run, print where the tables are; returns the exit code."""
     args = parser().parse_args(argv)
+    # imported once the arguments are parsed, so that --help and usage errors do not wait for torch
     import torch
 
     from empirical.run.runner import run

@@ -21,10 +21,13 @@ import pandas as pd
 import torch
 
 import theory
+from empirical._checks import positive_int
+from empirical.experiments._common import chunk_key, progress_bar
+from empirical.measures.activations import activation_samples, activation_statistics
+from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
 
-__all__ = ["COLUMNS", "SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
+__all__ = ["SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
 
-COLUMNS = ("model", "level", "layer", "statistic", "q", "q_high", "q_low", "value")
 SAMPLE_SIZE = 4096
 SAMPLES_FILE = "activation_samples.npz"
 # a batch chunk: the batch means of the quantiles and non-positive fraction, and the batch's image count
@@ -43,39 +46,35 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
     ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
     """
-    from empirical.run.results import ChunkStore
-
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (N, C, H, W), got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
     if len(images) == 0:
         raise ValueError("images must hold at least one image, got 0")
-    for name, value in (("batch_size", batch_size), ("sample_size", sample_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    positive_int(batch_size, "batch_size")
+    positive_int(sample_size, "sample_size")
     partial = ChunkStore(store.out_dir, f"{store.experiment}_batches")
     network = None
     keys = {start: _batch_key(model_name, start, batch_size, images)
             for start in range(0, len(images), batch_size)}
     pending = [start for start, key in keys.items() if not partial.has(key)]
     if pending:
-        from tqdm.auto import tqdm
-
         network = _prepared(model, device)
-        for start in tqdm(pending, disable=not progress, desc=f"activations {model_name}", unit="batch"):
-            stop = min(start + batch_size, len(images))
-            partial.write(keys[start], _batch_table(network, images[start:stop].to(device), model_name))
+        with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
+                          unit="batch") as bar:
+            for start in pending:
+                stop = min(start + batch_size, len(images))
+                partial.write(keys[start], _batch_table(network, images[start:stop].to(device), model_name))
+                bar.update(1)
     totals = partial.collect(columns=list(_PARTIAL_COLUMNS))
     totals = totals[totals["model"] == model_name]
     store.write(_final_key(model_name), _averaged_table(totals, len(images), model_name))
     samples_path = store.artifact_path(SAMPLES_FILE)
     if not _has_samples(samples_path, model_name):
         network = network if network is not None else _prepared(model, device)
-        from empirical.measures.activations import activation_samples
-
         samples = activation_samples(network, images[:1].to(device), max_values=sample_size, rng=int(seed))
         _save_samples(samples_path, model_name, samples)
-    collected = store.collect(columns=list(COLUMNS))
+    collected = store.collect(columns=list(ACTIVATION_COLUMNS))
     return collected[collected["model"] == model_name].reset_index(drop=True)
 
 
@@ -86,8 +85,6 @@ def _prepared(model, device):
 
 def _batch_table(network, x, model_name) -> pd.DataFrame:
     """The quantile and non-positive-fraction rows of one batch (means over its images), with its size."""
-    from empirical.measures.activations import activation_statistics
-
     table = activation_statistics(network, x)
     table = table[table["statistic"].isin(["quantile", "nonpositive_fraction"])]
     return pd.DataFrame({"model": model_name, "level": table["level"].to_numpy(),
@@ -97,8 +94,7 @@ def _batch_table(network, x, model_name) -> pd.DataFrame:
 
 
 def _batch_key(model_name, start, batch_size, images) -> str:
-    stop = min(start + batch_size, len(images))
-    return f"{model_name}__{start:07d}-{stop:07d}"
+    return chunk_key(model_name, start=start, stop=min(start + batch_size, len(images)))
 
 
 def _final_key(model_name) -> str:
@@ -116,7 +112,7 @@ def _averaged_table(totals: pd.DataFrame, count: int, model_name: str) -> pd.Dat
                          f"expected {count}: the folder mixes runs with other images; use a fresh --out")
     summed["value"] = summed["weighted"] / summed["images"]
     summed["q_high"] = summed["q_low"] = np.nan
-    frames = [summed[["level", "layer", "statistic", "q", "q_high", "q_low", "value"]]]
+    frames = [summed[list(ACTIVATION_COLUMNS[1:])]]
     pairs = list(itertools.product(theory.HIGH_QUANTILES, theory.LOW_QUANTILES))
     q_high = np.array([high for high, _ in pairs])
     q_low = np.array([low for _, low in pairs])
@@ -131,7 +127,7 @@ def _averaged_table(totals: pd.DataFrame, count: int, model_name: str) -> pd.Dat
                                         "value": np.broadcast_to(np.asarray(values, float), q_high.shape)}))
     table = pd.concat(frames, ignore_index=True)
     table.insert(0, "model", model_name)
-    return table[list(COLUMNS)]
+    return table[list(ACTIVATION_COLUMNS)]
 
 
 def _has_samples(path, model_name) -> bool:

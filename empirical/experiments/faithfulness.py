@@ -18,19 +18,16 @@ Batched: the perturbed images of all steps of a chunk of images are built on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 import numpy as np
 import pandas as pd
 import torch
 from torch.nn import functional
 
 from empirical._checks import positive_int
-from empirical.run.results import ChunkStore
+from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
 
 __all__ = [
-    "FAITHFULNESS_AREA_COLUMNS",
-    "FAITHFULNESS_COLUMNS",
     "PAPER_BLUR_KERNEL",
     "PAPER_PATCH_SIZES",
     "PAPER_STEPS",
@@ -44,8 +41,6 @@ __all__ = [
 PAPER_BLUR_KERNEL = 15
 PAPER_PATCH_SIZES = (8, 15)
 PAPER_STEPS = 30
-FAITHFULNESS_COLUMNS = ("model", "method", "patch_size", "image", "label", "step", "score")
-FAITHFULNESS_AREA_COLUMNS = ("model", "method", "patch_size", "image", "area")
 _NEVER = torch.iinfo(torch.int32).max
 
 
@@ -163,60 +158,21 @@ def faithfulness_area(table: pd.DataFrame) -> pd.DataFrame:
     return area.rename("area").reset_index()[list(FAITHFULNESS_AREA_COLUMNS)]
 
 
-def _resolve_methods(methods) -> dict[str, Callable | str]:
-    if isinstance(methods, Mapping):
-        resolved = dict(methods)
-    elif isinstance(methods, str):
-        resolved = {methods: methods}
-    else:
-        resolved = {m: m for m in methods}
-    if not resolved:
-        raise ValueError("methods must name at least one attribution method")
-    for name, method in resolved.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"method names must be non-empty strings, got {name!r}")
-        if not (callable(method) or isinstance(method, str)):
-            raise ValueError(f"method {name!r} must be a name or a callable (model, x, target) -> map")
-    return resolved
-
-
-def _attribute(model, x, target, method, *, seed: int) -> torch.Tensor:
-    if callable(method):
-        maps = method(model, x, target)
-    else:
-        from empirical.attribution import attribute
-
-        options = {}
-        if method == "random-uniform":
-            # seeded per chunk, so a resumed run draws the same maps as an uninterrupted one
-            options["generator"] = torch.Generator(device=x.device).manual_seed(seed)
-        maps = attribute(model, x, target, method, **options)
-    return maps.detach()
-
-
-def explained_classes(model, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """``labels`` where given, else the model's highest-scoring class of each image; on ``images``' device."""
-    if labels is not None:
-        return labels.to(images.device)
-    with torch.no_grad():  # not inference_mode: the classes feed into gradient computations
-        return model(images).argmax(dim=1)
-
-
 def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
                      store: ChunkStore, methods, batch_size: int = 32, seed: int = 0, device="cpu",
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
-                     stride: int | None = None, forward_batch_size: int | None = None) -> pd.DataFrame:
+                     stride: int | None = None, forward_batch_size: int | None = None,
+                     attribution_options=None) -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
     One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
-    ``store`` are skipped. ``methods``: names for ``empirical.attribution.attribute`` or a mapping name ->
-    callable ``(model, x, target) -> (N, H, W)``. ``forward_batch_size`` (default 4 ``batch_size``) sets how
-    many perturbed images go through the network at once.
+    ``store`` are skipped. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
+    ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
+    random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
+    ``batch_size``) sets how many perturbed images go through the network at once.
     """
-    from tqdm.auto import tqdm
-
     batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
     forward_batch_size = 4 * batch_size if forward_batch_size is None else positive_int(forward_batch_size,
@@ -230,18 +186,19 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
         raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
     if labels is not None and labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    resolved = _resolve_methods(methods)
+    resolved = resolve_methods(methods, attribution_options)
     starts = range(0, images.shape[0], batch_size)
     count = images.shape[0]
     pending = [(name, start) for name in resolved for start in starts
-               if not store.has(_chunk_key(model_name, name, start, min(start + batch_size, count)))]
-    with tqdm(total=len(resolved) * len(starts), initial=len(resolved) * len(starts) - len(pending),
-              desc=f"faithfulness {model_name}", unit="chunk", disable=not progress) as bar:
+               if not store.has(chunk_key(model_name, name, start=start,
+                                          stop=min(start + batch_size, count)))]
+    with progress_bar(len(resolved) * len(starts), initial=len(resolved) * len(starts) - len(pending),
+                      description=f"faithfulness {model_name}", unit="chunk", enabled=progress) as bar:
         for name, start in pending:
             stop = min(start + batch_size, images.shape[0])
             x = images[start:stop].to(device)
             targets = explained_classes(model, x, None if labels is None else labels[start:stop])
-            maps = _attribute(model, x, targets, resolved[name], seed=seed * 1_000_003 + start)
+            maps = explain(resolved[name], model, x, targets, (seed, start, 0))
             if maps.shape != (x.shape[0], *x.shape[-2:]):
                 raise ValueError(f"method {name!r} returned maps of shape {tuple(maps.shape)}, "
                                  f"expected {(x.shape[0], *x.shape[-2:])}")
@@ -256,11 +213,8 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                     "image": np.repeat(np.arange(start, stop), steps + 1),
                     "label": np.repeat(targets.cpu().numpy(), steps + 1),
                     "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
-            store.write(_chunk_key(model_name, name, start, stop), pd.concat(pieces, ignore_index=True))
+            store.write(chunk_key(model_name, name, start=start, stop=stop),
+                        pd.concat(pieces, ignore_index=True))
             bar.update(1)
     table = store.collect(FAITHFULNESS_COLUMNS)
     return table[table["model"] == model_name].reset_index(drop=True)
-
-
-def _chunk_key(model_name: str, method: str, start: int, stop: int) -> str:
-    return f"{model_name}.{method}.{start:06d}-{stop:06d}"

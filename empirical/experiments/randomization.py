@@ -11,8 +11,6 @@ writes the tidy table of docs/results-format.md.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -21,9 +19,15 @@ import pandas as pd
 import torch
 from torch import nn
 
+from empirical._checks import positive_int
+from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.measures import similarity
+from empirical.measures.noise_floor import closed_form_floor
+from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+from empirical.models import architecture_of
+from empirical.run.results import RANDOMIZATION_COLUMNS
+
 __all__ = [
-    "MEASURES",
-    "NORMALIZATIONS",
     "SCHEDULE_RULES",
     "boundary_count",
     "per_layer_schedule",
@@ -34,11 +38,8 @@ __all__ = [
     "top_down_schedule",
 ]
 
-MEASURES = ("ssim", "mse", "spearman", "spearman-abs")
-NORMALIZATIONS = ("second-moment", "max-abs")
 # map pairs scored in one call: 1024 224x224 pairs hold ~2 GB of float64 intermediates in SSIM
 _PAIRS_PER_CALL = 1024
-COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value", "noise_floor")
 
 #: per architecture: (classifier module, suffix of a step boundary, boundaries a step, most boundaries).
 #: The seed (A.1) names 63 DenseNet and 17 EfficientNet boundaries; the networks have 58 and 16, so the
@@ -191,12 +192,13 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     and ``methods`` from ``store``. The table has no schedule column: give a per-layer run its own store.
     """
     images, labels = _check_inputs(images, labels, batch_size, schedule)
-    resolved = _resolve_methods(methods, attribution_options)
-    arch = _architecture(model) if arch is None else arch
+    resolved = resolve_methods(methods, attribution_options)
+    arch = architecture_of(model) if arch is None else arch
     steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
     chunks = [(method, start, min(start + batch_size, len(images)))
               for method in resolved for start in range(0, len(images), batch_size)]
-    pending = [chunk for chunk in chunks if not store.has(_chunk_key(model_name, schedule, *chunk))]
+    pending = [(method, start, stop) for method, start, stop in chunks
+               if not store.has(chunk_key(model_name, schedule, method, start=start, stop=stop))]
     if pending:
         original = copy.deepcopy(model).to(device).eval()
         randomised = copy.deepcopy(original)
@@ -205,26 +207,27 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
         fresh = [{key: value.to(device) for key, value in
                   step_state(original, layers, seed=seed, step=step, mode=init_mode).items()}
                  for step, layers in enumerate(steps, start=1)]
-        bar = _progress_bar(len(pending) * len(steps), progress, f"randomization {model_name}")
+        bar = progress_bar(len(pending) * len(steps), enabled=progress,
+                           description=f"randomization {model_name}", unit="step")
         for method, start, stop in pending:
             x = images[start:stop].to(device)
-            target = _targets(original, x, labels, start, stop)
-            explain = resolved[method]
-            reference = _finite_or_zero(_explained(explain, original, x, target, (seed, start, 0)),
+            target = explained_classes(original, x, None if labels is None else labels[start:stop])
+            method_of = resolved[method]
+            reference = _finite_or_zero(explain(method_of, original, x, target, (seed, start, 0)),
                                         method, "original model")
             _load_partial(randomised, original_state)
             maps = []
             for step, state in enumerate(fresh, start=1):
                 _load_partial(randomised, state)
-                maps.append(_finite_or_zero(_explained(explain, randomised, x, target, (seed, start, step)),
+                maps.append(_finite_or_zero(explain(method_of, randomised, x, target, (seed, start, step)),
                                             method, f"step {step}"))
                 bar.update(1)
             scores, floors = score_steps(reference, maps)
             table = _chunk_table(scores, floors, model_name=model_name,
                                  method=method, steps=steps, first_image=start)
-            store.write(_chunk_key(model_name, schedule, method, start, stop), table)
+            store.write(chunk_key(model_name, schedule, method, start=start, stop=stop), table)
         bar.close()
-    collected = store.collect(columns=list(COLUMNS))
+    collected = store.collect(columns=list(RANDOMIZATION_COLUMNS))
     keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)
 
@@ -241,75 +244,10 @@ def _check_inputs(images, labels, batch_size, schedule):
             raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
                              f"{labels.dtype} {tuple(labels.shape)}")
         labels = labels.long()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     if schedule not in ("top-down", "per-layer"):
         raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
     return images, labels
-
-
-def _resolve_methods(methods, options) -> dict:
-    """{table name: callable (model, x, target) -> maps} from names, callables or a name -> callable map."""
-    if isinstance(methods, str) or not methods:
-        raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
-    options = dict(options or {})
-    if isinstance(methods, Mapping):
-        entries = list(methods.items())
-    else:
-        entries = [(getattr(m, "__name__", type(m).__name__), m) if callable(m) else (m, m) for m in methods]
-    resolved, named = {}, set()
-    for name, method in entries:
-        if callable(method):
-            resolved[name] = method
-            continue
-        from empirical.attribution import available_methods
-
-        if method not in available_methods():
-            raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
-        named.add(method)
-        method_options = options.get(method, {})
-        if not isinstance(method_options, Mapping):
-            raise ValueError(f"attribution_options must map method names to option dicts, got "
-                             f"{method!r}: {method_options!r}")
-        resolved[name] = _NamedMethod(method, dict(method_options))
-    if len(resolved) != len(entries):
-        raise ValueError(f"methods must have distinct names, got {[name for name, _ in entries]}")
-    unused = sorted(set(options) - named)
-    if unused:
-        raise ValueError(f"attribution_options names methods {unused} that are not in methods")
-    return resolved
-
-
-@dataclasses.dataclass(frozen=True)
-class _NamedMethod:
-    """A method of ``empirical.attribution`` by name, with its options."""
-
-    method: str
-    options: dict
-
-    def __call__(self, model, x, target, *, draw_key=None):
-        from empirical.attribution import attribute
-
-        options = dict(self.options)
-        if self.method == "random-uniform" and draw_key is not None and "rng" not in options:
-            # the control's draws are seeded by (seed, first image, step), so a resumed chunk (or one run
-            # on another device) draws what an uninterrupted run drew
-            state = np.random.SeedSequence(list(draw_key)).generate_state(1, dtype=np.uint64)[0]
-            options["rng"] = torch.Generator().manual_seed(int(state >> np.uint64(1)))
-        return attribute(model, x, target, self.method, **options)
-
-
-def _explained(explain, model, x, target, draw_key):
-    """Maps of ``explain`` (detached); named methods get ``draw_key`` to seed any random draws."""
-    if isinstance(explain, _NamedMethod):
-        return explain(model, x, target, draw_key=draw_key).detach()
-    return explain(model, x, target).detach()
-
-
-def _architecture(model):
-    from empirical.models import architecture_of
-
-    return architecture_of(model)
 
 
 def _finite_or_zero(maps, method, where):
@@ -321,24 +259,6 @@ def _finite_or_zero(maps, method, where):
                       f"{where}; their scores are reported as NaN", RuntimeWarning, stacklevel=3)
         maps = torch.where(broken.view(-1, *([1] * (maps.ndim - 1))), torch.zeros_like(maps), maps)
     return maps
-
-
-def _chunk_key(model_name, schedule, method, start, stop) -> str:
-    raw = f"{model_name}__{schedule}__{method}__{start:07d}-{stop:07d}"
-    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
-
-
-def _targets(original, x, labels, start, stop):
-    if labels is not None:
-        return labels[start:stop].to(x.device)
-    with torch.no_grad():
-        return original(x).argmax(dim=1)
-
-
-def _progress_bar(total, enabled, description):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=description, unit="step")
 
 
 def score_steps(reference, maps_per_step):
@@ -361,8 +281,6 @@ def score_steps(reference, maps_per_step):
 
 def _scores(reference, maps):
     """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors."""
-    from empirical.measures import similarity
-
     values, floors, rank_based = [], [], {}
     for normalization in NORMALIZATIONS:
         for measure in MEASURES:
@@ -373,7 +291,7 @@ def _scores(reference, maps):
                 options = {"absolute": True} if measure == "spearman-abs" else {}
                 function = getattr(similarity, "spearman" if measure.startswith("spearman") else measure)
                 score = function(reference, maps, normalize=normalization, **options)
-                floor = similarity.closed_form_floor(reference, maps, measure, normalize=normalization)
+                floor = closed_form_floor(reference, maps, measure, normalize=normalization)
                 rank_based[measure] = score, floor
             values.append(score)
             floors.append(floor)
@@ -397,4 +315,4 @@ def _chunk_table(scores, floors, *, model_name, method, steps, first_image) -> p
         "normalization": np.array(NORMALIZATIONS, dtype=object)[norm],
         "value": scores.cpu().numpy().astype(np.float64).ravel(),
         "noise_floor": floors.cpu().numpy().astype(np.float64).ravel(),
-    }, columns=list(COLUMNS))
+    }, columns=list(RANDOMIZATION_COLUMNS))

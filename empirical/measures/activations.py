@@ -23,17 +23,16 @@ from torch import nn
 
 import theory
 from empirical.rng import torch_generator
+from empirical.run.results import ACTIVATION_COLUMNS
 
 __all__ = [
     "LAYER_TYPES",
-    "TABLE_COLUMNS",
     "ActivationStatistics",
     "activation_samples",
     "activation_statistics",
 ]
 
 LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-TABLE_COLUMNS = ["level", "layer", "statistic", "q", "q_high", "q_low", "value"]
 
 
 def _quantile_levels() -> np.ndarray:
@@ -147,7 +146,8 @@ def statistics_table(layers, quantile_means, nonpositive_means) -> pd.DataFrame:
 
     ``quantile_means``: (levels, 18) at ``theory.QUANTILE_LEVELS``; ``nonpositive_means``: (levels,).
     Per level: 18 ``quantile`` rows, one ``nonpositive_fraction`` row, then ``K``, ``gamma`` and ``P``
-    from ``theory.overtake_from_quantiles`` for every (q_high, q_low); columns ``TABLE_COLUMNS``."""
+    from ``theory.overtake_from_quantiles`` for every (q_high, q_low); the columns of
+    ``empirical.run.results.ACTIVATION_COLUMNS`` but ``model``."""
     levels = _quantile_levels()
     means = np.asarray(quantile_means, dtype=np.float64)
     nonpositive = np.asarray(nonpositive_means, dtype=np.float64)
@@ -186,7 +186,7 @@ def statistics_table(layers, quantile_means, nonpositive_means) -> pd.DataFrame:
         frame.insert(0, "layer", layer)
         frame.insert(0, "level", level)
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)[TABLE_COLUMNS]
+    table = pd.concat(frames, ignore_index=True)[list(ACTIVATION_COLUMNS[1:])]
     return table.astype(
         {"level": "int64", "q": "float64", "q_high": "float64", "q_low": "float64", "value": "float64"}
     )

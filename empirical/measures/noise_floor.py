@@ -1,7 +1,9 @@
 """Noise floor of the similarity measures: the score of a zero-covariance map with b's moments.
 
 Closed form from :mod:`theory` (seed eq. 5, 10, 15) and drawn by shuffling b's pixels; see
-:func:`noise_floor`. Importable as ``empirical.measures.similarity.noise_floor``.
+:func:`noise_floor`. Built on :mod:`empirical.measures.similarity`, whose package-private helpers it
+shares so that a floor is validated, normalised and windowed exactly as the score it is compared with; the
+similarity module does not import this one (no cycle).
 """
 
 from __future__ import annotations

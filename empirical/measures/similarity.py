@@ -12,8 +12,9 @@ Undefined cases, the same for every measure:
   pair is NaN and a :class:`ConstantMapWarning` names the pairs. Any number there would be made up by
   SSIM's stabilising constants or by the normaliser, not measured.
 
-:func:`noise_floor` gives, for each pair, the score of a map with b's moments and zero covariance with a,
-in closed form (from :mod:`theory`) and drawn, so that a score can be compared with what noise achieves.
+:func:`empirical.measures.noise_floor.noise_floor` gives, for each pair, the score of a map with b's moments
+and zero covariance with a, in closed form (from :mod:`theory`) and drawn, so that a score can be compared
+with what noise achieves.
 """
 
 from __future__ import annotations
@@ -31,17 +32,19 @@ __all__ = [
     "NORMALIZATIONS",
     "WINDOWS",
     "ConstantMapWarning",
-    "NoiseFloor",  # noqa: F822 (see __getattr__)
     "mse",
-    "noise_floor",  # noqa: F822 (see __getattr__)
     "normalize_maps",
     "spearman",
     "ssim",
 ]
 
 WINDOWS = ("uniform7", "gaussian11")
-NORMALIZATIONS = ("second-moment", "max-abs", None)
+#: the normalisations of a map before it is compared (``normalize=None``: none); the randomisation table has
+#: a row for each
+NORMALIZATIONS = ("second-moment", "max-abs")
+#: the similarity measures; the randomisation table has a row for each
 MEASURES = ("ssim", "spearman", "spearman-abs", "mse")
+_NORMALIZE_CHOICES = (*NORMALIZATIONS, None)
 
 _GAUSSIAN_SIGMA = 1.5  # Wang et al. (2004); radius 5 = int(3.5 * sigma + 0.5) as scipy.ndimage truncates
 
@@ -132,7 +135,7 @@ def normalize_maps(x: torch.Tensor, method: str | None) -> torch.Tensor:
     """Scale each map of a (N, H, W) stack on its own: "second-moment" divides by sqrt(mean(x^2))
     (eq. 11), "max-abs" by max|x|, None leaves it. All-zero maps are left at zero (callers report
     them as constant)."""
-    _check_choice(method, NORMALIZATIONS, "normalize")
+    _check_choice(method, _NORMALIZE_CHOICES, "normalize")
     if method is None:
         return x
     flat = x.flatten(1)
@@ -143,7 +146,7 @@ def normalize_maps(x: torch.Tensor, method: str | None) -> torch.Tensor:
 
 def _prepared(a, b, normalize):
     a, b = _validated_pair(a, b)
-    _check_choice(normalize, NORMALIZATIONS, "normalize")
+    _check_choice(normalize, _NORMALIZE_CHOICES, "normalize")
     constant = _constant_pairs(a, b)
     return normalize_maps(a, normalize), normalize_maps(b, normalize), constant
 
@@ -159,7 +162,7 @@ _CPU_CHUNK_BYTES = 2**21
 
 def _pairwise(a, b, normalize, score, *, absolute: bool = False) -> torch.Tensor:
     """Validate, then run ``score(a, b) -> (n,)`` on normalised chunks of pairs; constant pairs -> NaN."""
-    _check_choice(normalize, NORMALIZATIONS, "normalize")
+    _check_choice(normalize, _NORMALIZE_CHOICES, "normalize")
     a, b = _checked_pair(a, b)
     dtype = _working_dtype(a, b)
     n = a.shape[0]
@@ -333,16 +336,3 @@ def mse(a, b, *, normalize: str | None = None) -> torch.Tensor:
     """Mean squared difference of each pair (seed Theorem 4; with ``normalize="second-moment"`` the
     normalised MSE of eq. 12, between 0 and 4), shape (N,)."""
     return _pairwise(a, b, normalize, lambda x, y: (x - y).square_().mean(dim=(1, 2), dtype=torch.float64))
-
-
-_FLOOR_NAMES = ("NoiseFloor", "closed_form_floor", "noise_floor")
-
-
-def __getattr__(name: str):
-    # the noise floor lives in empirical.measures.noise_floor, which builds on this module: resolved lazily
-    # so that either module can be imported first
-    if name in _FLOOR_NAMES:
-        from empirical.measures import noise_floor as similarity_floor
-
-        return getattr(similarity_floor, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

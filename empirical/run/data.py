@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirical.models import digits_to_demo_input, imagenet_transform
 from empirical.rng import torch_generator
 
 __all__ = [
@@ -95,8 +96,6 @@ def load_digits(split: str = "test", n: int | None = None) -> ImageSet:
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
-    from empirical.models import digits_to_demo_input
-
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     n = _check_count(n)
@@ -154,8 +153,6 @@ def load_image_folder(root, n: int | None = None, *, labels_file=None, transform
         raise ValueError(f"data folder {root} holds no image files ({', '.join(IMAGE_SUFFIXES)}): expected "
                          "class sub-folders or flat image files")
     if transform is None:
-        from empirical.models import imagenet_transform
-
         transform = imagenet_transform()
     wanted = len(files) if n is None else n
     tensors, kept, skipped = [], [], []

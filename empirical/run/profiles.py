@@ -97,6 +97,7 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
     """The ``ImageSet`` of a run: held-out digits (``demo``), the ImageNet folder ``data`` (``imagenet``) or
     random inputs drawn from ``seed`` (``bench``; 32x32 for the demo network). ``images`` defaults to the
     profile's count."""
+    # imported here, not at the top: PROFILES serves the command line's --help, which should not load torch
     from empirical.run import data as datasets
 
     count = profile.images if images is None else images

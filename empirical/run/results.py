@@ -20,7 +20,45 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ChunkStore", "package_versions", "read_manifest", "versions", "write_manifest", "write_table"]
+__all__ = [
+    "ACTIVATION_COLUMNS",
+    "EXPERIMENTS",
+    "EXPERIMENT_TABLES",
+    "FAITHFULNESS_AREA_COLUMNS",
+    "FAITHFULNESS_COLUMNS",
+    "RANDOMIZATION_COLUMNS",
+    "TABLE_COLUMNS",
+    "ChunkStore",
+    "package_versions",
+    "read_manifest",
+    "versions",
+    "write_manifest",
+    "write_table",
+]
+
+# ----------------------------------------------------------------------------- the table contracts
+# The one definition of every empirical table (docs/results-format.md); experiments, the runner and the
+# report import these.
+
+EXPERIMENTS = ("randomization", "faithfulness", "activations")
+RANDOMIZATION_COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value",
+                         "noise_floor")
+FAITHFULNESS_COLUMNS = ("model", "method", "patch_size", "image", "label", "step", "score")
+FAITHFULNESS_AREA_COLUMNS = ("model", "method", "patch_size", "image", "area")
+ACTIVATION_COLUMNS = ("model", "level", "layer", "statistic", "q", "q_high", "q_low", "value")
+#: columns of each table of a run folder, by file name
+TABLE_COLUMNS = {
+    "randomization.csv": RANDOMIZATION_COLUMNS,
+    "faithfulness.csv": FAITHFULNESS_COLUMNS,
+    "faithfulness_area.csv": FAITHFULNESS_AREA_COLUMNS,
+    "activations.csv": ACTIVATION_COLUMNS,
+}
+#: the tables each experiment writes
+EXPERIMENT_TABLES = {
+    "randomization": ("randomization.csv",),
+    "faithfulness": ("faithfulness.csv", "faithfulness_area.csv"),
+    "activations": ("activations.csv",),
+}
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 _PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",

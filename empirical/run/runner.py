@@ -18,18 +18,18 @@ import numpy as np
 import torch
 
 from empirical._checks import positive_int
+from empirical.attribution import available_methods
+from empirical.experiments.activations import run_activations
+from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
+from empirical.experiments.randomization import run_randomization
+from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.profiles import get_profile, load_images, table_model_name
-from empirical.run.results import ChunkStore, write_manifest, write_table
+from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 
-__all__ = ["EXPERIMENTS", "TABLE_COLUMNS", "run"]
+__all__ = ["run"]
 
-EXPERIMENTS = ("randomization", "faithfulness", "activations")
-TABLE_COLUMNS = {
-    "randomization": ("model", "method", "step", "layers", "image", "measure", "normalization", "value",
-                      "noise_floor"),
-    "faithfulness": ("model", "method", "patch_size", "image", "label", "step", "score"),
-    "activations": ("model", "level", "layer", "statistic", "q", "q_high", "q_low", "value"),
-}
+_EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run_faithfulness,
+                         "activations": run_activations}
 # the settings that change the numbers of a chunk: a resumed run must agree on all of them
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
 
@@ -94,20 +94,16 @@ def _weights_for(name: str, weights, profile) -> str | None:
 
 def _load(name: str, argument, device: str, seed: int) -> torch.nn.Module:
     """``load_model``; an explicitly random network is drawn from ``seed`` (same seed, same network)."""
-    from empirical.models import load_model
-
     if argument == "random":
         return load_model(name, "random", device=device, rng=seed)
     return load_model(name, argument, device=device)
 
 
 def _weights_record(name: str, argument) -> dict | str:
-    from empirical import models
-
     if argument == "random":
         return "random"
-    path = Path(argument) if argument is not None else models._find_weights(name)
-    return {"path": str(path.resolve()), "sha256": models.weights_checksum(path)}
+    path = Path(argument) if argument is not None else find_weights(name)
+    return {"path": str(path.resolve()), "sha256": weights_checksum(path)}
 
 
 def _check_resume(out: Path, fingerprint: dict) -> None:
@@ -138,20 +134,6 @@ def _reproducible(device: str):
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved
 
 
-def _experiment_function(name: str):
-    if name == "randomization":
-        from empirical.experiments.randomization import run_randomization
-
-        return run_randomization
-    if name == "faithfulness":
-        from empirical.experiments.faithfulness import run_faithfulness
-
-        return run_faithfulness
-    from empirical.experiments.activations import run_activations
-
-    return run_activations
-
-
 def run(experiments, *, profile="demo", out, models=None, methods=None, images=None, data=None, weights=None,
         device="cpu", batch_size=None, seed=0, progress=True) -> Path:
     """Run ``experiments`` (names of ``EXPERIMENTS`` or ``"all"``) under ``profile`` and write, under
@@ -162,8 +144,6 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
     a path (one model) or a dict model -> path. Returns ``out`` as a Path.
     """
-    from empirical.attribution import available_methods
-
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)
     spec = get_profile(profile)
@@ -203,7 +183,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                                                                          seed=int(seed))
             dataset = dataset or inputs.describe()
             for experiment in chosen:
-                _experiment_function(experiment)(
+                _EXPERIMENT_FUNCTIONS[experiment](
                     model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
                     store=ChunkStore(out, experiment),
                     methods=method_names, batch_size=batch,
@@ -222,10 +202,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
 
 def _write_tables(out: Path, experiments, model_names, method_names) -> None:
     """The final CSVs: this run's models (and methods) from every experiment's chunks."""
-    from empirical.experiments.faithfulness import faithfulness_area
-
     for experiment in experiments:
-        table = ChunkStore(out, experiment).collect(TABLE_COLUMNS[experiment])
+        table = ChunkStore(out, experiment).collect(TABLE_COLUMNS[f"{experiment}.csv"])
         keep = table["model"].isin(model_names)
         if "method" in table.columns:
             keep &= table["method"].isin(method_names)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.experiments.activations import COLUMNS, SAMPLES_FILE, run_activations
+from empirical.experiments.activations import SAMPLES_FILE, run_activations
 from empirical.measures.activations import activation_statistics
 from empirical.models import build_model
-from empirical.run.results import ChunkStore
+from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
 
 N_IMAGES = 7
 
@@ -51,7 +51,7 @@ def _sorted(table):
 
 def test_chunked_table_equals_activation_statistics_over_all_images(demo, images, tmp_path):
     table, _ = _run(demo, images, tmp_path)
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == list(ACTIVATION_COLUMNS)
     assert set(table["model"]) == {"demo"}
     expected = _sorted(activation_statistics(demo, images))
     mine = _sorted(table.drop(columns="model"))

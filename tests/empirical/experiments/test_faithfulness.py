@@ -9,14 +9,13 @@ import torch
 from scipy import ndimage
 
 from empirical.experiments.faithfulness import (
-    FAITHFULNESS_COLUMNS,
     blur,
     faithfulness_area,
     perturbation_curves,
     replacement_steps,
     run_faithfulness,
 )
-from empirical.run.results import ChunkStore
+from empirical.run.results import FAITHFULNESS_COLUMNS, ChunkStore
 
 
 def reference_curve(model, image, target, attribution, patch_size, steps, blur_kernel, stride=None):

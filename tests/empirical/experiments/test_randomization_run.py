@@ -11,16 +11,10 @@ import pytest
 import scipy.stats
 import torch
 
-from empirical.experiments.randomization import (
-    COLUMNS,
-    MEASURES,
-    NORMALIZATIONS,
-    randomised_copy,
-    run_randomization,
-    top_down_schedule,
-)
+from empirical.experiments.randomization import randomised_copy, run_randomization, top_down_schedule
+from empirical.measures.similarity import MEASURES, NORMALIZATIONS
 from empirical.models import build_model
-from empirical.run.results import ChunkStore
+from empirical.run.results import RANDOMIZATION_COLUMNS, ChunkStore
 
 N_IMAGES = 5
 
@@ -77,7 +71,7 @@ def finished(demo, images, tmp_path_factory):
 def test_table_has_the_documented_columns_and_one_row_per_cell(finished, demo):
     table, _, _ = finished
     schedule = top_down_schedule(demo, "demo")
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == list(RANDOMIZATION_COLUMNS)
     assert len(table) == len(schedule) * N_IMAGES * len(MEASURES) * len(NORMALIZATIONS)
     cells = table.groupby(["step", "image", "measure", "normalization"]).size()
     assert (cells == 1).all()

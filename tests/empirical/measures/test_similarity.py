@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from skimage.metrics import structural_similarity
 
 import theory
+from empirical.measures import noise_floor as floors
 from empirical.measures import similarity
 
 SKIMAGE_WINDOWS = {
@@ -153,8 +154,8 @@ def test_non_finite_maps_raise_naming_argument(bad):
         (lambda a, b: similarity.ssim(a, b, data_range=-1.0), "data_range"),
         (lambda a, b: similarity.ssim(a[:, :5, :5], b[:, :5, :5]), "at least 7x7"),
         (lambda a, b: similarity.mse(a[0, 0], b[0, 0]), "shape"),
-        (lambda a, b: similarity.noise_floor(a, b, "pearson", rng=0), "measure"),
-        (lambda a, b: similarity.noise_floor(a, b, "mse", rng=np.random.default_rng(0)), "rng"),
+        (lambda a, b: floors.noise_floor(a, b, "pearson", rng=0), "measure"),
+        (lambda a, b: floors.noise_floor(a, b, "mse", rng=np.random.default_rng(0)), "rng"),
     ],
 )
 def test_bad_input_raises_value_error(call, message):
@@ -169,8 +170,8 @@ def test_ssim_noise_floor_closed_form_against_slow_per_window_theory(normalize, 
     from scipy.ndimage import uniform_filter
 
     a, b = _smooth_pairs(n=2, size=(15, 17))
-    floor = similarity.noise_floor(a, b, "ssim", rng=0, normalize=normalize)
-    device_only = similarity.closed_form_floor(a.to(dtype), b.to(dtype), "ssim", normalize=normalize)
+    floor = floors.noise_floor(a, b, "ssim", rng=0, normalize=normalize)
+    device_only = floors.closed_form_floor(a.to(dtype), b.to(dtype), "ssim", normalize=normalize)
     for i in range(2):
         x, y = (m.numpy() for m in (a[i], b[i]))
         if normalize is not None:
@@ -192,7 +193,7 @@ def test_ssim_noise_floor_closed_form_against_slow_per_window_theory(normalize, 
 def test_ssim_of_positively_covarying_pairs_is_above_closed_form_floor():
     a, _ = _smooth_pairs(n=3)
     b = 2.0 * a + 1.0  # local covariance 2 var_a >= 0 in every window
-    floor = similarity.noise_floor(a, b, "ssim", rng=0)
+    floor = floors.noise_floor(a, b, "ssim", rng=0)
     assert (similarity.ssim(a, b) >= floor.closed_form).all()
 
 
@@ -204,7 +205,7 @@ def test_drawn_noise_floor_mean_against_closed_form(measure, normalize):
     # 200 shuffles of one pair: |mean - closed form| <= 4 se (two-sided normal false-failure rate 6e-5)
     a, b = _smooth_pairs(n=1, size=(12, 14))
     a, b = a.expand(200, -1, -1), b.expand(200, -1, -1)
-    floor = similarity.noise_floor(a, b, measure, rng=torch.Generator().manual_seed(7), normalize=normalize)
+    floor = floors.noise_floor(a, b, measure, rng=torch.Generator().manual_seed(7), normalize=normalize)
     drawn = floor.drawn.numpy()
     se = drawn.std(ddof=1) / np.sqrt(len(drawn))
     assert abs(drawn.mean() - float(floor.closed_form[0])) <= 4 * se
@@ -213,7 +214,7 @@ def test_drawn_noise_floor_mean_against_closed_form(measure, normalize):
 
 def test_mse_closed_floor_second_moment_equals_mse_bound_on_normalised_maps():
     a, b = _smooth_pairs(n=3)
-    by_normalized_max = similarity.noise_floor(a, b, "mse", rng=0, normalize="second-moment").closed_form
+    by_normalized_max = floors.noise_floor(a, b, "mse", rng=0, normalize="second-moment").closed_form
     na, nb = _normalized(a, "second-moment"), _normalized(b, "second-moment")
     bound = theory.mse_bound(na.mean((1, 2)), nb.mean((1, 2)), na.var((1, 2)), nb.var((1, 2)))
     np.testing.assert_allclose(by_normalized_max.numpy(), bound, rtol=1e-12)
@@ -221,13 +222,13 @@ def test_mse_closed_floor_second_moment_equals_mse_bound_on_normalised_maps():
 
 def test_noise_floor_is_seeded_and_marks_constant_pairs():
     a, b = _smooth_pairs(n=2)
-    first = similarity.noise_floor(a, b, "ssim", rng=3).drawn
-    again = similarity.noise_floor(a, b, "ssim", rng=torch.Generator().manual_seed(3)).drawn
-    other = similarity.noise_floor(a, b, "ssim", rng=4).drawn
+    first = floors.noise_floor(a, b, "ssim", rng=3).drawn
+    again = floors.noise_floor(a, b, "ssim", rng=torch.Generator().manual_seed(3)).drawn
+    other = floors.noise_floor(a, b, "ssim", rng=4).drawn
     assert torch.equal(first, again) and not torch.equal(first, other)
     b[0] = 1.0
     with pytest.warns(similarity.ConstantMapWarning):
-        floor = similarity.noise_floor(a, b, "mse", rng=0)
+        floor = floors.noise_floor(a, b, "mse", rng=0)
     assert (
         torch.isnan(floor.closed_form[0]) and torch.isnan(floor.drawn[0]) and torch.isfinite(floor.drawn[1])
     )

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from empirical.models import DEMO_WEIGHTS_PATH
-from empirical.run.runner import TABLE_COLUMNS, run
+from empirical.run.results import TABLE_COLUMNS
+from empirical.run.runner import _load, run
 
 SMALL = dict(images=3, methods=["gradient", "gradient-x-input"], batch_size=2, progress=False)
 EXPERIMENTS = ["randomization", "faithfulness"]
@@ -24,7 +25,7 @@ def test_tables_have_the_documented_columns(finished):
 
     for experiment in EXPERIMENTS:
         table = pd.read_csv(finished / f"{experiment}.csv")
-        assert tuple(table.columns) == TABLE_COLUMNS[experiment]
+        assert tuple(table.columns) == TABLE_COLUMNS[f"{experiment}.csv"]
         assert set(table["model"]) == {"demo"} and set(table["method"]) == {"gradient", "gradient-x-input"}
     faithfulness = pd.read_csv(finished / "faithfulness.csv")
     assert len(faithfulness) == 2 * 2 * 3 * 31  # methods x patch sizes x images x steps 0..30
@@ -80,7 +81,7 @@ def test_all_writes_exactly_the_documented_files(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "activation_samples.npz", "activations.csv", "chunks", "faithfulness.csv", "faithfulness_area.csv",
         "manifest.json", "randomization.csv"]
-    assert tuple(pd.read_csv(out / "activations.csv").columns) == TABLE_COLUMNS["activations"]
+    assert tuple(pd.read_csv(out / "activations.csv").columns) == TABLE_COLUMNS["activations.csv"]
     with np.load(out / "activation_samples.npz") as samples:
         assert samples.files and all(key.startswith("demo/") for key in samples.files)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -121,8 +122,6 @@ def test_bench_profile_marks_every_table(tmp_path):
 
 
 def test_random_networks_are_drawn_from_the_seed():
-    from empirical.run.runner import _load
-
     first, again, other = (_load("demo", "random", "cpu", seed) for seed in (0, 0, 1))
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(),
                                                  strict=True))

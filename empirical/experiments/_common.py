@@ -1,0 +1,106 @@
+"""Plumbing every experiment shares: which methods run, how their random draws are seeded, which class is
+explained, how chunks are named, and the progress bar.
+
+One seeding rule for stochastic methods (the random control): the draws of a batch are seeded by a key
+``(seed, first image of the batch, step)`` (step 0: the unmodified model), through
+``numpy.random.SeedSequence`` into a CPU ``torch.Generator``, so a resumed chunk, or a run on another device,
+draws what an uninterrupted CPU run drew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from empirical.attribution import attribute, available_methods
+
+__all__ = ["STOCHASTIC_METHODS", "NamedMethod", "chunk_key", "draw_generator", "explain", "explained_classes",
+           "progress_bar", "resolve_methods"]
+
+#: methods of ``empirical.attribution`` that draw random numbers; they get a generator seeded by the draw key
+STOCHASTIC_METHODS = ("random-uniform",)
+
+
+def draw_generator(draw_key) -> torch.Generator:
+    """The CPU ``torch.Generator`` of the draws keyed by ``draw_key`` (a sequence of non-negative ints)."""
+    state = np.random.SeedSequence(list(draw_key)).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state >> np.uint64(1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedMethod:
+    """A method of ``empirical.attribution`` by name, with its keyword options."""
+
+    method: str
+    options: dict
+
+    def __call__(self, model, x, target, *, draw_key=None):
+        options = dict(self.options)
+        if self.method in STOCHASTIC_METHODS and draw_key is not None and "rng" not in options:
+            options["rng"] = draw_generator(draw_key)
+        return attribute(model, x, target, self.method, **options)
+
+
+def resolve_methods(methods, options: Mapping | None = None) -> dict[str, Callable]:
+    """{table name: callable (model, x, target) -> maps} from a list of names and callables (a callable is
+    named by its ``__name__``) or a mapping name -> method name or callable. ``options``: method name ->
+    keyword options of that method (``{"integrated-gradients": {"steps": 16}}``)."""
+    if isinstance(methods, str) or not methods:
+        raise ValueError(f"methods must be a non-empty list of method names, got {methods!r}")
+    options = dict(options or {})
+    if isinstance(methods, Mapping):
+        entries = list(methods.items())
+    else:
+        entries = [(getattr(m, "__name__", type(m).__name__), m) if callable(m) else (m, m) for m in methods]
+    resolved, named = {}, set()
+    for name, method in entries:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"method names must be non-empty strings, got {name!r}")
+        if callable(method):
+            resolved[name] = method
+            continue
+        if method not in available_methods():
+            raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
+        named.add(method)
+        method_options = options.get(method, {})
+        if not isinstance(method_options, Mapping):
+            raise ValueError(f"attribution_options must map method names to option dicts, got "
+                             f"{method!r}: {method_options!r}")
+        resolved[name] = NamedMethod(method, dict(method_options))
+    if len(resolved) != len(entries):
+        raise ValueError(f"methods must have distinct names, got {[name for name, _ in entries]}")
+    unused = sorted(set(options) - named)
+    if unused:
+        raise ValueError(f"attribution_options names methods {unused} that are not in methods")
+    return resolved
+
+
+def explain(method, model, x, target, draw_key) -> torch.Tensor:
+    """Maps of ``method`` (detached); named methods get ``draw_key`` to seed any random draws."""
+    if isinstance(method, NamedMethod):
+        return method(model, x, target, draw_key=draw_key).detach()
+    return method(model, x, target).detach()
+
+
+def explained_classes(model, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``labels`` where given, else the model's highest-scoring class of each image; on ``images``' device."""
+    if labels is not None:
+        return labels.to(images.device)
+    with torch.no_grad():  # not inference_mode: the classes feed into gradient computations
+        return model(images).argmax(dim=1)
+
+
+def chunk_key(*parts: str, start: int, stop: int) -> str:
+    """The name of the chunk of images ``start:stop`` of one (model, method, ...) combination."""
+    raw = "__".join([*parts, f"{start:07d}-{stop:07d}"])
+    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
+
+
+def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
+    """The tqdm bar of an experiment's loop (hidden unless ``enabled``)."""
+    return tqdm(total=total, initial=initial, disable=not enabled, desc=description, unit=unit)
