@@ -8,7 +8,6 @@ every table found there is reused and only what is missing is computed.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import shutil
 import time
@@ -19,11 +18,30 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from empirical.run.results import package_versions
+from empirical.run import runner
+from empirical.run.profiles import get_profile
+from empirical.run.results import EXPERIMENTS
 from reports import inputs, render, sections
 from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
+from simulations import (
+    adaptive_beta,
+    cauchy_overtake,
+    monotonicity,
+    positive_dominance,
+    quantile_variance,
+    similarity_processes,
+)
+from simulations.results import write_result
 
-EMPIRICAL_EXPERIMENTS = ["randomization", "faithfulness", "activations"]
+#: every simulation the report runs, by its table name (simulations.EXPERIMENTS)
+SIMULATION_MODULES = {
+    "cauchy_overtake": cauchy_overtake,
+    "similarity_processes": similarity_processes,
+    "quantile_variance": quantile_variance,
+    "adaptive_beta": adaptive_beta,
+    "monotonicity": monotonicity,
+    "positive_dominance": positive_dominance,
+}
 QUICK_IMAGES = 2
 QUICK_METHODS = ("gradient", "lrp-epsilon")
 
@@ -103,25 +121,12 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
         inputs.copy_empirical(source, target)
         context.reused.append(f"empirical run from {source}")
         return inputs.load_empirical(target)
-    try:
-        runner = importlib.import_module("empirical.run.runner")
-    except ImportError as error:
-        context.missing.append(f"empirical.run.runner is not available ({error}); sections 2-5 have no data")
-        return None
-    experiments = runnable_experiments()
-    for experiment in EMPIRICAL_EXPERIMENTS:
-        if experiment not in experiments:
-            context.missing.append(
-                f"the empirical {experiment!r} experiment is not available in this install"
-            )
-    if not experiments:
-        return None
     options = dict(profile="demo", out=target, seed=context.seed, progress=context.progress)
     if context.quick:
         options.update(quick_empirical_options())
     _discard_other_settings(context, target, options)
     finished = []
-    for experiment in experiments:  # one at a time, so that one failing experiment costs only its sections
+    for experiment in EXPERIMENTS:  # one at a time, so that one failing experiment costs only its sections
         started = time.perf_counter()
         try:
             runner.run([experiment], **options)
@@ -139,23 +144,6 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
     return inputs.load_empirical(target)
 
 
-def runnable_experiments() -> list[str]:
-    """The empirical experiments whose modules import (an install may lack one)."""
-    modules = {
-        "randomization": "empirical.experiments.randomization",
-        "faithfulness": "empirical.experiments.faithfulness",
-        "activations": "empirical.experiments.activations",
-    }
-    found = []
-    for experiment in EMPIRICAL_EXPERIMENTS:
-        try:
-            importlib.import_module(modules[experiment])
-        except ImportError:
-            continue
-        found.append(experiment)
-    return found
-
-
 def _discard_other_settings(context: Context, target: Path, options: dict) -> None:
     # OUT/empirical belongs to the report: chunks left by a run with another seed or image count (a --quick
     # look before the full run) are superseded, not resumed; the empirical runner would refuse to mix them.
@@ -168,7 +156,7 @@ def _discard_other_settings(context: Context, target: Path, options: dict) -> No
         earlier = {}
     images = options.get("images")
     if images is None:
-        images = importlib.import_module("empirical.run.profiles").get_profile("demo").images
+        images = get_profile("demo").images
     if earlier.get("seed") != context.seed or earlier.get("images") != images:
         shutil.rmtree(target / "chunks")
         context.computed.append("discarded OUT/empirical/chunks of an earlier run with other settings")
@@ -184,7 +172,7 @@ def obtain_simulations(context: Context) -> dict[str, SimulationResult]:
     target = context.out / "simulations"
     found = {}
     for name in tqdm(
-        inputs.SIMULATIONS, desc="simulations", unit="table", leave=False, disable=not context.progress
+        SIMULATION_MODULES, desc="simulations", unit="table", leave=False, disable=not context.progress
     ):
         for folder in _simulation_sources(context):
             result = inputs.load_simulation(folder, name)
@@ -220,37 +208,20 @@ def _copy_simulation(source: Path, target: Path, name: str) -> None:
 
 def run_simulation(context: Context, name: str, target: Path) -> SimulationResult | None:
     """Run ``simulations.NAME`` at report size (or ``Config.quick()``) and write NAME.csv/.json/.png."""
-    try:
-        module = importlib.import_module(f"simulations.{name}")
-        config_type, run, plot = module.Config, module.run, getattr(module, "plot", None)
-    except (ImportError, AttributeError) as error:
-        context.missing.append(f"simulations.{name} is not available ({error})")
-        return None
-    config = config_type.quick() if context.quick else report_config(config_type)
+    module = SIMULATION_MODULES[name]
+    config = module.Config.quick() if context.quick else report_config(module.Config)
     started = time.perf_counter()
     try:
-        table = run(config, rng=context.rng(name))
+        table = module.run(config, rng=context.rng(name))
     except Exception as error:  # a failing simulation must not cost the other sections; the report says so
         context.missing.append(f"simulations.{name} failed: {error!r}")
         return None
     elapsed = time.perf_counter() - started
-    table.to_csv(target / f"{name}.csv", index=False)
-    config_dict = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
-    manifest = {
-        "simulation": name,
-        "config": config_dict,
-        "seed": [context.seed, zlib.crc32(name.encode())],
-        "draws": config_dict.get("draws"),
-        "versions": versions(),
-        "elapsed_s": round(elapsed, 3),
-        "made_by": "python -m reports",
-    }
-    (target / f"{name}.json").write_text(json.dumps(manifest, indent=2, default=str))
-    if plot is not None:
-        try:
-            plot(table, target / f"{name}.png")
-        except Exception as error:  # a broken plot must not cost the table
-            context.missing.append(f"simulations.{name}.plot failed: {error}")
+    try:
+        write_result(target, name, table, config=config, seed=[context.seed, zlib.crc32(name.encode())],
+                     elapsed_s=elapsed, plot=module.plot, made_by="python -m reports")
+    except Exception as error:  # a broken plot must not cost the table, written before the figure
+        context.missing.append(f"simulations.{name}.plot failed: {error}")
     context.computed.append(f"simulations/{name}.csv ({elapsed:.1f} s)")
     return inputs.load_simulation(target, name)
 
@@ -260,13 +231,4 @@ def report_config(config_type):
     return config_type()
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the libraries the numbers depend on (read from metadata: no imports)."""
-    found = package_versions(
-        ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch", "torchvision", "zennit",
-         "sanity-audit")
-    )
-    return {name: "not installed" if version is None else version for name, version in found.items()}
-
-
-__all__ = ["build_report", "Context", "ReportInputError", "versions"]
+__all__ = ["build_report", "Context", "ReportInputError"]

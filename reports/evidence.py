@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from theory import normalize_second_moment, quantile_asymptotic_variance
+
 
 def quantile_variance_evidence(
     *, rng, p: float = 0.9, n: int = 1000, replications: int = 10_000
@@ -32,7 +34,10 @@ def quantile_variance_evidence(
     estimates = np.concatenate(estimates)
     variance = float(estimates.var(ddof=1))
     se = variance * np.sqrt(2.0 / (replications - 1))
-    verified, printed, source = _eq20_forms(p, n)
+    dist = stats.norm()
+    verified = float(quantile_asymptotic_variance(p, n, dist))
+    printed = float(quantile_asymptotic_variance(p, n, dist, as_printed=True))
+    source = "theory.quantile_asymptotic_variance"
     rows = [
         dict(form=f"verified: p(1-p)/(n f(F^-1(p))^2) [{source}]", value=verified),
         dict(form=f"as printed: p(1-p)/(n f(F^-1(p))) [{source}]", value=printed),
@@ -48,19 +53,6 @@ def quantile_variance_evidence(
             distribution="normal(0, 1)",
         )
     return pd.DataFrame(rows)
-
-
-def _eq20_forms(p: float, n: int) -> tuple[float, float, str]:
-    try:
-        from theory import quantile_asymptotic_variance
-
-        dist = stats.norm()
-        verified = float(quantile_asymptotic_variance(p, n, dist))
-        printed = float(quantile_asymptotic_variance(p, n, dist, as_printed=True))
-        return verified, printed, "theory.quantile_asymptotic_variance"
-    except ImportError:
-        density = stats.norm.pdf(stats.norm.ppf(p))
-        return p * (1 - p) / (n * density**2), p * (1 - p) / (n * density), "scipy.stats.norm, theory missing"
 
 
 def normalization_evidence(
@@ -79,7 +71,7 @@ def normalization_evidence(
         rows_index = np.repeat(np.arange(size, dtype=float), size).reshape(size, size)
         for scale in scales:
             attribution = scale * base
-            verified = _second_moment_normalise(attribution)
+            verified = np.asarray(normalize_second_moment(attribution))
             printed = attribution / np.sqrt(np.mean(rows_index**2))
             rows.append(
                 dict(
@@ -89,11 +81,3 @@ def normalization_evidence(
                 )
             )
     return pd.DataFrame(rows)
-
-
-def _second_moment_normalise(attribution: np.ndarray) -> np.ndarray:
-    try:
-        from theory import normalize_second_moment
-    except ImportError:
-        return attribution / np.sqrt(np.mean(attribution**2))
-    return np.asarray(normalize_second_moment(attribution))

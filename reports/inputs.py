@@ -15,38 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SIMULATIONS = (
-    "similarity_processes",
-    "cauchy_overtake",
-    "quantile_variance",
-    "adaptive_beta",
-    "monotonicity",
-    "positive_dominance",
-)
-EXPERIMENTS = ("randomization", "faithfulness", "activations")
+from empirical.run.results import EXPERIMENT_TABLES, EXPERIMENTS, TABLE_COLUMNS
+from simulations.results import RESULT_COLUMNS
 
-# The columns each table must hold; extra columns are kept.
-EMPIRICAL_COLUMNS = {
-    "randomization.csv": (
-        "model",
-        "method",
-        "step",
-        "image",
-        "measure",
-        "normalization",
-        "value",
-        "noise_floor",
-    ),
-    "faithfulness.csv": ("model", "method", "patch_size", "image", "step", "score"),
-    "faithfulness_area.csv": ("model", "method", "patch_size", "image", "area"),
-    "activations.csv": ("model", "level", "statistic", "value"),
-}
-EXPERIMENT_TABLES = {
-    "randomization": ("randomization.csv",),
-    "faithfulness": ("faithfulness.csv", "faithfulness_area.csv"),
-    "activations": ("activations.csv",),
-}
-SIMULATION_COLUMNS = ("quantity", "estimate", "se", "ci_low", "ci_high", "theory", "agree", "level")
 ACTIVATION_SAMPLES = "activation_samples.npz"
 
 
@@ -156,7 +127,7 @@ def load_empirical(folder: Path) -> EmpiricalRun:
                     f"experiment); copy {name} from the run that made it, or re-run `python -m empirical "
                     f"{experiment} --out {folder}`"
                 )
-            run.tables[name] = _read_table(path, EMPIRICAL_COLUMNS[name])
+            run.tables[name] = _read_table(path, TABLE_COLUMNS[name])
     return run
 
 
@@ -165,7 +136,7 @@ def load_simulation(folder: Path, name: str) -> SimulationResult | None:
     path = Path(folder) / f"{name}.csv"
     if not path.is_file():
         return None
-    table = _read_table(path, SIMULATION_COLUMNS)
+    table = _read_table(path, RESULT_COLUMNS)
     manifest_path = path.with_suffix(".json")
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     figure = path.with_suffix(".png")

@@ -1,27 +1,19 @@
 """The overtaking Monte Carlo of ``simulations.cauchy_overtake`` fed with an empirical run's activations.
 
 ``activation_samples.npz`` holds a subsample of pooled activations per model and level; each level's
-values go through the simulation's real-activation entry point, and the rows are stacked with their
-model and level.
+values go through ``simulations.cauchy_overtake.overtake_on_activations``, and the rows are stacked with
+their model and level.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-# Names the simulation may give its real-activation entry point, most specific first.
-ENTRY_POINTS = (
-    "run_on_activations",
-    "simulate_activations",
-    "overtake_on_activations",
-    "from_activations",
-    "run_activations",
-)
+from simulations.cauchy_overtake import overtake_on_activations
+
 TABLE = "overtaking_real_activations"
 MAX_LEVELS = 6
 MAX_LEVELS_QUICK = 2
@@ -30,31 +22,12 @@ DRAWS = 5_000
 DRAWS_QUICK = 1_000
 
 
-def entry_point():
-    """The simulation's function taking one level's activation values, or None when it is not there."""
-    try:
-        module = importlib.import_module("simulations.cauchy_overtake")
-    except ImportError:
-        return None
-    for name in ENTRY_POINTS:
-        function = getattr(module, name, None)
-        if callable(function):
-            return function
-    return None
-
-
 def unavailable_reason(context) -> str:
     if context.run is None or context.run.table("activations.csv") is None:
         return "The Monte Carlo on real activations needs an empirical activations run."
     if not (context.run.path / "activation_samples.npz").is_file():
         return (
             "The empirical run has no activation_samples.npz: the Monte Carlo on real activations is skipped."
-        )
-    if entry_point() is None:
-        return (
-            "simulations.cauchy_overtake has no real-activation entry point (looked for "
-            + ", ".join(ENTRY_POINTS)
-            + "), so the Monte Carlo on real activations is skipped."
         )
     return "The Monte Carlo on real activations produced no rows."
 
@@ -69,8 +42,7 @@ def real_activations_monte_carlo(context) -> pd.DataFrame | None:
         if earlier.is_file():
             context.reused.append(f"tables/{TABLE}.csv from {context.source}")
             return pd.read_csv(earlier)
-    function = entry_point()
-    if function is None or context.run is None:
+    if context.run is None:
         return None
     samples = context.run.activation_samples()
     if not samples:
@@ -87,7 +59,11 @@ def real_activations_monte_carlo(context) -> pd.DataFrame | None:
         for index in picks:
             level, values = levels[index]
             try:
-                table = _call(function, np.asarray(values, dtype=float).ravel(), context, f"{model}/{level}")
+                table = overtake_on_activations(
+                    np.asarray(values, dtype=float).ravel(),
+                    rng=context.rng(f"overtake/{model}/{level}"),
+                    draws=DRAWS_QUICK if context.quick else DRAWS,
+                )
             except Exception as error:  # one failing level must not cost the report; the report says so
                 context.missing.append(f"overtaking Monte Carlo on {model}/{level} failed: {error!r}")
                 continue
@@ -95,12 +71,3 @@ def real_activations_monte_carlo(context) -> pd.DataFrame | None:
             table.insert(0, "model", model)
             frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def _call(function, values: np.ndarray, context, name: str) -> pd.DataFrame:
-    options = {"rng": context.rng(f"overtake/{name}")}
-    parameters = inspect.signature(function).parameters
-    if "draws" in parameters:
-        options["draws"] = DRAWS_QUICK if context.quick else DRAWS
-    result = function(values, **options)
-    return result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)

@@ -6,7 +6,12 @@ import json
 
 import pandas as pd
 
+from empirical.run.results import package_versions
 from reports.render import Note, Paragraph, Section, Table
+
+#: the libraries the report's numbers depend on, whose versions the provenance section lists
+VERSIONED_PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch",
+                      "torchvision", "zennit", "sanity-audit")
 
 
 def _flat(value) -> str:
@@ -65,8 +70,6 @@ def simulation_rows(simulations: dict) -> pd.DataFrame:
 
 
 def provenance_section(context) -> Section:
-    from reports.build import versions
-
     section = Section("6. Provenance", "provenance")
     manifest = context.run.manifest if context.run is not None else {}
     if manifest.get("bench") or manifest.get("profile") == "bench":
@@ -86,7 +89,8 @@ def provenance_section(context) -> Section:
         dict(item="reused", value="; ".join(context.reused) or "nothing"),
         dict(item="missing", value="; ".join(context.missing) or "nothing"),
     ]
-    report += [dict(item=f"version: {name}", value=value) for name, value in versions().items()]
+    report += [dict(item=f"version: {name}", value="not installed" if value is None else value)
+               for name, value in package_versions(VERSIONED_PACKAGES).items()]
     frame = pd.DataFrame(report)
     frame.to_csv(context.out / "tables" / "provenance_report.csv", index=False)
     section.add(

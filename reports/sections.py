@@ -10,11 +10,10 @@ import shutil
 
 import pandas as pd
 
+from empirical.measures.similarity import MEASURES, NORMALIZATIONS
 from reports import evidence, figures, overtaking, stats, theorems
+from reports.provenance import provenance_section
 from reports.render import Figure, Note, Paragraph, Section, Table
-
-MEASURES = ("ssim", "mse", "spearman")
-NORMALIZATIONS = ("second-moment", "max-abs")
 
 
 def _save(context, frame: pd.DataFrame, name: str) -> str:
@@ -339,6 +338,4 @@ def nonpositive_section(context) -> Section:
 
 def provenance(context) -> Section:
     """Section 6: where every number comes from."""
-    from reports.provenance import provenance_section
-
     return provenance_section(context)

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.stats import binom
 
 from reports.inputs import EmpiricalRun, SimulationResult
+from theory import overtake_from_quantiles
 
 AGREES, PARTLY, DISAGREES, NO_DATA = "agrees", "partly agrees", "disagrees", "no data"
 
@@ -232,10 +233,6 @@ def empirical_overtaking(run: EmpiricalRun | None) -> tuple[str, str, pd.DataFra
 
 def recompute_overtaking(activations: pd.DataFrame) -> pd.DataFrame:
     """Recompute (K, gamma, P) of section I from the stored mean quantiles with theory."""
-    try:
-        from theory import overtake_from_quantiles
-    except ImportError:
-        return pd.DataFrame()
     quantiles = activations[activations["statistic"] == "quantile"]
     stored = activations[activations["statistic"] == "P"]
     if quantiles.empty or stored.empty:

@@ -165,6 +165,7 @@ def write_simulations(folder: Path, *, seed: int = 0, failing: str | None = None
                         theory=theory,
                         agree=abs(estimate - theory) <= 2.58 * se,
                         level=0.99,
+                        relation="equal",
                     )
                 )
         pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)

@@ -60,8 +60,6 @@ def test_bench_runs_carry_a_speed_only_banner(tmp_path, results_writers, profile
 
 def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, monkeypatch):
     import json
-    import sys
-    import types
 
     from reports import build
 
@@ -78,10 +76,7 @@ def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, m
         (out / "manifest.json").write_text(json.dumps(manifest))
         return out
 
-    monkeypatch.setitem(sys.modules, "empirical.run.runner", types.SimpleNamespace(run=fake_run))
-    monkeypatch.setattr(
-        build, "runnable_experiments", lambda: ["randomization", "faithfulness", "activations"]
-    )
+    monkeypatch.setattr(build.runner, "run", fake_run)
     context = build.Context(out=tmp_path, seed=0, quick=True, progress=False)
     run = build.obtain_empirical(context, None)
     assert run.experiments == ("randomization", "faithfulness")
@@ -92,15 +87,12 @@ def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, m
 
 
 def test_bad_settings_stop_the_build_with_the_runners_message(tmp_path, monkeypatch):
-    import sys
-    import types
 
     from reports import build
 
     def fake_run(experiments, **options):
         raise ValueError("holds finished chunks of a run with other settings")
 
-    monkeypatch.setitem(sys.modules, "empirical.run.runner", types.SimpleNamespace(run=fake_run))
-    monkeypatch.setattr(build, "runnable_experiments", lambda: ["randomization"])
+    monkeypatch.setattr(build.runner, "run", fake_run)
     with pytest.raises(ValueError, match="other settings"):
         build.obtain_empirical(build.Context(out=tmp_path, seed=0, quick=True, progress=False), None)
