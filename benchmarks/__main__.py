@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    # the harness modules load torch and the networks: imported once the arguments are known to be good
     if args.check_cuda or args.check_only:
         from benchmarks.cuda_check import check_cuda_against_cpu, format_checks
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.config import BenchConfig
+from benchmarks.floors import input_gradient_pass
 from benchmarks.workload import Workload
 
 #: attribution methods expected from ``empirical.attribution.available_methods()`` (used when it is missing)
@@ -166,6 +167,4 @@ def all_stages(config: BenchConfig) -> list[Stage]:
 def reference_maps(workload: Workload) -> torch.Tensor:
     """Plain-torch gradient maps (l2 over colour channels), (N, H, W): the maps the faithfulness stages
     perturb by. Any map ranks the patches; computing it here keeps those stages independent of attribution."""
-    from benchmarks.floors import input_gradient_pass
-
     return input_gradient_pass(workload)().detach().norm(dim=1)

@@ -1,8 +1,7 @@
 """The network and inputs every stage of a harness run shares: random weights, random images.
 
 Numbers from these are for speed only (DESIGN.md section 4, the ``bench`` profile). The network comes
-from ``empirical.models.load_model(name, weights="random")``; while that module is not there the same
-architectures are built here from torchvision / efficientnet-pytorch, so the floors can still be measured.
+from ``empirical.models.load_model(name, weights="random")``.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from empirical.models import load_model
 
 
 @dataclass
@@ -31,36 +32,9 @@ class Workload:
         return self.images.shape[0]
 
 
-def _fallback_model(name: str) -> nn.Module:
-    if name == "resnet50":
-        from torchvision.models import resnet50
-        return resnet50(weights=None)
-    if name == "densenet121":
-        from torchvision.models import densenet121
-        return densenet121(weights=None)
-    if name == "efficientnet-b0":
-        from efficientnet_pytorch import EfficientNet
-        return EfficientNet.from_name("efficientnet-b0")
-    if name == "demo":
-        from empirical.models.demo_net import DemoResNet
-        return DemoResNet()
-    raise ValueError(f"model must be one of resnet50, densenet121, efficientnet-b0, demo, got {name!r}")
-
-
 def load_bench_model(name: str, device: torch.device | str) -> tuple[nn.Module, str]:
     """The network ``name`` with random weights, in eval mode on ``device``, and where it came from."""
-    try:
-        from empirical.models import load_model
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        model = load_model(name, weights="random", device=device)
-        source = "empirical.models"
-    else:
-        model = _fallback_model(name)
-        source = "fallback constructor (empirical.models not available)"
-    model = model.to(device).eval()
-    return model, source
+    return load_model(name, weights="random", device=device).to(device).eval(), "empirical.models"
 
 
 def make_workload(name: str, *, batch_size: int, image_size: int, device: torch.device | str,
