@@ -1,0 +1,196 @@
+"""The layout rules of DESIGN.md section 1, read from the source with ``ast`` (nothing is imported).
+
+Oracles: a hand-written graph with a known cycle for the cycle finder; for the tree, the rules themselves:
+no import cycle among our modules (imports inside functions count: a lazy import hides a cycle, it does
+not remove it), every shared contract assigned in exactly one module, no module over 400 lines, no module
+``__getattr__``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("theory", "simulations", "empirical", "reports", "benchmarks")
+#: each contract and the one module that may assign it. ``theory.NORMALIZATIONS`` (the four normalisations
+#: ``theory.normalize`` accepts) is theory's own vocabulary, checked against the empirical one below;
+#: ``EXPERIMENTS`` names two vocabularies (empirical/run/results.py, simulations/__init__.py).
+CONTRACTS = {
+    "MEASURES": "empirical/measures/similarity.py",
+    "NORMALIZATIONS": "empirical/measures/similarity.py",
+    "TABLE_COLUMNS": "empirical/run/results.py",
+    "EXPERIMENT_TABLES": "empirical/run/results.py",
+    "RANDOMIZATION_COLUMNS": "empirical/run/results.py",
+    "FAITHFULNESS_COLUMNS": "empirical/run/results.py",
+    "FAITHFULNESS_AREA_COLUMNS": "empirical/run/results.py",
+    "ACTIVATION_COLUMNS": "empirical/run/results.py",
+    "RESULT_COLUMNS": "simulations/results.py",
+    "RELATIONS": "simulations/results.py",
+}
+#: the modules that may define a public ``*COLUMNS`` list: the owners of the result tables
+COLUMN_OWNERS = {"empirical/run/results.py", "simulations/results.py", "benchmarks/table.py"}
+
+
+def _sources() -> dict[str, Path]:
+    """{dotted module name: path} of every non-test module of our packages."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "tests" in relative.parts or relative.name.startswith("test_"):
+                continue
+            parts = list(relative.with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _trees() -> dict[str, ast.Module]:
+    return {name: ast.parse(path.read_text(), filename=str(path)) for name, path in _sources().items()}
+
+
+def import_graph(trees: dict[str, ast.Module], packages: set[str], inits: set[str]) -> dict[str, set[str]]:
+    """{module: modules of ours it imports}, from every import statement (top level or inside functions).
+    ``from a import b`` is an edge to ``a.b`` when that is a module of ours, else to ``a``. ``inits``: the
+    modules that are packages (an ``__init__.py``), for relative imports."""
+    graph = {name: set() for name in trees}
+    for name, tree in trees.items():
+        is_package = name in inits
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = name.split(".") if is_package else name.split(".")[:-1]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.append(full if full in trees else base)
+            for target in targets:
+                while target and target not in trees:  # `import a.b.c` of a name inside a module
+                    target = target.rpartition(".")[0]
+                if target and target.split(".")[0] in packages and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as [a, b, ..., a], or None (iterative depth-first search)."""
+    state = {}  # 1: on the current path, 2: finished
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        state[start] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(step) == 1:
+                return path[path.index(step):] + [step]
+            elif not state.get(step):
+                state[step] = 1
+                path.append(step)
+                stack.append(iter(sorted(graph.get(step, ()))))
+    return None
+
+
+def test_cycle_finder_against_a_hand_made_graph():
+    acyclic = {"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": {"a"}}
+    assert find_cycle(acyclic) is None
+    cyclic = {**acyclic, "c": {"d"}}  # a -> c -> d -> a
+    cycle = find_cycle(cyclic)
+    assert cycle[0] == cycle[-1] and all(b in cyclic[a] for a, b in zip(cycle, cycle[1:], strict=False))
+
+
+def test_import_graph_sees_lazy_and_relative_imports():
+    trees = {
+        "pkg": ast.parse(""),
+        "pkg.one": ast.parse("def f():\n    from pkg import two\n"),
+        "pkg.two": ast.parse("from . import one\nimport numpy\n"),
+    }
+    graph = import_graph(trees, {"pkg"}, {"pkg"})
+    assert graph == {"pkg": set(), "pkg.one": {"pkg.two"}, "pkg.two": {"pkg.one"}}
+    assert find_cycle(graph) in (["pkg.one", "pkg.two", "pkg.one"], ["pkg.two", "pkg.one", "pkg.two"])
+
+
+def _our_graph() -> dict[str, set[str]]:
+    inits = {name for name, path in _sources().items() if path.name == "__init__.py"}
+    return import_graph(_trees(), set(PACKAGES), inits)
+
+
+def test_no_import_cycle_among_our_modules():
+    graph = _our_graph()
+    assert sum(len(edges) for edges in graph.values()) > 100  # the walk really saw the imports
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_dependencies_run_the_way_design_section_1_says():
+    allowed = {
+        "theory": {"theory"},
+        "simulations": {"simulations", "theory"},
+        "empirical": {"empirical", "theory"},
+        "reports": {"reports", "empirical", "simulations", "theory"},
+        "benchmarks": {"benchmarks", "empirical", "simulations", "theory"},
+    }
+    graph = _our_graph()
+    wrong = sorted(f"{a} -> {b}" for a, edges in graph.items() for b in edges
+                   if b.split(".")[0] not in allowed[a.split(".")[0]])
+    assert wrong == []
+
+
+def _assignments(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign | ast.AugAssign) else []
+        for target in targets:
+            for leaf in ast.walk(target):
+                if isinstance(leaf, ast.Name):
+                    names.add(leaf.id)
+    return names
+
+
+@pytest.mark.parametrize("contract", sorted(CONTRACTS))
+def test_each_contract_is_assigned_in_exactly_one_module(contract):
+    sources = _sources()
+    places = sorted(str(sources[name].relative_to(ROOT)) for name, tree in _trees().items()
+                    if contract in _assignments(tree) and not name.startswith("theory"))
+    assert places == [CONTRACTS[contract]]
+
+
+def test_column_lists_live_with_the_table_owners():
+    sources = _sources()
+    stray = sorted(f"{sources[name].relative_to(ROOT)}: {assigned}" for name, tree in _trees().items()
+                   for assigned in _assignments(tree)
+                   if assigned.endswith("COLUMNS") and not assigned.startswith("_")
+                   and str(sources[name].relative_to(ROOT)) not in COLUMN_OWNERS)
+    assert stray == []
+
+
+def test_empirical_normalizations_are_theory_normalizations():
+    import theory
+    from empirical.measures.similarity import NORMALIZATIONS
+
+    assert set(NORMALIZATIONS) <= set(theory.NORMALIZATIONS)
+
+
+def test_no_module_passes_400_lines():
+    long = sorted(f"{path.relative_to(ROOT)}: {lines}" for path in ROOT.rglob("*.py")
+                  if ".git" not in path.parts and (lines := len(path.read_text().splitlines())) > 400)
+    assert long == []
+
+
+def test_no_module_getattr():
+    found = sorted(name for name, tree in _trees().items() for node in tree.body
+                   if isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
+    assert found == []
