@@ -80,14 +80,24 @@ def test_negative_activations_follow_section_i_inverse_ratio():
     rows = table.set_index("quantity")
     assert abs(rows.loc["overtake-sum", "estimate"] - rows.loc["overtake-sum", "theory"]) \
         <= K_SE * rows.loc["overtake-sum", "se"]
-    # Section I's estimate concerns the top set overtaking the bottom one: small, and not exceeded.
-    assert rows.loc["overtake-section-I", "estimate"] < 0.2 and rows.loc["overtake-section-I", "agree"]
+    # Section I's estimate concerns the top set overtaking the bottom one: its frequency is eq. 27-28's exact
+    # probability with the roles swapped (the top set, small in magnitude, is the overtaking one)
+    large, small, _, _ = co.quantile_sets(values, 0.9, 0.3)
+    swapped = theory.overtake_probability(values[large], values[small])
+    section_i = rows.loc["overtake-section-I"]
+    assert abs(section_i["estimate"] - swapped) <= K_SE * section_i["se"]
+    assert abs(section_i["estimate"] - rows.loc["overtake-sum", "theory"]) > K_SE * section_i["se"]
 
 
-def test_default_run_draws_at_least_ten_million_neurons():
-    config = co.Config()
-    settings = len(config.ks) * len(config.n_small) * len(config.n_large)
-    assert config.neuron_draws * settings >= 10**7
+def test_overtake_counts_condition_on_half_the_draws(table):
+    # P(sum w_l x_l > 0) = 1/2 by symmetry: the conditioning count n, read back from se = sqrt(p(1-p)/n),
+    # is Binomial(draws, 1/2), within K_SE of its sd sqrt(draws)/2; the default grid draws >= 10^7 neurons
+    rows = table[(table["quantity"] == "overtake-sum") & (table["estimate"] > 0)]
+    n = rows["estimate"] * (1 - rows["estimate"]) / rows["se"] ** 2
+    assert len(rows) == 8
+    assert (np.abs(n - SMALL.draws / 2) <= K_SE * np.sqrt(SMALL.draws) / 2).all()
+    default = co.Config()
+    assert default.neuron_draws * len(default.ks) * len(default.n_small) * len(default.n_large) >= 10**7
 
 
 def test_loads_csv_npy_and_empirical_npz(tmp_path):

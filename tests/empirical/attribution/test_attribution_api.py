@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import scipy.stats
 import torch
 
 from empirical import attribution
@@ -61,13 +62,20 @@ def test_batched_equals_one_image_at_a_time(demo_model, demo_batch):
         torch.testing.assert_close(batched, single, rtol=1e-9, atol=1e-12, msg=method)
 
 
-def test_random_uniform_is_reproducible_and_uninformative(demo_model, demo_batch):
-    def draw(seed):
-        return attribute(demo_model, demo_batch, 0, "random-uniform", rng=torch.Generator().manual_seed(seed))
+def test_random_uniform_is_torch_rand_of_its_generator_and_uninformative(demo_model, demo_batch, helpers):
+    def draw(seed, model=demo_model, target=0):
+        return attribute(model, demo_batch, target, "random-uniform", rng=torch.Generator().manual_seed(seed))
 
-    assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
-    values = draw(3)
-    assert values.min() >= 0 and values.max() < 1
+    # oracle: torch.rand from the same seed, shape of the input, first channel ("first" reduction)
+    generator = torch.Generator().manual_seed(3)
+    expected = torch.rand(demo_batch.shape, generator=generator, dtype=demo_batch.dtype)
+    assert torch.equal(draw(3), expected[:, 0])
+    assert not torch.equal(draw(3), draw(4))
+    # it carries no information: neither the target nor the network changes a value
+    other_network = helpers.seeded_model("demo", 5)
+    assert torch.equal(draw(3, target=7), draw(3)) and torch.equal(draw(3, model=other_network), draw(3))
+    # and its values are uniform on [0, 1): Kolmogorov-Smirnov over 3 x 32 x 32 values (fixed seed)
+    assert scipy.stats.kstest(draw(3).flatten().numpy(), "uniform").pvalue > 1e-3
     with pytest.raises(ValueError, match="rng must be a torch.Generator"):
         attribute(demo_model, demo_batch, 0, "random-uniform", rng=3)
 

@@ -99,6 +99,14 @@ def test_every_method_on_every_network(name, imagenet_like_batch, helpers):
     with torch.no_grad():
         reference = model(x)
     target = torch.tensor([3, 999])
+    # oracles: the input gradient by plain autograd; random-uniform is torch.rand of its seed; for the rule
+    # families (LRP through the canonizers, the adaptive beta, guided backprop), each image explained alone
+    # (in eval mode the images of a batch do not interact)
+    inputs = x.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(inputs).gather(1, target[:, None]).sum(), inputs)
+    expected = {"gradient": torch.linalg.vector_norm(gradient, dim=1), "gradient-mean": gradient.mean(1),
+                "gradient-x-input": (gradient * x).sum(1),
+                "random-uniform": torch.rand(x.shape, generator=torch.Generator().manual_seed(0))[:, 0]}
     for method in BUILTIN_METHODS:
         options = dict(FAST_OPTIONS.get(method, {}))
         if method == "random-uniform":
@@ -106,6 +114,15 @@ def test_every_method_on_every_network(name, imagenet_like_batch, helpers):
         maps = attribute(model, x, target, method, **options)
         assert maps.shape == (2, 32, 32), method
         assert torch.isfinite(maps).all() and maps.abs().sum() > 0, method
+        scale = float(maps.abs().max())
+        if method in expected:
+            torch.testing.assert_close(maps, expected[method], rtol=1e-4, atol=1e-5 * scale, msg=method)
+        elif method in ("lrp-epsilon", "lrp-adaptive-beta", "guided-backprop"):
+            alone = torch.cat([attribute(model, x[i:i + 1], target[i:i + 1], method, **options)
+                               for i in range(2)])
+            # float32: batched and single convolutions round differently (the adaptive beta may flip)
+            close = torch.isclose(maps, alone, rtol=1e-3, atol=1e-3 * scale)
+            assert close.float().mean() > 0.99, method
     helpers.assert_untouched(model, before, x, reference)
 
 

@@ -1,0 +1,90 @@
+"""The experiments' shared plumbing: method resolution, the one seeding rule, targets, chunk keys.
+
+Oracles: numpy's SeedSequence and torch.rand written out here for the random control; the faithfulness and
+randomisation chunks of one batch, which must hold the same random-control maps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from empirical.experiments._common import (
+    NamedMethod,
+    chunk_key,
+    draw_generator,
+    explain,
+    explained_classes,
+    resolve_methods,
+)
+
+
+def test_the_random_control_is_drawn_from_the_seed_sequence_of_its_key(demo_model, demo_batch):
+    key = (7, 32, 3)  # (seed, first image of the batch, step)
+    state = np.random.SeedSequence([7, 32, 3]).generate_state(1, dtype=np.uint64)[0]
+    generator = torch.Generator().manual_seed(int(state) >> 1)
+    expected = torch.rand(demo_batch.shape, generator=generator)[:, 0]
+    method = resolve_methods(["random-uniform"])["random-uniform"]
+    assert isinstance(method, NamedMethod)
+    maps = explain(method, demo_model, demo_batch, torch.zeros(3, dtype=torch.long), key)
+    assert torch.equal(maps, expected)
+    assert draw_generator(key).initial_seed() == generator.initial_seed()
+    assert not torch.equal(maps, explain(method, demo_model, demo_batch, torch.zeros(3, dtype=torch.long),
+                                         (7, 32, 4)))
+
+
+def test_faithfulness_and_randomization_seed_the_control_by_one_rule(tmp_path, demo_model, demo_batch,
+                                                                     monkeypatch):
+    from empirical.experiments.faithfulness import run_faithfulness
+    from empirical.experiments.randomization import run_randomization
+    from empirical.run.results import ChunkStore
+
+    keys = []
+    original = NamedMethod.__call__
+
+    def recording(self, model, x, target, *, draw_key=None):
+        keys.append(draw_key)
+        return original(self, model, x, target, draw_key=draw_key)
+
+    monkeypatch.setattr(NamedMethod, "__call__", recording)
+    options = dict(methods=["random-uniform"], batch_size=3, seed=4, progress=False, model_name="demo")
+    run_faithfulness(demo_model, demo_batch, None, store=ChunkStore(tmp_path, "faithfulness"), patch_sizes=8,
+                     blur_kernel=3, steps=2, **options)
+    run_randomization(demo_model, demo_batch, None, store=ChunkStore(tmp_path, "randomization"), **options)
+    # faithfulness explains the original model: key (seed, first image, 0), as randomisation's reference
+    assert keys[0] == keys[1] == (4, 0, 0)
+    assert keys[1:] == [(4, 0, step) for step in range(len(keys) - 1)]
+
+
+def test_resolve_methods_names_callables_and_checks_options():
+    def my_map(model, x, target):
+        return x.sum(1)
+
+    resolved = resolve_methods([my_map, "gradient"], {"gradient": {}})
+    assert resolved["my_map"] is my_map and resolved["gradient"] == NamedMethod("gradient", {})
+    assert resolve_methods({"ig": "integrated-gradients"}, {"integrated-gradients": {"steps": 3}})["ig"] \
+        == NamedMethod("integrated-gradients", {"steps": 3})
+    for methods, options, message in [
+        ("gradient", None, "non-empty list"), ([], None, "non-empty list"),
+        (["nope"], None, "method 'nope' unknown"), ([my_map, my_map], None, "distinct names"),
+        (["gradient"], {"lrp-epsilon": {}}, "not in methods"), (["gradient"], {"gradient": 3}, "must map"),
+        ({"": "gradient"}, None, "non-empty strings"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            resolve_methods(methods, options)
+
+
+def test_explained_classes_are_labels_or_the_top_class(demo_model, demo_batch):
+    labels = torch.tensor([4, 1, 0])
+    assert torch.equal(explained_classes(demo_model, demo_batch, labels), labels)
+    with torch.no_grad():
+        top = demo_model(demo_batch).argmax(1)
+    assert torch.equal(explained_classes(demo_model, demo_batch, None), top)
+
+
+def test_chunk_keys_are_file_names_in_image_order():
+    key = chunk_key("demo", "top-down", "lrp/eps", start=0, stop=32)
+    assert key == "demo__top-down__lrp_eps__0000000-0000032"
+    keys = [chunk_key("m", "g", start=s, stop=s + 10) for s in (100, 20, 0)]
+    assert sorted(keys) == keys[::-1]
