@@ -94,19 +94,18 @@ def run(config: Config, *, rng) -> pd.DataFrame:
             settings = {"inputs": d, "width": config.width, "beta_max": config.beta_max}
             rows += [
                 verdicts.identity_row(settings, "max-ratio-minus-eq1", joined["ratio_error"],
-                               level=level, atol=IDENTITY_ATOL),
+                                      level=level, atol=IDENTITY_ATOL),
                 verdicts.identity_row(settings, "max-capped-ratio-minus-cap", joined["capped_error"],
-                               level=level, atol=IDENTITY_ATOL),
+                                      level=level, atol=IDENTITY_ATOL),
                 verdicts.identity_row(settings, "max-neuron-conservation", joined["conservation_error"],
-                               level=level, atol=IDENTITY_ATOL),
+                                      level=level, atol=IDENTITY_ATOL),
                 verdicts.identity_row(settings, "max-layer-conservation", joined["layer_error"],
-                               level=level, atol=IDENTITY_ATOL),
+                                      level=level, atol=IDENTITY_ATOL),
                 # P + N = sum w x is symmetric about 0 for N(0, 1) weights: off with probability 1/2.
                 verdicts.proportion_row(settings, "off-fraction", count=total["off"], n=total["n"],
-                                        theory=0.5,
-                                 level=level),
+                                        theory=0.5, level=level),
                 verdicts.proportion_row(settings, "capped-fraction", count=total["capped"], n=total["on"],
-                                 theory=np.nan, level=level),
+                                        theory=np.nan, level=level),
             ]
     return results.finish_table(rows)
 

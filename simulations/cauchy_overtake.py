@@ -175,11 +175,12 @@ def _set_rows(settings, counts, x_small, x_large, k, level):
         verdicts.proportion_row(settings, "overtake-sum", count=over_sum, n=positive, theory=exact,
                                 level=level),
         verdicts.proportion_row(settings, "overtake-sum-bound", count=over_sum, n=positive, level=level,
-                         theory=theory.overtake_bound(k, n_small, n_large), relation="at_most"),
+                                theory=theory.overtake_bound(k, n_small, n_large), relation="at_most"),
         verdicts.proportion_row(settings, "overtake-average", count=over_avg, n=positive, theory=exact_avg,
-                         level=level),
+                                level=level),
         verdicts.proportion_row(settings, "overtake-average-bound", count=over_avg, n=positive, level=level,
-                         theory=theory.overtake_bound_average(k, n_small, n_large), relation="at_most"),
+                                theory=theory.overtake_bound_average(k, n_small, n_large),
+                                relation="at_most"),
     ]
 
 
@@ -206,14 +207,15 @@ def _ratio_rows(config, gen, bar) -> list[dict]:
     rows = []
     for gamma, g in zip(config.ratio_gammas, gen.spawn(len(config.ratio_gammas)), strict=True):
         blocks = _blocks.map_blocks(lambda size, gg, gamma=gamma: _ratio_block(size, gg, config.ks, gamma),
-                              config.neuron_draws, g, bytes_per_draw=8 + 4 * len(config.ks), progress=bar)
+                                    config.neuron_draws, g, bytes_per_draw=8 + 4 * len(config.ks),
+                                    progress=bar)
         counts = np.sum(blocks, axis=0)
         for k, count in zip(config.ks, counts, strict=True):
             settings = {"source": "weights", "q_high": np.nan, "q_low": np.nan, "K": k, "n_small": 1,
                         "n_large": 1, "gamma": gamma}
             rows.append(verdicts.proportion_row(settings, "ratio-tail", count=int(count),
                                                 n=config.neuron_draws,
-                                         theory=theory.cauchy_tail(k, gamma), level=config.level))
+                                                theory=theory.cauchy_tail(k, gamma), level=config.level))
     return rows
 
 
@@ -271,7 +273,7 @@ def overtake_on_activations(
         if small.any():
             masked[:, 2 * len(pairs) + j] = np.where(small, x, 0) * (large.sum() / small.sum())
     blocks = _blocks.map_blocks(lambda size, g: _shared_block(size, g, masked), draws, rng,
-                          bytes_per_draw=4 * (values.size + 6 * len(pairs)), progress=progress)
+                                bytes_per_draw=4 * (values.size + 6 * len(pairs)), progress=progress)
     counts = np.sum(blocks, axis=0)
     rows = []
     for j, ((qh, ql), (large, small, v_high, v_low)) in enumerate(zip(pairs, cuts, strict=True)):
@@ -290,7 +292,7 @@ def overtake_on_activations(
         negative = v_high <= 0 and v_low < 0
         over, n = (pair_counts[4], pair_counts[3]) if negative else (pair_counts[1], pair_counts[0])
         rows.append(verdicts.proportion_row(settings, "overtake-section-I", count=int(over), n=int(n),
-                                     theory=p_section_i, level=level, relation="at_most"))
+                                            theory=p_section_i, level=level, relation="at_most"))
     return results.finish_table(rows)
 
 

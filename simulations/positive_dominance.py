@@ -119,13 +119,13 @@ def run(config: Config, *, rng) -> pd.DataFrame:
                 # Section G: with biases <= 0 every layer sum of a positive logit is positive (frequency 1);
                 # the positive-bias control falls short of 1.
                 verdicts.proportion_row(settings, "all-layer-sums-positive", count=all_positive, n=positive,
-                                 theory=1.0, level=level, relation="equal" if proven else "less"),
+                                        theory=1.0, level=level, relation="equal" if proven else "less"),
                 verdicts.identity_row(settings, "max-relative-conservation-error", errors, level=level,
-                               atol=IDENTITY_RTOL),
+                                      atol=IDENTITY_RTOL),
                 # The input layer's sum is f(x) - b >= f(x) when b <= 0: at least the logit itself.
                 verdicts.proportion_row(settings, "input-sum-at-least-logit", count=at_least_logit,
                                         n=positive,
-                                 theory=1.0, level=level, relation="equal" if proven else "less"),
+                                        theory=1.0, level=level, relation="equal" if proven else "less"),
             ]
     return results.finish_table(rows)
 

@@ -230,7 +230,7 @@ def _process_rows(config, name, rho, joined, local_var, c1, c2) -> list[dict]:
     n_pixels = config.height * config.width
     rows.append(verdicts.mean_row(here, "spearman", joined["spearman"], level=level,
                                   theory=np.nan if constant else theory.spearman_expected_gaussian(rho,
-                                                                                                   n_pixels)))
+                                  n_pixels)))
     # |A| and |B| of independent maps are independent: expected rank correlation 0. No closed form else.
     rows.append(verdicts.mean_row(here, "spearman-abs", joined["spearman-abs"], level=level,
                                   theory=0.0 if rho == 0.0 else np.nan))

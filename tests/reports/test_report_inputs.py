@@ -96,3 +96,28 @@ def test_bad_settings_stop_the_build_with_the_runners_message(tmp_path, monkeypa
     monkeypatch.setattr(build.runner, "run", fake_run)
     with pytest.raises(ValueError, match="other settings"):
         build.obtain_empirical(build.Context(out=tmp_path, seed=0, quick=True, progress=False), None)
+
+
+def test_the_report_runs_every_simulation_the_package_lists():
+    import simulations
+    from reports import build
+
+    assert tuple(build.SIMULATION_MODULES) == simulations.EXPERIMENTS
+    assert all(module.__name__ == f"simulations.{name}" for name, module in build.SIMULATION_MODULES.items())
+
+
+def test_report_and_command_line_write_the_same_simulation_manifest(tmp_path):
+    import json
+
+    from reports import build
+    from simulations import positive_dominance
+
+    context = build.Context(out=tmp_path, seed=0, quick=True, progress=False)
+    build.run_simulation(context, "positive_dominance", tmp_path / "report")
+    positive_dominance.main(["--quick", "--draws", "20", "--out", str(tmp_path / "cli")])
+    by_report = json.loads((tmp_path / "report" / "positive_dominance.json").read_text())
+    by_cli = json.loads((tmp_path / "cli" / "positive_dominance.json").read_text())
+    shared = {"simulation", "config", "seed", "draws", "versions", "elapsed_s"}
+    assert shared <= set(by_report) and shared <= set(by_cli)
+    assert by_report["versions"] == by_cli["versions"] and by_report["made_by"] == "python -m reports"
+    assert (tmp_path / "report" / "positive_dominance.png").is_file()
