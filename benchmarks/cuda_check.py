@@ -14,8 +14,11 @@ import copy
 import pandas as pd
 import torch
 
-from benchmarks.stages import StageUnavailable, attribution_methods, method_options, require_module
+from benchmarks.stages import StageUnavailable, attribution_methods, method_options
 from benchmarks.workload import make_workload
+from empirical import attribution
+from empirical.experiments import faithfulness
+from empirical.measures import activations, similarity
 
 #: relative tolerance a check may differ by: logits and scores are near-exact, LRP divides by sums
 #: that can come close to zero (epsilon keeps them away), so maps get more room
@@ -87,7 +90,6 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
                 continue
 
             def attribute(side, method=method):
-                attribution = require_module("empirical.attribution", "attribute")
                 x, target = inputs[side]
                 options = method_options(method, CHECK_IG_STEPS)
                 return attribution.attribute(models[side], x, target, method, **options)
@@ -100,7 +102,6 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
 
         for patch_size in (8, 15):
             def curves(side, patch_size=patch_size):
-                faithfulness = require_module("empirical.experiments.faithfulness", "perturbation_curves")
                 x, target = inputs[side]
                 return faithfulness.perturbation_curves(
                     models[side], x, target, cpu_maps.to(where[side]), patch_size=patch_size, steps=steps,
@@ -110,13 +111,11 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
         other = cpu_maps.roll(1, dims=0) + 0.1 * cpu_maps
         for measure in ("ssim", "spearman", "mse"):
             def score(side, measure=measure):
-                similarity = require_module("empirical.measures.similarity", measure)
                 return getattr(similarity, measure)(cpu_maps.to(where[side]), other.to(where[side]),
                                                     normalize="second-moment")
             rows.append(_check(f"similarity {measure}", "similarity", score, devices))
 
         def statistics(side):
-            activations = require_module("empirical.measures.activations", "activation_statistics")
             result = activations.activation_statistics(models[side], inputs[side][0])
             if isinstance(result, pd.DataFrame):
                 return torch.as_tensor(result.select_dtypes("number").to_numpy(dtype=float))

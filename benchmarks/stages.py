@@ -14,19 +14,16 @@ import torch
 from benchmarks.config import BenchConfig
 from benchmarks.floors import input_gradient_pass
 from benchmarks.workload import Workload
+from empirical import attribution, models
+from empirical.experiments import faithfulness, randomization
+from empirical.measures import activations, similarity
 
-#: attribution methods expected from ``empirical.attribution.available_methods()`` (used when it is missing)
-EXPECTED_METHODS = (
-    "gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop", "lrp-epsilon",
-    "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat", "epsilon-gamma-box",
-    "random-uniform",
-)
 _GRADIENT_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop")
 RANDOMISATION_METHOD = "gradient"
 
 
 class StageUnavailable(Exception):
-    """The code a stage needs is not in the tree (yet)."""
+    """A stage cannot run here (e.g. a method that ``empirical.attribution`` does not offer)."""
 
 
 @dataclass(frozen=True)
@@ -45,26 +42,9 @@ class Stage:
     detail: str = ""
 
 
-def require_module(module: str, *names: str):
-    """``module`` (imported) after checking it has ``names``; :class:`StageUnavailable` otherwise."""
-    import importlib
-
-    try:
-        loaded = importlib.import_module(module)
-    except ImportError as error:
-        raise StageUnavailable(f"{module} not importable ({error})") from None
-    missing = [name for name in names if not hasattr(loaded, name)]
-    if missing:
-        raise StageUnavailable(f"{module} has no {', '.join(missing)}")
-    return loaded
-
-
 def attribution_methods() -> tuple[str, ...]:
-    """The methods ``empirical.attribution`` offers, or :data:`EXPECTED_METHODS` while it is missing."""
-    try:
-        return tuple(require_module("empirical.attribution", "available_methods").available_methods())
-    except StageUnavailable:
-        return EXPECTED_METHODS
+    """The methods ``empirical.attribution`` offers."""
+    return tuple(attribution.available_methods())
 
 
 def method_options(method: str, ig_steps: int) -> dict:
@@ -74,7 +54,6 @@ def method_options(method: str, ig_steps: int) -> dict:
 
 def _attribution_stage(method: str) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        attribution = require_module("empirical.attribution", "attribute", "available_methods")
         if method not in attribution.available_methods():
             raise StageUnavailable(f"{method!r} is not in empirical.attribution.available_methods()")
         options = method_options(method, config.ig_steps)
@@ -92,7 +71,6 @@ def _attribution_stage(method: str) -> Stage:
 
 def _faithfulness_stage(patch_size: int) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        faithfulness = require_module("empirical.experiments.faithfulness", "perturbation_curves")
         model, images, targets = workload.model, workload.images, workload.targets
         return lambda: faithfulness.perturbation_curves(
             model, images, targets, reference, patch_size=patch_size, steps=config.faithfulness_steps,
@@ -103,12 +81,6 @@ def _faithfulness_stage(patch_size: int) -> Stage:
 
 def _randomisation_stage(all_measures: bool) -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        randomization = require_module(
-            "empirical.experiments.randomization", "top_down_schedule", "step_state", "score_steps"
-        )
-        similarity = require_module("empirical.measures.similarity", "ssim", "spearman")
-        attribution = require_module("empirical.attribution", "attribute")
-        models = require_module("empirical.models", "architecture_of")
         import copy
 
         model, images, targets = workload.model, workload.images, workload.targets
@@ -137,7 +109,6 @@ def _randomisation_stage(all_measures: bool) -> Stage:
 
 def _activation_stage() -> Stage:
     def build(workload: Workload, config: BenchConfig, reference: torch.Tensor):
-        activations = require_module("empirical.measures.activations", "activation_statistics")
         model, images = workload.model, workload.images
         return lambda: activations.activation_statistics(model, images)
 
