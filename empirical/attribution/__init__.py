@@ -13,24 +13,46 @@ from torch import nn
 
 from empirical.attribution import gradients as _gradients
 from empirical.attribution.canonizers import DenseNetCanonizer, EfficientNetCanonizer, canonizers_for
-from empirical.attribution.composites import LRP_METHODS, guided_backprop_composite, lrp_composite
-from empirical.attribution.lrp_rules import AdaptiveBeta, adaptive_beta_torch, positive_negative_sums
+from empirical.attribution.composites import (
+    LRP_METHODS,
+    METHOD_RULES,
+    guided_backprop_composite,
+    lrp_composite,
+    method_settings,
+)
+from empirical.attribution.lrp_rules import (
+    BETA_FROM,
+    AdaptiveBeta,
+    AlphaBeta,
+    Gamma,
+    ZPlus,
+    adaptive_beta_torch,
+    output_beta_torch,
+    positive_negative_sums,
+)
 
 __all__ = [
     "AdaptiveBeta",
+    "AlphaBeta",
+    "BETA_FROM",
     "BUILTIN_METHODS",
     "DenseNetCanonizer",
     "EfficientNetCanonizer",
+    "Gamma",
     "LRP_METHODS",
+    "METHOD_RULES",
     "REDUCTIONS",
     "adaptive_beta_torch",
     "attribute",
     "available_methods",
     "canonizers_for",
     "lrp_composite",
+    "method_settings",
+    "output_beta_torch",
     "positive_negative_sums",
     "reduce_channels",
     "register_method",
+    "ZPlus",
 ]
 
 REDUCTIONS = ("sum", "mean", "l2", "first", "none")
@@ -131,7 +153,12 @@ def _as_target(target, x: torch.Tensor) -> torch.Tensor:
 
 def _lrp(method: str) -> Callable:
     def run(model, x, target, *, output_relevance: str = "logit", **options):
-        """LRP from the target logit as output relevance (``output_relevance="one"``: from 1, as Zennit)."""
+        """LRP from the target logit as output relevance (``output_relevance="one"``: from 1, as Zennit).
+
+        ``options`` go to ``lrp_composite``: ``beta_from`` ("inputs", eq. 2, or "output", the authors'
+        code; adaptive beta only), ``include_bias`` (default False: bias-free redistribution), ``fallback``
+        (default True: conserving treatment of empty sides), ``epsilon``, ``gamma``, ``beta_max``, ...
+        ``method_settings(method, **options)`` reports what was used."""
         if output_relevance not in ("logit", "one"):
             raise ValueError(f"output_relevance must be 'logit' or 'one', got {output_relevance!r}")
         composite = lrp_composite(method, model, x, **options)
