@@ -107,8 +107,10 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     after normalisation, or [0, 1] for ``demo``; see ``empirical.models.input_bounds``), the gamma rule
     (ours, bias-free unless ``include_bias``) on the other convolutions. ``lrp-epsilon``: Zennit's epsilon
     rule on every layer, bias included as the rule defines it. ``epsilon`` is used by every dense layer.
-    Batch-norms that no canonizer removed, activations (swish and DenseNet's threshold ReLU included) pass
-    relevance on unchanged; sums and average pooling get Zennit's ``Norm``.
+    Batch-norms that no canonizer removed and activations (swish and DenseNet's threshold ReLU included)
+    pass relevance on unchanged, except that ``lrp-epsilon`` keeps the threshold ReLU's gradient; sums get
+    Zennit's ``Norm``, and so does average pooling for ``lrp-epsilon`` and ``epsilon-gamma-box`` (the
+    other methods apply their own rule to it: a linear layer with non-negative weights).
     """
     _check_options(beta_from, include_bias, fallback)
     if canonizers is None:
@@ -116,8 +118,12 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     activations = [((*_swish_types(), ThresholdReLU), Pass())]
     base = activations + layer_map_base(stabilizer)
     if method == "lrp-epsilon":
-        layer_map = base + [(Convolution, ZennitEpsilon(epsilon=epsilon)),
-                            (nn.Linear, ZennitEpsilon(epsilon=epsilon))]
+        # the threshold ReLU keeps its gradient here, so that at epsilon -> 0 the map is gradient x input,
+        # as for every piecewise-linear network (with Pass, relevance of clamped units would move on to
+        # inputs that do not affect the output, and the maps exploded on DenseNet-121)
+        gradient_threshold = [(_swish_types(), Pass()), (ThresholdReLU, None)]
+        layer_map = gradient_threshold + layer_map_base(stabilizer) + [
+            (Convolution, ZennitEpsilon(epsilon=epsilon)), (nn.Linear, ZennitEpsilon(epsilon=epsilon))]
         return LayerMapComposite(layer_map=layer_map, canonizers=canonizers)
     dense = [(nn.Linear, Epsilon(epsilon, include_bias=include_bias))]
     family = {"include_bias": include_bias, "fallback": fallback}
