@@ -64,10 +64,13 @@ def _folded_shift(batch_norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tenso
 
 
 class BatchNormFoldedConv2d(nn.Conv2d):
-    """conv(relu(bn(x))) as conv_{w a}(threshold_relu(x)) + conv_w(s): the weight scaled per input channel
-    and a bias that is the convolution's response to the constant image s (tensor-shaped where padding
-    cuts the kernel). ``weight`` is the scaled weight; the bias is computed from the buffers
-    ``input_shift`` and ``shift_weight`` (the original weight) and the original ``bias``."""
+    """conv(relu(bn(x))) as conv_{w a}(threshold_relu(x)) + conv_w(s): ``weight`` is the original weight
+    scaled by a per input channel, the bias is the convolution's response to the constant image s
+    (tensor-shaped where the zero padding cuts the kernel; ``shift_response``). The LRP rules redistribute
+    the contributions of ``linear_part`` (scaled weight, no bias). ``forward`` computes the same function
+    as conv_w(relu(a h + s)) from the buffers ``input_scale``, ``input_shift`` and ``original_weight``:
+    equal for h = threshold_relu(x), and in float32 as close to the original network as its own rounding
+    (the sum of the two large terms conv_{w a}(h) and conv_w(s) is not)."""
 
     @classmethod
     def fold(cls, batch_norm: nn.BatchNorm2d, conv: nn.Conv2d) -> BatchNormFoldedConv2d:
@@ -81,21 +84,24 @@ class BatchNormFoldedConv2d(nn.Conv2d):
             folded.weight.copy_(conv.weight * scale.view(1, -1, 1, 1))
             if conv.bias is not None:
                 folded.bias.copy_(conv.bias)
+        folded.register_buffer("input_scale", scale.to(conv.weight).clone())
         folded.register_buffer("input_shift", input_shift.to(conv.weight).clone())
-        folded.register_buffer("shift_weight", conv.weight.detach().clone())
+        folded.register_buffer("original_weight", conv.weight.detach().clone())
         return folded
 
     def shift_response(self, x: torch.Tensor) -> torch.Tensor:
         """conv_w(s) for inputs of ``x``'s spatial size, (1, out_channels, H', W')."""
         constant = self.input_shift.view(1, -1, 1, 1).expand(1, -1, *x.shape[2:])
-        return F.conv2d(constant, self.shift_weight, None, self.stride, self.padding, self.dilation)
+        return F.conv2d(constant, self.original_weight, None, self.stride, self.padding, self.dilation)
 
     def linear_part(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The convolution with ``weight`` and no bias (what the LRP rules redistribute)."""
         return self._conv_forward(x, weight, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x) + self.shift_response(x)
+        view = (1, -1, 1, 1)
+        restored = torch.relu(x * self.input_scale.view(view) + self.input_shift.view(view))
+        return self._conv_forward(restored, self.original_weight, self.bias)
 
 
 def _folded_linear(batch_norm: nn.BatchNorm2d, linear: nn.Linear) -> nn.Linear:

@@ -13,7 +13,8 @@ bias a canonizer builds into a convolution's forward is excluded as well; the bi
 layer's output minus that linear part.
 
 Conservation fallback (``fallback=True``, the default of the alpha-beta family). Eq. 52 has nothing to
-redistribute to where a side is empty: with the positive sum P_j = 0 the alpha share, with the negative
+redistribute to where a side is empty (a sum below finfo.tiny / finfo.eps of the dtype counts as empty,
+so that no division overflows): with the positive sum P_j = 0 the alpha share, with the negative
 sum N_j = 0 the beta share is lost. With ReLU inputs this is rare; swish lets relevance reach neurons whose
 positive sum is zero (mostly 3x3 depthwise convolutions of EfficientNet-B0, 9 inputs each). The fallback
 keeps the alpha - beta share that eq. 52 hands on in total: where N_j = 0 all of it goes to the positive
@@ -154,7 +155,10 @@ class AlphaBeta(_LinearLayerRule):
                 bias = output - (positive_sum + negative_sum)
             positive_sum = positive_sum + bias.clamp(min=0)
             negative_sum = negative_sum + bias.clamp(max=0)
-        has_positive, has_negative = positive_sum > 0, negative_sum < 0
+        # sums too small to divide by in this dtype (activations of a random EfficientNet-B0 shrink to
+        # 1e-14 and below) count as empty: 1/sum would overflow and 0 * inf give NaN
+        smallest = torch.finfo(positive_sum.dtype).tiny / torch.finfo(positive_sum.dtype).eps
+        has_positive, has_negative = positive_sum > smallest, negative_sum < -smallest
         if self._config["fallback"]:
             kept = alpha - beta  # what eq. 52 hands on in total
             alpha = torch.where(has_negative, alpha, kept)
