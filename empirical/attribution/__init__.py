@@ -1,6 +1,8 @@
 """Attribution maps for the audit (DESIGN.md section 4): gradients, integrated gradients, guided backprop,
-LRP (Zennit rules, composites and canonizers, plus the adaptive beta rule of seed eq. 1-2) and a random
-control, behind one function, ``attribute``, and a registry that takes any callable.
+LRP (Zennit composites and canonizers; bias-free alpha-beta, z+, gamma and adaptive beta rules of seed
+eq. 1-2 and 52 in ``lrp_rules``) and a random control, behind one function, ``attribute``, and a registry
+that takes any callable. ``method_settings(method, **options)`` says which rule settings an LRP run used
+(``beta_from``, bias excluded or included, fallback).
 """
 
 from __future__ import annotations
