@@ -1,6 +1,8 @@
 """Attribution maps for the audit (DESIGN.md section 4): gradients, integrated gradients, guided backprop,
-LRP (Zennit rules, composites and canonizers, plus the adaptive beta rule of seed eq. 1-2) and a random
-control, behind one function, ``attribute``, and a registry that takes any callable.
+LRP (Zennit composites and canonizers; bias-free alpha-beta, z+, gamma and adaptive beta rules of seed
+eq. 1-2 and 52 in ``lrp_rules``) and a random control, behind one function, ``attribute``, and a registry
+that takes any callable. ``method_settings(method, **options)`` says which rule settings an LRP run used
+(``beta_from``, bias excluded or included, fallback).
 """
 
 from __future__ import annotations
@@ -13,24 +15,46 @@ from torch import nn
 
 from empirical.attribution import gradients as _gradients
 from empirical.attribution.canonizers import DenseNetCanonizer, EfficientNetCanonizer, canonizers_for
-from empirical.attribution.composites import LRP_METHODS, guided_backprop_composite, lrp_composite
-from empirical.attribution.lrp_rules import AdaptiveBeta, adaptive_beta_torch, positive_negative_sums
+from empirical.attribution.composites import (
+    LRP_METHODS,
+    METHOD_RULES,
+    guided_backprop_composite,
+    lrp_composite,
+    method_settings,
+)
+from empirical.attribution.lrp_rules import (
+    BETA_FROM,
+    AdaptiveBeta,
+    AlphaBeta,
+    Gamma,
+    ZPlus,
+    adaptive_beta_torch,
+    output_beta_torch,
+    positive_negative_sums,
+)
 
 __all__ = [
     "AdaptiveBeta",
+    "AlphaBeta",
+    "BETA_FROM",
     "BUILTIN_METHODS",
     "DenseNetCanonizer",
     "EfficientNetCanonizer",
+    "Gamma",
     "LRP_METHODS",
+    "METHOD_RULES",
     "REDUCTIONS",
     "adaptive_beta_torch",
     "attribute",
     "available_methods",
     "canonizers_for",
     "lrp_composite",
+    "method_settings",
+    "output_beta_torch",
     "positive_negative_sums",
     "reduce_channels",
     "register_method",
+    "ZPlus",
 ]
 
 REDUCTIONS = ("sum", "mean", "l2", "first", "none")
@@ -131,7 +155,12 @@ def _as_target(target, x: torch.Tensor) -> torch.Tensor:
 
 def _lrp(method: str) -> Callable:
     def run(model, x, target, *, output_relevance: str = "logit", **options):
-        """LRP from the target logit as output relevance (``output_relevance="one"``: from 1, as Zennit)."""
+        """LRP from the target logit as output relevance (``output_relevance="one"``: from 1, as Zennit).
+
+        ``options`` go to ``lrp_composite``: ``beta_from`` ("inputs", eq. 2, or "output", the authors'
+        code; adaptive beta only), ``include_bias`` (default False: bias-free redistribution), ``fallback``
+        (default True: conserving treatment of empty sides), ``epsilon``, ``gamma``, ``beta_max``, ...
+        ``method_settings(method, **options)`` reports what was used."""
         if output_relevance not in ("logit", "one"):
             raise ValueError(f"output_relevance must be 'logit' or 'one', got {output_relevance!r}")
         composite = lrp_composite(method, model, x, **options)

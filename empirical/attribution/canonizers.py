@@ -2,9 +2,10 @@
 
 Zennit 0.5.1 ships a ResNet canonizer, used here with an exact batch-norm merge for ResNet-50 and, since
 the demo network is built from torchvision's ``BasicBlock``, for ``demo`` too. It has nothing for
-DenseNet-121 or EfficientNet-B0; the two canonizers here fill that gap. Both merge every batch-norm that
-directly follows a convolution into it, and route additions, gates and functional activations through
-modules so that rules can see them.
+DenseNet-121 or EfficientNet-B0: ``EfficientNetCanonizer`` here merges every batch-norm into the
+convolution before it and routes skip additions and squeeze-excitation gates through modules and
+functions that rules can see; ``DenseNetCanonizer`` (module ``densenet_canonizer``) folds each
+batch-norm -> ReLU -> convolution into a threshold ReLU and a convolution with a tensor-shaped bias.
 """
 
 from __future__ import annotations
@@ -12,37 +13,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from zennit.canonizers import (
-    AttributeCanonizer,
-    Canonizer,
-    CompositeCanonizer,
-    MergeBatchNorm,
-    NamedMergeBatchNorm,
-    SequentialMergeBatchNorm,
-)
+from zennit.canonizers import AttributeCanonizer, Canonizer, CompositeCanonizer
 from zennit.layer import Sum
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 
+from empirical.attribution.densenet_canonizer import DenseNetCanonizer
+from empirical.attribution.merging import ExactNamedMergeBatchNorm, ExactSequentialMergeBatchNorm
 from empirical.models import architecture_of
 
-
-class _ExactIdentityMixin:
-    """Zennit 0.5.1 leaves a merged batch-norm computing x / sqrt(1 + eps), not x: over ResNet-50's 53
-    batch-norms that moved random-weight logits by up to 3e-3. Setting the running variance to 1 - eps
-    makes the emptied batch-norm the identity, so the canonized network computes the original function."""
-
-    @staticmethod
-    def merge_batch_norm(modules, batch_norm):
-        MergeBatchNorm.merge_batch_norm(modules, batch_norm)
-        batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1.0 - batch_norm.eps)
-
-
-class ExactSequentialMergeBatchNorm(_ExactIdentityMixin, SequentialMergeBatchNorm):
-    """Zennit's ``SequentialMergeBatchNorm`` whose emptied batch-norms are exactly the identity."""
-
-
-class ExactNamedMergeBatchNorm(_ExactIdentityMixin, NamedMergeBatchNorm):
-    """Zennit's ``NamedMergeBatchNorm`` whose emptied batch-norms are exactly the identity."""
+__all__ = ["DenseNetCanonizer", "EfficientNetCanonizer", "ExactNamedMergeBatchNorm",
+           "ExactSequentialMergeBatchNorm", "ResNetCanonizer", "canonizers_for"]
 
 
 class ResNetCanonizer(CompositeCanonizer):
@@ -83,45 +63,6 @@ class _ModelCanonizer(Canonizer):
     @staticmethod
     def _attributes(name, module):
         raise NotImplementedError
-
-
-class DenseNetCanonizer(_ModelCanonizer):
-    """Canonizer for torchvision's DenseNet-121.
-
-    Merges ``conv0 -> norm0`` and, in every dense layer, ``conv1 -> norm2``. The other batch-norms
-    (``norm1`` of each dense layer, the transitions' ``norm``, ``norm5``) come after a concatenation and
-    before ReLU and a convolution, so no convolution can absorb them; the composites give them the Pass
-    rule. That is exactly what folding the positive scale into the next convolution and the shift into a
-    thresholded ReLU would give, since z-, epsilon-, plus-, alpha-beta- and gamma-rules depend only on the
-    products w_ij h_j. ``forward`` is overloaded so that the final ReLU and pooling, functional in
-    torchvision, are modules (``canonizer_relu``, ``canonizer_pool``) that rules and guided backprop reach.
-    """
-
-    @staticmethod
-    def _merge_pairs(root_module):
-        pairs = [(("features.conv0",), "features.norm0")]
-        for name, module in root_module.named_modules():
-            is_dense_layer = hasattr(module, "conv1") and hasattr(module, "norm2")
-            if name.startswith("features.denseblock") and is_dense_layer:
-                pairs.append(((f"{name}.conv1",), f"{name}.norm2"))
-        return pairs
-
-    @staticmethod
-    def _attributes(name, module):
-        from torchvision.models import DenseNet
-
-        if not isinstance(module, DenseNet):
-            return None
-        return {
-            "forward": _densenet_forward.__get__(module),
-            "canonizer_relu": nn.ReLU(),
-            "canonizer_pool": nn.AdaptiveAvgPool2d((1, 1)),
-        }
-
-
-def _densenet_forward(self, x):
-    out = self.canonizer_pool(self.canonizer_relu(self.features(x)))
-    return self.classifier(torch.flatten(out, 1))
 
 
 class EfficientNetCanonizer(_ModelCanonizer):

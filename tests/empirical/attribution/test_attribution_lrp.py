@@ -14,7 +14,8 @@ from zennit.rules import AlphaBeta, Epsilon
 from zennit.types import Convolution
 
 import theory
-from empirical.attribution import AdaptiveBeta, adaptive_beta_torch, attribute, canonizers_for
+from empirical.attribution import AdaptiveBeta, ZPlus, adaptive_beta_torch, attribute, canonizers_for
+from empirical.attribution import AlphaBeta as OurAlphaBeta
 from empirical.attribution.canonizers import _RelevanceToSignal
 from empirical.attribution.composites import LRP_METHODS
 
@@ -49,7 +50,7 @@ def test_adaptive_rule_on_linear_layer_against_theory():
         layer.weight.copy_(torch.randn(5, 7, generator=gen, dtype=torch.float64))
     x = torch.randn(4, 7, generator=gen, dtype=torch.float64)
     relevance_out = torch.rand(4, 5, generator=gen, dtype=torch.float64)
-    got = _relevance_through(layer, AdaptiveBeta(beta_max=3.0, stabilizer=1e-12), x, relevance_out)
+    got = _relevance_through(layer, AdaptiveBeta(beta_max=3.0, fallback=False), x, relevance_out)
 
     contributions = (layer.weight[None] * x[:, None, :]).detach().numpy()  # (N, out, in)
     beta = theory.adaptive_beta(*_part_sums(contributions))
@@ -64,7 +65,7 @@ def test_adaptive_rule_on_convolution_against_theory_per_position_and_channel():
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen, dtype=torch.float64))
     x = torch.randn(2, 3, 7, 7, generator=gen, dtype=torch.float64)
     relevance_out = torch.rand(2, 4, 4, 4, generator=gen, dtype=torch.float64)
-    got = _relevance_through(conv, AdaptiveBeta(beta_max=2.0, stabilizer=1e-12), x, relevance_out)
+    got = _relevance_through(conv, AdaptiveBeta(beta_max=2.0, fallback=False), x, relevance_out)
 
     # every output neuron (channel, position) sees one patch: contributions w * patch, (N, out, L, in*k*k)
     patches = F.unfold(x, kernel_size=3, padding=1, stride=2)  # (N, in*k*k, L)
@@ -78,19 +79,37 @@ def test_adaptive_rule_on_convolution_against_theory_per_position_and_channel():
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
-def test_adaptive_rule_with_constant_beta_equals_zennit_alphabeta(demo_model, demo_batch, beta):
-    def run(conv_rule):
-        layer_map = [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=0.25))]
-        composite = EpsilonAlpha2Beta1(layer_map=layer_map, canonizers=canonizers_for(demo_model))
-        x = demo_batch.detach().requires_grad_(True)
-        with composite.context(demo_model) as hooked:
-            out = hooked(x)
-            (relevance,) = torch.autograd.grad(out, x, grad_outputs=torch.eye(10)[[1, 2, 3]])
-        return relevance
+def _demo_relevance(demo_model, demo_batch, conv_rule):
+    layer_map = [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=0.25))]
+    composite = EpsilonAlpha2Beta1(layer_map=layer_map, canonizers=canonizers_for(demo_model))
+    x = demo_batch.detach().double().requires_grad_(True)
+    with composite.context(demo_model.double()) as hooked:
+        out = hooked(x)
+        (relevance,) = torch.autograd.grad(out, x, grad_outputs=torch.eye(10).double()[[1, 2, 3]])
+    return relevance
 
-    ours = run(AdaptiveBeta(fixed_beta=beta))
-    torch.testing.assert_close(ours, run(AlphaBeta(alpha=1 + beta, beta=beta)), rtol=1e-5, atol=1e-7)
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
+def test_alphabeta_with_bias_and_without_fallback_equals_zennit_alphabeta(demo_model, demo_batch, beta):
+    # include_bias=True, fallback=False is Zennit's definition (up to its 1e-12 stabilizer in float64)
+    ours = _demo_relevance(demo_model, demo_batch, OurAlphaBeta(1 + beta, beta, include_bias=True,
+                                                                 fallback=False))
+    zennit = _demo_relevance(demo_model, demo_batch, AlphaBeta(alpha=1 + beta, beta=beta, stabilizer=1e-12))
+    torch.testing.assert_close(ours, zennit, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_bias_free_alphabeta_without_fallback_equals_zennit_alphabeta_with_zero_bias(demo_model, demo_batch,
+                                                                                       beta):
+    ours = _demo_relevance(demo_model, demo_batch, OurAlphaBeta(1 + beta, beta, fallback=False))
+    zennit = _demo_relevance(demo_model, demo_batch, AlphaBeta(alpha=1 + beta, beta=beta, stabilizer=1e-12,
+                                                               zero_params=["bias"]))
+    torch.testing.assert_close(ours, zennit, rtol=1e-7, atol=1e-9)
+
+
+def test_adaptive_rule_capped_at_zero_equals_zplus(demo_model, demo_batch):
+    capped = _demo_relevance(demo_model, demo_batch, AdaptiveBeta(beta_max=0.0))
+    torch.testing.assert_close(capped, _demo_relevance(demo_model, demo_batch, ZPlus()))
 
 
 def _bias_free_net() -> nn.Module:
@@ -160,8 +179,12 @@ def test_gate_passes_all_relevance_to_signal_and_none_to_gate():
 def test_bad_rule_parameters():
     with pytest.raises(ValueError, match="beta_max must be >= 0, got -1"):
         AdaptiveBeta(beta_max=-1)
-    with pytest.raises(ValueError, match="fixed_beta"):
-        AdaptiveBeta(fixed_beta=-0.5)
+    with pytest.raises(ValueError, match="beta_from must be one of .*, got 'bias'"):
+        AdaptiveBeta(beta_from="bias")
+    with pytest.raises(ValueError, match="alpha >= beta >= 0, got alpha=0.5, beta=1"):
+        OurAlphaBeta(0.5, 1)
+    with pytest.raises(ValueError, match="include_bias must be True or False, got 'yes'"):
+        ZPlus(include_bias="yes")
 
 
 def test_output_relevance_scales_with_logit(demo_model, demo_batch):
@@ -216,8 +239,9 @@ def test_network_of_unknown_architecture_gets_a_generic_canonizer(helpers):
     helpers.assert_untouched(net, before, x, reference)
 
 
-def test_adaptive_rule_with_bias_takes_beta_without_it():
-    # beta from the bias-free sums (eq. 1-2); the bias joins the denominators as in Zennit's AlphaBeta
+def test_adaptive_rule_with_bias_option_takes_beta_without_it():
+    # beta from the bias-free sums (eq. 1-2); with include_bias=True the bias joins the denominators as in
+    # Zennit's AlphaBeta
     gen = torch.Generator().manual_seed(12)
     layer = nn.Linear(6, 4).double()
     with torch.no_grad():
@@ -225,7 +249,7 @@ def test_adaptive_rule_with_bias_takes_beta_without_it():
         layer.bias.copy_(torch.tensor([0.5, -0.5, 2.0, -2.0], dtype=torch.float64))
     x = torch.randn(3, 6, generator=gen, dtype=torch.float64)
     relevance_out = torch.rand(3, 4, generator=gen, dtype=torch.float64)
-    got = _relevance_through(layer, AdaptiveBeta(stabilizer=1e-12), x, relevance_out)
+    got = _relevance_through(layer, AdaptiveBeta(include_bias=True, fallback=False), x, relevance_out)
 
     contributions = (layer.weight[None] * x[:, None, :]).detach().numpy()
     positive, negative = _part_sums(contributions)

@@ -51,21 +51,25 @@ def test_demo_canonizer_computes_the_original_function(demo_model, demo_batch, h
 
 
 @pytest.mark.slow
-def test_densenet_canonizer_merges_only_batch_norms_that_follow_a_convolution(helpers):
+def test_densenet_canonizer_folds_every_batch_norm_after_a_concatenation(helpers):
+    # issue 11: conv0 -> norm0 is merged; every other batch-norm becomes a threshold ReLU whose scale and
+    # shift move into the convolution (or, for norm5, the classifier) after its ReLU
+    from empirical.attribution.densenet_canonizer import BatchNormFoldedConv2d, ThresholdReLU
+
     model = helpers.seeded_model("densenet121")
     instances = DenseNetCanonizer().apply(model)
     try:
-        identity = {name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)
-                    and torch.all(m.running_mean == 0) and torch.all(m.weight == 1)
-                    and torch.all(m.bias == 0)}
-        assert "features.norm0" in identity and "features.denseblock1.denselayer1.norm2" in identity
-        assert len(identity) == 1 + 58  # norm0 and one norm2 per dense layer
-        assert not any(name.endswith(("norm1", "norm5", "transition1.norm")) for name in identity)
-        assert isinstance(model.canonizer_relu, nn.ReLU)
+        norms = [name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
+        assert norms == ["features.norm0"] and torch.all(model.features.norm0.weight == 1)
+        folded = [name for name, m in model.named_modules() if isinstance(m, BatchNormFoldedConv2d)]
+        assert len(folded) == 58 * 2 + 3 and "features.transition1.conv" in folded
+        assert isinstance(model.features.denseblock1.denselayer1.norm1, ThresholdReLU)
+        assert isinstance(model.canonizer_relu, ThresholdReLU)
     finally:
         for instance in instances:
             instance.remove()
     assert not hasattr(model, "canonizer_relu")
+    assert isinstance(model.features.denseblock1.denselayer1.norm1, nn.BatchNorm2d)
 
 
 def _lrp_zero_equals_gradient_x_input(model, x, target):
@@ -143,7 +147,7 @@ def _zero_shift_batch_norms(model: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("name", BIG)
 def test_lrp_zero_conserves_the_logit_through_canonized_network(name, helpers):
     # an oracle for the canonizers: skip sums (Sum/Norm), squeeze-excitation gates (relevance to the
-    # signal), concatenations and unmerged batch-norms (Pass) must all pass relevance on without loss
+    # signal), concatenations and DenseNet's folded batch-norms must all pass relevance on without loss
     model = _zero_shift_batch_norms(helpers.seeded_model(name)).double()
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     target = torch.tensor([17])
