@@ -292,8 +292,10 @@ def _discard_other_settings(context: Context, target: Path, options: dict) -> No
     if not settings.is_file():
         return
     try:
-        earlier = json.loads(settings.read_text())
-    except json.JSONDecodeError:
+        earlier = json.loads(settings.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        earlier = {}
+    if not isinstance(earlier, dict):  # damaged: superseded like any other settings
         earlier = {}
     images = options.get("images")
     if images is None:
