@@ -248,7 +248,7 @@ def _folder_labels(root: Path, class_dirs: list[Path]) -> list[int]:
     warnings.warn(f"the {len(names)} class folders of {root} are not all WordNet ids (e.g. "
                   f"{next(n for n in names if not WNID.match(n))!r}): labels are their positions 0.."
                   f"{len(names) - 1} in sorted order, which is right only if every class of the model has a "
-                  "folder", stacklevel=3)
+                  "folder", stacklevel=4)  # the caller of load_image_folder
     return list(range(len(names)))
 
 
