@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from empirical._checks import MAX_SEED
 from empirical.run.profiles import PROFILES
 
 EPILOG = """\
@@ -45,9 +46,21 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--device", default="cpu", help="cpu or cuda[:index] (default: cpu)")
     main.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default: the profile's)")
     main.add_argument("--out", type=Path, help="output folder (default: runs/empirical-<profile>)")
-    main.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    main.add_argument("--seed", type=_seed, default=0, metavar="SEED",
+                      help=f"seed of every random draw, 0 to {MAX_SEED} (default: 0)")
     main.add_argument("--quiet", action="store_true", help="no progress bars")
     return main
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer 0..MAX_SEED, else an argparse error naming the value (exit code 2)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {text}")
+    return seed
 
 
 def _weights(values):

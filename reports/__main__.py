@@ -6,11 +6,12 @@ Exit status 0 on success, 2 on bad input (one message, no traceback), 130 when i
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 from pathlib import Path
 
-from reports.build import build_report
+from reports.build import MAX_SEED, build_report, staging_folder
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,8 +49,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
-    if arguments.seed < 0:
-        parser().error(f"--seed must be a non-negative integer, got {arguments.seed}")
+    if not 0 <= arguments.seed <= MAX_SEED:
+        parser().error(f"--seed must be a non-negative integer up to {MAX_SEED}, got {arguments.seed}")
     started = time.perf_counter()
     try:
         path = build_report(
@@ -62,15 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"python -m reports: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"python -m reports: error: {_write_failure(error, arguments.out)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
-            f"python -m reports: interrupted; finished chunks and tables are kept under {arguments.out}: "
-            "the same command resumes the empirical run from its chunks",
+            f"python -m reports: interrupted; {arguments.out} is as it was, and the empirical run's finished "
+            f"chunks are kept in {staging_folder(arguments.out.absolute())}: the same command resumes "
+            "from them",
             file=sys.stderr,
         )
         return 130
     print(f"report written to {path} and {path.with_suffix('.md')} in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _write_failure(error: OSError, out: Path) -> str:
+    """One sentence for an OSError of writing the report: what failed, and that ``--out`` is unchanged."""
+    what = "no space left on the device" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    where = f" ({error.filename})" if error.filename else ""
+    return (f"--out {out}: writing the report failed: {what}{where}; any earlier report there is unchanged "
+            "(the report is moved into place only when complete)")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,19 @@
 Without a source folder the report runs the simulations and the empirical ``demo`` profile into
 ``OUT/simulations`` and ``OUT/empirical``. With ``source`` (a report folder or a bare empirical run)
 every table found there is reused and only what is missing is computed.
+
+Every input of ``source`` is read and checked before anything is written. The report is built in
+``.OUT.partial`` beside ``OUT`` and moved into ``OUT`` only when complete, so an earlier report in ``OUT``
+stays whole whatever happens (an error, a full disk, an interrupt). The partial folder keeps only the
+empirical run's finished chunks after a failure, from which the same command resumes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import shutil
 import time
 import zlib
@@ -18,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from empirical._checks import MAX_SEED
 from empirical.run import runner
 from empirical.run.profiles import get_profile
 from empirical.run.results import EXPERIMENTS
@@ -42,6 +50,10 @@ SIMULATION_MODULES = {
     "monotonicity": monotonicity,
     "positive_dominance": positive_dominance,
 }
+#: the entries of a report folder, moved into OUT together once the build is complete
+REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical")
+#: errors of writing, not of computing: they stop the build instead of costing one section
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 QUICK_IMAGES = 2
 QUICK_METHODS = ("gradient", "lrp-epsilon")
 
@@ -73,27 +85,40 @@ def build_report(
 ) -> Path:
     """Build the report under ``out`` and return the path of ``report.html``.
 
-    Raises ReportInputError (a ValueError) when ``source`` is not a result folder or lacks a table its
-    manifest promises.
+    Raises ReportInputError (a ValueError) when ``source`` is not a result folder, lacks a table its
+    manifest promises or holds an unreadable input, and when ``out`` is no folder or cannot be written; these
+    are checked before anything is written. An OSError while writing (a full disk) leaves ``out`` as it was.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    out = Path(out)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a non-negative integer up to {MAX_SEED}, got {seed!r}")
+    out = Path(out).absolute()
+    check_out(out)
+    source = Path(source) if source is not None else None
+    empirical_source = validate_source(source) if source is not None else None
     started = time.perf_counter()
+    staging = prepare_staging(out, keep_chunks_of=None if source is not None else out / "empirical")
     context = Context(
-        out=out,
+        out=staging,
         seed=seed,
         quick=quick,
         progress=progress,
-        source=Path(source) if source is not None else None,
+        source=source,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    empirical_source = inputs.empirical_folder(context.source) if context.source is not None else None
-    if empirical_source is not None:
-        inputs.load_empirical(empirical_source)  # fail early, before any computation, on a missing table
+    try:
+        _build(context, empirical_source, started)
+        move_into_place(staging, out)
+    except BaseException:
+        discard_staging(staging)
+        raise
+    return out / "report.html"
+
+
+def _build(context: Context, empirical_source: Path | None, started: float) -> None:
+    out = context.out
     for folder in ("figures", "tables", "simulations"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    with tqdm(total=4, desc="report", unit="stage", disable=not progress) as bar:
+    with tqdm(total=4, desc="report", unit="stage", disable=not context.progress) as bar:
         bar.set_postfix_str("empirical")
         context.run = obtain_empirical(context, empirical_source)
         bar.update()
@@ -108,10 +133,109 @@ def build_report(
         report_sections.append(sections.provenance(context))
         title = "sanity-audit report: theory, Monte Carlo and real networks side by side"
         (out / "report.md").write_text(render.to_markdown(title, report_sections))
-        html_path = out / "report.html"
-        html_path.write_text(render.to_html(title, report_sections, out))
+        (out / "report.html").write_text(render.to_html(title, report_sections, out))
         bar.update()
-    return html_path
+
+
+def check_out(out: Path) -> None:
+    """ReportInputError naming ``--out`` when it is a file or a folder that cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise ReportInputError(f"--out: {str(out)!r} is a file, not a folder; name a folder for the report")
+    existing = next(parent for parent in (out, *out.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ReportInputError(f"--out: {str(out)!r} lies under the file {str(existing)!r}, not a folder")
+    for folder in {existing, out.parent} if out.exists() else {existing}:
+        if not _writable(folder):
+            raise ReportInputError(f"--out: cannot write in {str(folder)!r} (read-only or not yours); name "
+                                   "another folder for the report")
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def validate_source(source: Path) -> Path:
+    """Read and check every input of ``--from`` (manifest, tables, activation samples, simulation tables);
+    returns the empirical run folder inside it. Raises ReportInputError naming the first bad file."""
+    empirical_source = inputs.empirical_folder(source)
+    inputs.load_empirical(empirical_source)
+    folder = inputs.simulations_folder(source)
+    if folder.is_dir():
+        for name in inputs.SIMULATIONS:
+            inputs.load_simulation(folder, name)
+    return empirical_source
+
+
+def staging_folder(out: Path) -> Path:
+    """The hidden folder beside ``out`` where its report is built: ``.NAME.partial``."""
+    return out.parent / f".{out.name}.partial"
+
+
+def prepare_staging(out: Path, *, keep_chunks_of: Path | None) -> Path:
+    """The staging folder of ``out``, empty but for the empirical chunks of an earlier, interrupted build,
+    or else (``keep_chunks_of``) a copy of the earlier report's chunks, so that the demo run resumes."""
+    staging = staging_folder(out)
+    discard_staging(staging)
+    chunks = staging / "empirical" / "chunks"
+    if keep_chunks_of is not None and not chunks.exists() and (keep_chunks_of / "chunks").is_dir():
+        shutil.copytree(keep_chunks_of / "chunks", chunks)
+    staging.mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove everything of a staging folder but the empirical run's finished chunks (the folder too when
+    there are none)."""
+    if not staging.is_dir():
+        return
+    for path in staging.iterdir():
+        if path.name == "empirical" and path.is_dir():
+            for inner in path.iterdir():
+                if inner.name != "chunks":
+                    _remove(inner)
+            if not any(path.iterdir()):
+                path.rmdir()
+        else:
+            _remove(path)
+    if not any(staging.iterdir()):
+        staging.rmdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def move_into_place(staging: Path, out: Path) -> None:
+    """Replace the report entries of ``out`` by those built in ``staging`` (renames on one file system,
+    which need no space); other files in ``out`` are left alone. A failed rename puts the old ones back."""
+    out.mkdir(parents=True, exist_ok=True)
+    backup = out.parent / f".{out.name}.previous"
+    if backup.exists():
+        shutil.rmtree(backup)
+    backup.mkdir()
+    moved = []
+    try:
+        for name in REPORT_ENTRIES:
+            if not (staging / name).exists():
+                continue
+            if (out / name).exists():
+                os.replace(out / name, backup / name)
+            moved.append(name)
+            os.replace(staging / name, out / name)
+    except BaseException:
+        for name in reversed(moved):
+            if (out / name).exists() and not (staging / name).exists():
+                os.replace(out / name, staging / name)
+            if (backup / name).exists():
+                os.replace(backup / name, out / name)
+        if not any(backup.iterdir()):  # kept when something could not be put back: it holds the old files
+            backup.rmdir()
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | None:
@@ -132,6 +256,11 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
             runner.run([experiment], **options)
         except ValueError:
             raise  # bad settings: the user's to fix, with the runner's message
+        except OSError as error:
+            if error.errno in WRITE_ERRNOS:
+                raise  # a full disk fails every later write too: one message, not a report of gaps
+            context.missing.append(f"the empirical {experiment!r} experiment failed: {error!r}")
+            continue
         except Exception as error:
             context.missing.append(f"the empirical {experiment!r} experiment failed: {error!r}")
             continue
@@ -151,8 +280,10 @@ def _discard_other_settings(context: Context, target: Path, options: dict) -> No
     if not settings.is_file():
         return
     try:
-        earlier = json.loads(settings.read_text())
-    except json.JSONDecodeError:
+        earlier = json.loads(settings.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        earlier = {}
+    if not isinstance(earlier, dict):  # damaged: superseded like any other settings
         earlier = {}
     images = options.get("images")
     if images is None:
@@ -220,6 +351,10 @@ def run_simulation(context: Context, name: str, target: Path) -> SimulationResul
     try:
         write_result(target, name, table, config=config, seed=[context.seed, zlib.crc32(name.encode())],
                      elapsed_s=elapsed, plot=module.plot, made_by="python -m reports")
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise  # not a broken plot: nothing more can be written
+        context.missing.append(f"simulations.{name}.plot failed: {error}")
     except Exception as error:  # a broken plot must not cost the table, written before the figure
         context.missing.append(f"simulations.{name}.plot failed: {error}")
     context.computed.append(f"simulations/{name}.csv ({elapsed:.1f} s)")
@@ -231,4 +366,4 @@ def report_config(config_type):
     return config_type()
 
 
-__all__ = ["build_report", "Context", "ReportInputError"]
+__all__ = ["build_report", "Context", "ReportInputError", "staging_folder"]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from empirical.run.results import EXPERIMENT_TABLES, EXPERIMENTS, TABLE_COLUMNS
-from simulations.results import RESULT_COLUMNS
+from empirical.run.results import EXPERIMENT_TABLES, EXPERIMENTS, NUMERIC_COLUMNS, TABLE_COLUMNS
+from simulations.results import NUMERIC_RESULT_COLUMNS, RESULT_COLUMNS
 
 ACTIVATION_SAMPLES = "activation_samples.npz"
 
@@ -42,8 +44,34 @@ class EmpiricalRun:
         path = self.path / ACTIVATION_SAMPLES
         if not path.is_file():
             return {}
-        with np.load(path) as archive:
-            return {key: np.asarray(archive[key]) for key in archive.files}
+        return read_activation_samples(path)
+
+
+def read_activation_samples(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``activation_samples.npz`` by key; ReportInputError naming the file when it is not
+    a readable numpy archive of plain numeric arrays (pickled objects are refused: loading them can run
+    code)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise ReportInputError(f"{str(path)!r} holds a single array, not an .npz archive of "
+                                       "activation samples by '<model>/<level>'")
+            samples = {key: np.asarray(archive[key]) for key in archive.files}
+    except ReportInputError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise ReportInputError(f"{str(path)!r} holds pickled Python objects, which are not loaded (they "
+                                   "can run code); write the samples as plain numeric arrays") from None
+        raise ReportInputError(f"{str(path)!r} is not a readable .npz archive: {error}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise ReportInputError(f"{str(path)!r} is not a readable .npz archive (damaged or cut short: "
+                               f"{error})") from None
+    for key, values in samples.items():
+        if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+            raise ReportInputError(f"{str(path)!r}: array {key!r} holds {values.dtype}, expected numbers")
+    return samples
 
 
 @dataclass
@@ -79,12 +107,18 @@ def simulations_folder(folder: Path) -> Path:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ReportInputError(f"{str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ReportInputError(
+            f"{str(path)!r} holds a JSON {type(value).__name__}, expected an object of named fields (see "
+            "docs/results-format.md)"
+        )
+    return value
 
 
-def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_table(path: Path, columns: tuple[str, ...], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -95,6 +129,18 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
             f"table {path.name} in {str(path.parent)!r} lacks the column(s) {', '.join(missing)} (see "
             "docs/results-format.md)"
         )
+    for column in numeric:
+        if column not in table.columns or pd.api.types.is_numeric_dtype(table[column]):
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column].notna() & values.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ReportInputError(
+                f"table {path.name} in {str(path.parent)!r}: column {column!r} must hold numbers, got "
+                f"{table[column].iloc[row]!r} in line {row + 2}"
+            )
+        table[column] = values
     return table
 
 
@@ -127,7 +173,9 @@ def load_empirical(folder: Path) -> EmpiricalRun:
                     f"experiment); copy {name} from the run that made it, or re-run `python -m empirical "
                     f"{experiment} --out {folder}`"
                 )
-            run.tables[name] = _read_table(path, TABLE_COLUMNS[name])
+            run.tables[name] = _read_table(path, TABLE_COLUMNS[name], NUMERIC_COLUMNS[name])
+    if (folder / ACTIVATION_SAMPLES).is_file():
+        run.activation_samples()  # read once now, so that a damaged archive stops the build before it starts
     return run
 
 
@@ -136,7 +184,7 @@ def load_simulation(folder: Path, name: str) -> SimulationResult | None:
     path = Path(folder) / f"{name}.csv"
     if not path.is_file():
         return None
-    table = _read_table(path, RESULT_COLUMNS)
+    table = _read_table(path, RESULT_COLUMNS, NUMERIC_RESULT_COLUMNS)
     manifest_path = path.with_suffix(".json")
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     figure = path.with_suffix(".png")

@@ -17,11 +17,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["RELATIONS", "RESULT_COLUMNS", "finish_table", "format_table", "versions", "write_result"]
+__all__ = [
+    "NUMERIC_RESULT_COLUMNS", "RELATIONS", "RESULT_COLUMNS", "finish_table", "format_table", "versions",
+    "write_result",
+]
 
 #: Columns every table ends with, in this order (docs/results-format.md); ``relation`` says how the
 #: verdict reads ``theory``: ``equal``, ``at_most`` (theory is an upper bound), ``at_least`` or ``greater``.
 RESULT_COLUMNS = ("quantity", "estimate", "se", "ci_low", "ci_high", "theory", "agree", "level", "relation")
+#: the result columns that hold numbers
+NUMERIC_RESULT_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "theory", "level")
 RELATIONS = ("equal", "at_most", "at_least", "greater", "less")
 #: The packages a simulation's numbers depend on. Read here rather than through
 #: ``empirical.run.results.package_versions``: simulations depend on theory only (DESIGN.md section 1).

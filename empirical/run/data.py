@@ -7,8 +7,12 @@ and a description for the run manifest (source, images used, files skipped).
 
 from __future__ import annotations
 
+import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSet",
     "digits_split",
+    "imagenet_class_index",
+    "imagenet_wnids",
     "load_digits",
     "load_image_folder",
     "random_images",
@@ -35,6 +41,11 @@ DIGITS_TEST_FRACTION = 0.2
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 #: label files looked for beside flat image files when none is named
 LABEL_FILE_NAMES = ("labels.txt", "labels.csv")
+#: a class folder named by WordNet id, as in the ImageNet validation set (n01440764, ...)
+WNID = re.compile(r"^n\d{8}$")
+#: package data: the 1000 ILSVRC-2012 synset ids in sorted order, which is the ImageNet-1k class index of
+#: every pretrained torchvision and efficientnet-pytorch network (copied from timm's imagenet_synsets.txt)
+WNID_FILE = "imagenet_wnids.txt"
 
 
 @dataclass(frozen=True)
@@ -130,17 +141,44 @@ def random_images(n: int, size: int = 224, *, rng=0) -> ImageSet:
 
 # --------------------------------------------------------------------------- ImageNet validation folder
 
+@cache
+def imagenet_wnids() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k WordNet ids; position k is class index k (n01440764 is 0, n15075141 is 999)."""
+    text = resources.files("empirical.run").joinpath(WNID_FILE).read_text(encoding="ascii")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+@cache
+def _wnid_index() -> dict[str, int]:
+    return {name: k for k, name in enumerate(imagenet_wnids())}
+
+
+def imagenet_class_index(wnid: str) -> int:
+    """The ImageNet-1k class index of the WordNet id ``wnid``; ValueError naming it if it is not one of the
+    1000."""
+    index = _wnid_index()
+    if wnid not in index:
+        raise ValueError(f"class folder {wnid!r} is named like a WordNet id but is not one of the 1000 "
+                         "ImageNet-1k classes; rename it, or use folder names that are not WordNet ids "
+                         "(numbered by position then)")
+    return index[wnid]
+
+
 def load_image_folder(root, n: int | None = None, *, labels_file=None, transform=None,
                       workers: int = 8) -> ImageSet:
     """The first ``n`` readable images of an ImageNet-style validation folder, preprocessed by ``transform``
     (default: the seed's resize 256, centre crop 224, ImageNet mean/std).
 
-    Layouts: class sub-folders (label = position of the folder in sorted order, as torchvision numbers the
+    Layouts: class sub-folders (label: the folder's index among the 1000 sorted WordNet ids of the
     ImageNet classes), or flat image files with labels from ``labels_file`` (default: ``labels.txt`` or
     ``labels.csv`` in ``root`` when present; otherwise no labels and the top class is explained). A label
     file holds one line per image, ``name label`` or ``name,label`` (0-based class index), or just the label,
     line k belonging to the k-th file in sorted order. Files are ordered by file name, then path, so both
     layouts give the same first ``n`` images. Unreadable files are skipped and listed in ``skipped``.
+
+    Class sub-folders named by WordNet id (``n01440764``, ...) get their ImageNet-1k index
+    (:func:`imagenet_class_index`), whichever of the 1000 classes are present. Other folder names are
+    numbered by position in sorted order, with a warning: that is right only when every class is present.
     """
     n = _check_count(n)
     root = Path(root)
@@ -186,7 +224,8 @@ def _is_image(path: Path) -> bool:
 def _list_images(root: Path, labels_file) -> tuple[list[Path], list[int] | None]:
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and any(_is_image(p) for p in d.iterdir()))
     if class_dirs:
-        entries = [(p, label) for label, d in enumerate(class_dirs) for p in d.iterdir() if _is_image(p)]
+        entries = [(p, label) for d, label in zip(class_dirs, _folder_labels(root, class_dirs), strict=True)
+                   for p in d.iterdir() if _is_image(p)]
         entries.sort(key=lambda entry: (entry[0].name, str(entry[0])))
         return [p for p, _ in entries], [label for _, label in entries]
     files = sorted((p for p in root.iterdir() if _is_image(p)), key=lambda p: p.name)
@@ -197,16 +236,34 @@ def _list_images(root: Path, labels_file) -> tuple[list[Path], list[int] | None]
     return files, _read_labels(Path(labels_file), files)
 
 
+def _folder_labels(root: Path, class_dirs: list[Path]) -> list[int]:
+    """The class index of each class folder: the ImageNet-1k index for WordNet ids, else the position."""
+    names = [d.name for d in class_dirs]
+    if all(WNID.match(name) for name in names):
+        return [imagenet_class_index(name) for name in names]
+    # a position is the class index only when every class has its folder: a missing class shifts the rest
+    warnings.warn(f"the {len(names)} class folders of {root} are not all WordNet ids (e.g. "
+                  f"{next(n for n in names if not WNID.match(n))!r}): labels are their positions 0.."
+                  f"{len(names) - 1} in sorted order, which is right only if every class of the model has a "
+                  "folder", stacklevel=4)  # the caller of load_image_folder
+    return list(range(len(names)))
+
+
 def _read_labels(path: Path, files: list[Path]) -> list[int]:
     if not path.is_file():
         raise FileNotFoundError(f"label file not found: {path}")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"label file {path} is not text (byte {error.start} is not UTF-8): expected one "
+                         "line per image, 'name label' or 'label'") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     rows = [line.replace(",", " ").split() for line in lines]
     if rows and rows[0][-1].lower() in ("label", "labels", "class", "target"):
         rows = rows[1:]  # a header line such as "file,label"
 
     def as_label(text: str, line: int) -> int:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # str.isdigit alone accepts '²', which int() refuses
             raise ValueError(f"label file {path}, line {line}: label must be a class index >= 0, "
                              f"got {text!r}")
         return int(text)

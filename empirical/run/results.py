@@ -4,10 +4,17 @@ An experiment writes each finished piece of work as one CSV chunk under ``out/ch
 (atomically: temporary file, then rename), skips the keys that already exist when it is started again, and
 builds its final table with :meth:`ChunkStore.collect`, which is a pure function of the chunk files: a run
 that was killed and resumed ends with the same bytes as one that was not.
+
+The last line of every chunk, ``#chunk rows=N sha256=HEX``, records its row count and the checksum of the
+CSV text above it. A chunk whose record is missing or does not match (rows removed, cut mid-row, edited) is
+damaged: :meth:`ChunkStore.has` warns, naming it, sets it aside as ``<key>.csv.damaged`` and answers False,
+so the experiment computes it again; it is never reused.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
 import os
@@ -15,6 +22,7 @@ import platform
 import re
 import sys
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -24,6 +32,7 @@ __all__ = [
     "ACTIVATION_COLUMNS",
     "EXPERIMENTS",
     "EXPERIMENT_TABLES",
+    "NUMERIC_COLUMNS",
     "FAITHFULNESS_AREA_COLUMNS",
     "FAITHFULNESS_COLUMNS",
     "RANDOMIZATION_COLUMNS",
@@ -53,6 +62,13 @@ TABLE_COLUMNS = {
     "faithfulness_area.csv": FAITHFULNESS_AREA_COLUMNS,
     "activations.csv": ACTIVATION_COLUMNS,
 }
+#: the columns of each table that hold numbers (empty cells, nan and inf count as numbers)
+NUMERIC_COLUMNS = {
+    "randomization.csv": ("step", "image", "value", "noise_floor"),
+    "faithfulness.csv": ("patch_size", "image", "step", "score"),
+    "faithfulness_area.csv": ("patch_size", "image", "area"),
+    "activations.csv": ("level", "value"),
+}
 #: the tables each experiment writes
 EXPERIMENT_TABLES = {
     "randomization": ("randomization.csv",),
@@ -61,6 +77,8 @@ EXPERIMENT_TABLES = {
 }
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+#: the record that ends every chunk: its data rows and the sha256 of the CSV text before this line
+_RECORD = re.compile(r"^#chunk rows=(\d+) sha256=([0-9a-f]{64})\n\Z")
 _PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
              "scikit-learn", "sanity-audit")
 
@@ -88,8 +106,23 @@ class ChunkStore:
         return self.directory / f"{key}.csv"
 
     def has(self, key: str) -> bool:
-        """Whether the chunk ``key`` was finished (by this run or an earlier, interrupted one)."""
-        return self._path(key).is_file()
+        """Whether the chunk ``key`` was finished, by this run or an earlier, interrupted one, and is whole.
+
+        A damaged chunk (see the module docstring) gives a warning naming it, is renamed to
+        ``<key>.csv.damaged`` (kept for inspection, out of every later collection) and gives False, so that
+        it is computed again.
+        """
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        problem = _chunk_problem(path)
+        if problem is None:
+            return True
+        damaged = path.with_name(path.name + ".damaged")
+        os.replace(path, damaged)
+        warnings.warn(f"chunk {path} is damaged ({problem}); it is computed again (the damaged file is "
+                      f"kept as {damaged.name})", stacklevel=2)
+        return False
 
     def keys(self) -> list[str]:
         """The finished chunk keys, sorted."""
@@ -103,7 +136,8 @@ class ChunkStore:
             raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
         path = self._path(key)
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+        text = table.to_csv(index=False, lineterminator="\n")
+        _atomic_write_text(path, text + _record_line(text, len(table)))
         return path
 
     def collect(self, columns=None) -> pd.DataFrame:
@@ -111,12 +145,17 @@ class ChunkStore:
         depend on how work was split), rows sorted by every column left to right (stable).
 
         ``columns``: the expected column order (from docs/results-format.md); an empty store gives an empty
-        table with these columns. A chunk whose header differs from the first raises ValueError.
+        table with these columns. A chunk whose header differs from the first, or a damaged chunk (one that
+        :meth:`has` was not asked about since it was damaged), raises ValueError naming it.
         """
         keys = self.keys()
         header, bodies = None, []
         for key in keys:
-            text = self._path(key).read_text()
+            path = self._path(key)
+            text, problem = _chunk_text(path)
+            if problem is not None:
+                raise ValueError(f"chunk {path} is damaged ({problem}); delete it and run the same command "
+                                 "again to compute it anew")
             first, _, body = text.partition("\n")
             if header is None:
                 header = first
@@ -197,6 +236,37 @@ def read_manifest(out_dir) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no manifest.json in {out_dir}: not the folder of a finished empirical run")
     return json.loads(path.read_text())
+
+
+def _record_line(text: str, rows: int) -> str:
+    return f"#chunk rows={rows} sha256={hashlib.sha256(text.encode()).hexdigest()}\n"
+
+
+def _chunk_text(path: Path) -> tuple[str, str | None]:
+    """(the CSV text of the chunk at ``path`` without its record, None) if it is whole, else ("", what is
+    wrong)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return "", "it is not UTF-8 text"
+    body, newline, last = text.rstrip("\n").rpartition("\n")
+    match = _RECORD.match(last + "\n") if newline else None
+    if match is None:
+        return "", "its last line is not the '#chunk rows=N sha256=...' record written with it: cut short, " \
+                   "edited, or written by an older version"
+    body += "\n"
+    if text != body + last + "\n" or hashlib.sha256(body.encode()).hexdigest() != match.group(2):
+        return "", "its sha256 differs from the one recorded when it was written"
+    # the record's row count, checked by a CSV parse that knows quoted line breaks (the header is one row)
+    rows = sum(1 for _ in csv.reader(io.StringIO(body))) - 1
+    if rows != int(match.group(1)):
+        return "", f"it holds {rows} rows, {match.group(1)} were written"
+    return body, None
+
+
+def _chunk_problem(path: Path) -> str | None:
+    return _chunk_text(path)[1]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from empirical._checks import positive_int
+from empirical._checks import MAX_SEED, positive_int
 from empirical.attribution import available_methods
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
@@ -32,6 +32,12 @@ _EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run
                          "activations": run_activations}
 # the settings that change the numbers of a chunk: a resumed run must agree on all of them
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
+#: classes of each network's output; the ImageNet networks are built with torchvision's and
+#: efficientnet-pytorch's 1000-class heads
+OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10}
+#: refuse a run whose input images alone would need more than this fraction of the available memory: the
+#: experiments hold further copies of them (blurred copies, batches on the device)
+MEMORY_FRACTION = 0.5
 
 
 def _experiments(experiments) -> list[str]:
@@ -110,7 +116,15 @@ def _check_resume(out: Path, fingerprint: dict) -> None:
     """Refuse to mix chunks of runs with different settings in one ``out`` folder."""
     path = out / "chunks" / "settings.json"
     if path.is_file():
-        earlier = json.loads(path.read_text())
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            earlier = error
+        if not isinstance(earlier, dict):
+            problem = earlier if isinstance(earlier, Exception) else f"a JSON {type(earlier).__name__}"
+            raise ValueError(f"the saved settings {path} of the run in --out {out} are damaged ({problem}), "
+                             "so its finished chunks cannot be checked against this run; use another --out, "
+                             "or delete its chunks/ folder to start afresh")
         differing = {key: (earlier.get(key), value) for key, value in fingerprint.items()
                      if earlier.get(key) != value}
         if differing:
@@ -120,6 +134,44 @@ def _check_resume(out: Path, fingerprint: dict) -> None:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fingerprint, indent=2, default=str) + "\n")
+
+
+def _check_labels(image_set, model_names) -> None:
+    """One ValueError, before any work, when a label is no class of a network (``OUTPUT_CLASSES``)."""
+    if image_set.labels is None or len(image_set) == 0:
+        return
+    labels = image_set.labels.tolist()
+    for name in model_names:
+        classes = OUTPUT_CLASSES[name]
+        bad = next((k for k, label in enumerate(labels) if not 0 <= label < classes), None)
+        if bad is not None:
+            raise ValueError(f"label {labels[bad]} of image {image_set.names[bad]!r} in {image_set.source} "
+                             f"is outside the {classes} classes (0..{classes - 1}) of model {name!r}; fix "
+                             "the labels (labels.txt or the class folders)")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(count: int, size: int, profile: str) -> None:
+    """Refuse, before allocating, a run whose ``count`` float32 (3, size, size) inputs would not fit."""
+    available = _available_memory()
+    needed = count * 3 * size * size * 4
+    if available is not None and needed > MEMORY_FRACTION * available:
+        # the images are held in memory as one tensor: streaming them from disk is not implemented yet
+        raise ValueError(f"--images {count} needs about {needed / 1e9:.1f} GB for the {profile} profile's "
+                         f"3x{size}x{size} float32 inputs alone, more than half of the "
+                         f"{available / 1e9:.1f} GB of memory available; use fewer --images "
+                         f"(at most about {int(MEMORY_FRACTION * available // (3 * size * size * 4))})")
 
 
 @contextmanager
@@ -151,8 +203,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     method_names = _names(methods, available_methods(), "method", spec.methods)
     count = _positive(images, "images", spec.images)
     batch = _positive(batch_size, "batch_size", spec.batch_size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a non-negative integer up to {MAX_SEED} (2**32 - 1), got {seed!r}")
     device = _device(device)
     if out is None:
         raise ValueError("out must be a folder path, got None")
@@ -169,7 +221,11 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
               "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names}}
+    if not spec.needs_data:  # a folder may hold fewer images than asked for: known only once listed
+        _check_memory(count, _input_size(spec, model_names), spec.name)
     image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
+    if image_set is not None:
+        _check_labels(image_set, model_names)
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, {key: config[key] for key in _FINGERPRINT})
 
@@ -198,6 +254,13 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                    tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
                    device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu")
     return out
+
+
+def _input_size(profile, model_names) -> int:
+    # the bench profile feeds the demo network 32x32 inputs (profiles.load_images); the rest their own size
+    if profile.bench and model_names == ["demo"]:
+        return 32
+    return profile.image_size
 
 
 def _write_tables(out: Path, experiments, model_names, method_names) -> None:

@@ -136,3 +136,54 @@ def test_image_set_checks_shapes():
         ImageSet(torch.zeros(2, 1, 4, 4), None, ("a", "b"), "x")
     with pytest.raises(ValueError, match="labels must have shape"):
         ImageSet(torch.zeros(2, 3, 4, 4), torch.zeros(3, dtype=torch.long), ("a", "b"), "x")
+
+
+def test_wordnet_ids_are_the_1000_imagenet_classes_in_canonical_order():
+    """Oracle: the published anchors of the ILSVRC-2012 class index (torchvision's pretrained heads)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from empirical.run.data import WNID_FILE, imagenet_class_index, imagenet_wnids
+
+    wnids = imagenet_wnids()
+    assert len(wnids) == 1000 and len(set(wnids)) == 1000 and list(wnids) == sorted(wnids)
+    assert all(re.fullmatch(r"n\d{8}", wnid) for wnid in wnids)
+    assert (imagenet_class_index("n01440764"), imagenet_class_index("n01443537"),
+            imagenet_class_index("n15075141")) == (0, 1, 999)
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert WNID_FILE in pyproject["tool"]["setuptools"]["package-data"]["empirical"]  # shipped in the wheel
+
+
+def test_wordnet_folders_get_their_imagenet_index_whichever_classes_are_present(tmp_path, recwarn):
+    """Before: labels were positions among the folders present, so n15075141 (class 999) became 1."""
+    save(tmp_path / "n15075141" / "val_0001.png", 10)
+    save(tmp_path / "n01443537" / "val_0002.png", 20)
+    images = load_image_folder(tmp_path, None, transform=small)
+    assert images.labels.tolist() == [999, 1]
+    assert not [w for w in recwarn if "position" in str(w.message)]
+
+
+def test_a_wordnet_like_folder_outside_imagenet_1k_is_named(tmp_path):
+    save(tmp_path / "n01443537" / "a.png", 10)
+    save(tmp_path / "n09999999" / "astronaut.png", 20)
+    with pytest.raises(ValueError, match="'n09999999' is named like a WordNet id but is not one of the 1000"):
+        load_image_folder(tmp_path, None, transform=small)
+
+
+def test_other_folder_names_are_positions_with_a_warning(class_folder):
+    with pytest.warns(UserWarning, match="not all WordNet ids.*positions 0..1 in sorted order"):
+        images = load_image_folder(class_folder, 2, transform=small)
+    assert images.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xff\xd8\xff\xe0 binary \x00\x81", "is not text"),
+    ("a.png ²\nb.png 1\n".encode(), "label must be a class index >= 0, got '²'"),
+])
+def test_binary_or_odd_label_files_are_named(tmp_path, content, message):
+    save(tmp_path / "a.png", 1)
+    save(tmp_path / "b.png", 1)
+    (tmp_path / "labels.txt").write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        load_image_folder(tmp_path, None, transform=small)

@@ -110,3 +110,52 @@ def test_manifest_has_the_documented_fields(tmp_path):
 def test_write_table_uses_unix_line_ends(tmp_path):
     path = write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "sub" / "t.csv")
     assert path.read_bytes() == b"a\n1\n2\n"
+
+
+def _damage(path, how: str) -> None:
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if how == "rows removed":
+        path.write_text("".join(lines[:1] + lines[3:]))  # header, then rows 3.. and the record
+    elif how == "rows removed with the record":
+        path.write_text("".join(lines[:1] + lines[3:-1]))
+    elif how == "cut mid-row":
+        path.write_text(text[: len(text) // 2])
+    elif how == "value edited":
+        path.write_text(text.replace("gradient", "gradiant", 1))
+    elif how == "binary":
+        path.write_bytes(b"\xff\xfe\x00" * 10)
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["rows removed", "rows removed with the record", "cut mid-row",
+                                 "value edited", "binary"])
+def test_a_damaged_chunk_is_named_set_aside_and_never_reused(tmp_path, how):
+    """Oracle: the chunk as written. Before the chunk record, a chunk with rows removed counted as finished
+    and a chunk cut mid-row failed in pandas' tokenizer."""
+    store = ChunkStore(tmp_path, "faithfulness")
+    written = chunk("a", 0, np.arange(6) / 7)
+    path = store.write("a.000000", written)
+    store.write("b.000000", chunk("b", 1, [0.5]))
+    _damage(path, how)
+    with pytest.raises(ValueError, match=r"a\.000000\.csv is damaged"):
+        store.collect(COLUMNS)
+    with pytest.warns(UserWarning, match=r"a\.000000\.csv is damaged.*computed again"):
+        assert not store.has("a.000000")
+    assert store.keys() == ["b.000000"]
+    assert (store.directory / "a.000000.csv.damaged").is_file()
+    store.write("a.000000", written)  # what the experiment does next
+    assert store.has("a.000000")
+    table = store.collect(COLUMNS)
+    assert len(table) == 7
+    assert table["image"].dtype == np.int64 and table["step"].dtype == np.int64  # integers stay integers
+
+
+def test_the_chunk_record_states_rows_and_checksum(tmp_path):
+    import hashlib
+
+    path = ChunkStore(tmp_path, "x").write("k", pd.DataFrame({"a": [1, 2, 3]}))
+    body, record = path.read_text().rsplit("#", 1)
+    assert body == "a\n1\n2\n3\n"
+    assert record == f"chunk rows=3 sha256={hashlib.sha256(body.encode()).hexdigest()}\n"

@@ -159,3 +159,72 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
 def test_missing_weights_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.pt"):
         run(["faithfulness"], out=tmp_path, weights=tmp_path / "nothing.pt", **SMALL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["rows removed", "cut mid-row"])
+def test_a_damaged_chunk_is_recomputed_to_the_same_tables(tmp_path, damage):
+    """Oracle: the tables of the run before its chunk was damaged. Before chunks carried a checksum, a chunk
+    with rows removed was reused (different tables, exit 0) and one cut mid-row failed in pandas."""
+    options = dict(images=2, methods=["gradient"], batch_size=1, progress=False)
+    out = run(["faithfulness"], out=tmp_path, **options)
+    expected = {name: (out / name).read_bytes() for name in ("faithfulness.csv", "faithfulness_area.csv")}
+    chunk = sorted((out / "chunks" / "faithfulness").glob("*.csv"))[0]
+    text = chunk.read_text()
+    lines = text.splitlines(keepends=True)
+    chunk.write_text("".join(lines[:1] + lines[4:]) if damage == "rows removed" else text[: len(text) // 2])
+    with pytest.warns(UserWarning, match=f"{chunk.name} is damaged"):
+        run(["faithfulness"], out=tmp_path, **options)
+    for name, content in expected.items():
+        assert (out / name).read_bytes() == content, name
+
+
+@pytest.mark.parametrize("methods", [["random-uniform"], ["gradient"]])
+def test_a_label_outside_the_models_classes_stops_the_run_before_any_work(tmp_path, methods):
+    """Before: 'RuntimeError: index 5000 is out of bounds' from inside random-uniform's faithfulness run."""
+    from PIL import Image
+
+    data = tmp_path / "val"
+    data.mkdir()
+    for k in range(2):
+        Image.new("RGB", (8, 8), (40 * k, 90, 200)).save(data / f"img{k}.png")
+    (data / "labels.txt").write_text("img0.png 0\nimg1.png 5000\n")
+    with pytest.raises(ValueError, match=r"label 5000 of image 'img1.png' .* outside the 1000 classes"):
+        run(["faithfulness"], profile="imagenet", data=data, models=["resnet50"], weights="random", images=2,
+            methods=methods, out=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_output_classes_match_the_networks():
+    from empirical.models import build_model
+    from empirical.run.runner import OUTPUT_CLASSES
+
+    assert build_model("demo", rng=0)(torch.zeros(1, 3, 32, 32)).shape == (1, OUTPUT_CLASSES["demo"])
+    assert set(OUTPUT_CLASSES) == {"resnet50", "densenet121", "efficientnet-b0", "demo"}
+
+
+@pytest.mark.parametrize("content", ['{"profile": ', "[1, 2]", "\udcff"])
+def test_damaged_saved_settings_are_named(tmp_path, content):
+    """Before: 'Expecting value: line 1 column 1' (json's message, naming no file)."""
+    settings = tmp_path / "chunks" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ValueError, match=r"saved settings .*settings\.json .* are damaged"):
+        run(["faithfulness"], out=tmp_path, **SMALL)
+
+
+def test_a_seed_beyond_torchs_range_is_named(tmp_path):
+    """Before: 'Overflow when unpacking long long' from torch."""
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer up to 4294967295.*got 9999"):
+        run(["activations"], out=tmp_path, seed=99999999999999999999999, **SMALL)
+
+
+def test_too_many_images_for_memory_are_refused_before_allocating(tmp_path, monkeypatch):
+    """Before: 'RuntimeError: can't allocate 60211200000 bytes' (bench, resnet50, 100000 images)."""
+    from empirical import runner
+
+    monkeypatch.setattr(runner, "_available_memory", lambda: 64 * 10**9)
+    with pytest.raises(ValueError, match=r"--images 100000 needs about 60\.2 GB .* use fewer --images"):
+        run(["activations"], profile="bench", models=["resnet50"], images=100000, out=tmp_path / "o",
+            progress=False)
+    assert not (tmp_path / "o").exists()
