@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from empirical.experiments._common import chunk_key
 from empirical.experiments.faithfulness import (
     blur,
     faithfulness_area,
@@ -114,7 +115,7 @@ def test_run_writes_chunks_resumes_and_matches_reference(tmp_path, tiny_model, t
     expected = reference_curve(tiny_model, tiny_images[5], int(top[5]), maps[1], 4, 10, 3)
     np.testing.assert_allclose(first["score"].to_numpy(), expected, rtol=1e-5, atol=1e-7)
     # a killed run leaves some chunks: only the missing ones are computed again, with the same result
-    (store.directory / "tiny.grad.000004-000006.csv").unlink()
+    (store.directory / f"{chunk_key('tiny', 'grad', start=4, stop=6)}.csv").unlink()
     calls.clear()
     resumed = run_faithfulness(tiny_model, tiny_images, None, **options)
     assert calls == [2]
