@@ -157,8 +157,9 @@ def _nan_where(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 _CPU_CHUNK_BYTES = 2**21
 
 
-def _pairwise(a, b, normalize, score, *, absolute: bool = False) -> torch.Tensor:
-    """Validate, then run ``score(a, b) -> (n,)`` on normalised chunks of pairs; constant pairs -> NaN."""
+def _pairwise(a, b, normalize, score, *, absolute: bool = False, raw: bool = False) -> torch.Tensor:
+    """Validate, then run ``score(a, b) -> (n,)`` on normalised chunks of pairs; constant pairs -> NaN.
+    ``raw=True`` hands ``score`` the maps as given (own dtype, not normalised): for ranks."""
     _check_choice(normalize, NORMALIZATIONS, "normalize")
     a, b = _checked_pair(a, b)
     dtype = _working_dtype(a, b)
@@ -166,7 +167,11 @@ def _pairwise(a, b, normalize, score, *, absolute: bool = False) -> torch.Tensor
     step = n if a.device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // (5 * a[0].numel() * dtype.itemsize))
     values, constants = [], []
     for start in range(0, n, step):
-        chunk_a, chunk_b = a[start : start + step].to(dtype), b[start : start + step].to(dtype)
+        chunk_a, chunk_b = a[start : start + step], b[start : start + step]
+        if raw:
+            normalize = None
+        else:
+            chunk_a, chunk_b = chunk_a.to(dtype), chunk_b.to(dtype)
         if absolute:
             chunk_a, chunk_b = chunk_a.abs(), chunk_b.abs()
         constant = _constant_mask(chunk_a, chunk_b)
@@ -324,9 +329,11 @@ def spearman(a, b, absolute: bool = False, *, normalize: str | None = None) -> t
     """Spearman rank correlation of each pair over all pixels (seed Theorem 3), shape (N,).
 
     ``absolute=True`` ranks |a| and |b| (the ``spearman-abs`` measure). Ties get average ranks, as
-    ``scipy.stats.spearmanr``. Normalisation by a positive scale does not change ranks; it is accepted so
-    that every measure takes the same arguments."""
-    return _pairwise(a, b, normalize, _spearman_of_chunk, absolute=bool(absolute))
+    ``scipy.stats.spearmanr``. The maps are ranked as given, each in its own dtype: normalisation by a
+    positive scale does not change ranks in exact arithmetic, but a rounded (float32) division can turn
+    distinct values into ties, so ``normalize`` is validated and then not applied (it is accepted so that
+    every measure takes the same arguments)."""
+    return _pairwise(a, b, normalize, _spearman_of_chunk, absolute=bool(absolute), raw=True)
 
 
 def mse(a, b, *, normalize: str | None = None) -> torch.Tensor:
