@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -94,11 +95,92 @@ def check_level(level) -> float:
 # --------------------------------------------------------------------------- random blocks
 
 
+#: Memory one draw may need (a block holds at least one draw whatever BLOCK_BYTES says).
+MAX_DRAW_BYTES = 4 * 2**30
+#: An estimated run time above this many seconds gets a :class:`LongRunWarning` (the run goes on).
+LONG_RUN_S = 3600.0
+#: Blocks handed to the workers at a time: results are folded in as they come, so memory stays bounded.
+_WINDOW_BLOCKS = 8
+
+
+class LongRunWarning(UserWarning):
+    """A Monte Carlo loop will, at the rate measured on its first blocks, take very long."""
+
+
+def _per_block(bytes_per_draw: int, budget: int = BLOCK_BYTES) -> int:
+    return max(1, budget // max(1, bytes_per_draw))
+
+
 def block_sizes(total: int, bytes_per_draw: int, budget: int = BLOCK_BYTES) -> list[int]:
-    """Split ``total`` draws into blocks of at most ``budget`` bytes (layout depends only on sizes)."""
-    per_block = max(1, budget // max(1, bytes_per_draw))
+    """Split ``total`` draws into blocks of at most ``budget`` bytes (layout depends only on sizes).
+    A list: for small totals and tests; the loops use :func:`reduce_blocks`, which never builds it."""
+    per_block = _per_block(bytes_per_draw, budget)
     full, rest = divmod(total, per_block)
     return [per_block] * full + ([rest] if rest else [])
+
+
+def _duration(seconds: float) -> str:
+    for unit, length in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= length:
+            return f"{seconds / length:,.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def reduce_blocks(
+    draw_block: Callable[[int, np.random.Generator], object],
+    total: int,
+    rng: np.random.Generator,
+    *,
+    bytes_per_draw: int,
+    combine: Callable[[object, object], object],
+    initial=None,
+    progress=None,
+):
+    """Fold ``combine(acc, draw_block(size, generator))`` over the blocks of ``total`` draws, in block order.
+
+    Blocks hold at most ``BLOCK_BYTES`` (at least one draw); they are handed out a few at a time and folded
+    as they finish, so memory does not grow with ``total``. Each block gets its own child generator spawned
+    from ``rng`` (in windows: the same children as one spawn of all of them), so the numbers are the same
+    whatever the number of threads. ``initial=None`` starts from the first block's result. After the first
+    window, an estimated time above ``LONG_RUN_S`` gives a :class:`LongRunWarning`; Ctrl-C stops the loop
+    (KeyboardInterrupt) after the blocks in flight.
+    """
+    total = check_positive_int("draws", total)
+    if bytes_per_draw > MAX_DRAW_BYTES:
+        raise ValueError(f"one draw of these settings needs {bytes_per_draw / 2**30:,.1f} GiB, more than the "
+                         f"{MAX_DRAW_BYTES / 2**30:.0f} GiB one draw may take: choose smaller sizes")
+    per_block = _per_block(bytes_per_draw)
+    n_blocks = -(-total // per_block)
+    if progress is not None:
+        progress.total = (progress.total or 0) + n_blocks
+        progress.refresh()
+
+    def one(args):
+        size, child = args
+        result = draw_block(size, child)
+        if progress is not None:
+            progress.update(1)
+        return result
+
+    pool = ThreadPoolExecutor(WORKERS) if WORKERS > 1 and n_blocks > 1 else None
+    acc, started = initial, time.perf_counter()
+    try:
+        for first in range(0, n_blocks, _WINDOW_BLOCKS):
+            count = min(_WINDOW_BLOCKS, n_blocks - first)
+            sizes = [min(per_block, total - (first + i) * per_block) for i in range(count)]
+            jobs = list(zip(sizes, rng.spawn(count), strict=True))
+            for result in (pool.map(one, jobs) if pool is not None else map(one, jobs)):
+                acc = result if acc is None else combine(acc, result)
+            if first == 0 and n_blocks > count:
+                estimate = (time.perf_counter() - started) * total / sum(sizes)
+                if estimate > LONG_RUN_S:
+                    warnings.warn(f"{total:,} draws will take about {_duration(estimate)} at the rate of the "
+                                  "first blocks (memory stays bounded); Ctrl-C stops the run",
+                                  LongRunWarning, stacklevel=2)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return acc
 
 
 def map_blocks(
@@ -112,26 +194,109 @@ def map_blocks(
 ) -> list:
     """Run ``draw_block(size, generator)`` over blocks of ``total`` draws; results in block order.
 
-    Each block gets its own child generator spawned from ``rng``, so the numbers are the same whatever
-    the number of threads (numpy's generators release the GIL while they fill arrays).
+    Keeps every block's result: for small results and totals (benchmarks, tests). The simulations fold
+    their blocks with :func:`reduce_blocks` and the accumulators below instead.
     """
-    sizes = block_sizes(total, bytes_per_draw)
-    children = rng.spawn(len(sizes))
-    if progress is not None:
-        progress.total = (progress.total or 0) + len(sizes)
-        progress.refresh()
+    return reduce_blocks(lambda size, gen: [draw_block(size, gen)], total, rng, bytes_per_draw=bytes_per_draw,
+                         combine=lambda acc, result: acc + result, progress=progress)
 
-    def one(args):
-        size, child = args
-        result = draw_block(size, child)
-        if progress is not None:
-            progress.update(1)
-        return result
 
-    if WORKERS == 1 or len(sizes) == 1:
-        return [one(a) for a in zip(sizes, children, strict=True)]
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(one, zip(sizes, children, strict=True)))
+def add(acc, result):
+    """``combine`` of :func:`reduce_blocks`: counts (numbers, tuples, arrays) add element-wise,
+    :class:`Moments` and :class:`Worst` merge, dicts combine key by key."""
+    if isinstance(acc, dict):
+        return {k: add(acc[k], result[k]) for k in acc}
+    if isinstance(acc, Moments | Worst):
+        return acc.merge(result)
+    return np.add(acc, result)
+
+
+class Moments:
+    """Streaming count, mean and central moments up to the fourth of i.i.d. values, per column.
+
+    ``add(values)`` takes an array (k,) or (k, d); blocks are merged with the exact pairwise update of
+    Chan, Golub and LeVeque (1979) and Pebay (2008), so the statistics equal those of one concatenated
+    array up to rounding, in memory that does not grow with the number of values. NaN propagates, as in
+    numpy. ``co=True`` also keeps the co-moment matrix of the columns (for :meth:`covariance`).
+    """
+
+    def __init__(self, *, co: bool = False):
+        self.n = 0
+        self.mean = self.m2 = self.m3 = self.m4 = self.co = None
+        self._keep_co = co
+
+    @classmethod
+    def of(cls, values, *, co: bool = False) -> Moments:
+        return cls(co=co).add(values)
+
+    def add(self, values) -> Moments:
+        """Add the values of one block (rows: values; columns: quantities); returns self."""
+        x = np.asarray(values, float)
+        if x.shape[0] == 0:
+            return self
+        block = Moments(co=self._keep_co)
+        block.n, block.mean = x.shape[0], x.mean(axis=0)
+        d = x - block.mean
+        block.m2, block.m3, block.m4 = (d**2).sum(0), (d**3).sum(0), (d**4).sum(0)
+        if self._keep_co:
+            block.co = np.einsum("ij,ik->jk", d, d)
+        return self.merge(block)
+
+    def merge(self, other: Moments) -> Moments:
+        """These moments and ``other``'s, pooled (returns self); the ``combine`` of :func:`reduce_blocks`."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            self.n, self.mean, self.m2, self.m3, self.m4, self.co = (other.n, other.mean, other.m2, other.m3,
+                                                                     other.m4, other.co)
+            return self
+        na, nb = self.n, other.n
+        n = na + nb
+        delta = other.mean - self.mean
+        m2a, m3a, m2b, m3b = self.m2, self.m3, other.m2, other.m3
+        self.m4 = (self.m4 + other.m4 + delta**4 * na * nb * (na * na - na * nb + nb * nb) / n**3
+                   + 6 * delta**2 * (na * na * m2b + nb * nb * m2a) / n**2
+                   + 4 * delta * (na * m3b - nb * m3a) / n)
+        self.m3 = m3a + m3b + delta**3 * na * nb * (na - nb) / n**2 + 3 * delta * (na * m2b - nb * m2a) / n
+        self.m2 = m2a + m2b + delta**2 * na * nb / n
+        if self._keep_co:
+            self.co = self.co + other.co + np.outer(delta, delta) * na * nb / n
+        self.mean = self.mean + delta * nb / n
+        self.n = n
+        return self
+
+    def column(self, j: int) -> Moments:
+        """The moments of column ``j`` alone."""
+        one = Moments()
+        one.n, one.mean, one.m2, one.m3, one.m4 = self.n, self.mean[j], self.m2[j], self.m3[j], self.m4[j]
+        return one
+
+    def var(self, ddof: int = 1):
+        return self.m2 / (self.n - ddof) if self.n > ddof else np.full_like(np.asarray(self.mean), np.nan)
+
+    def std(self, ddof: int = 1):
+        return np.sqrt(self.var(ddof))
+
+    def central4(self):
+        """The fourth central sample moment, mean((x - mean)^4)."""
+        return self.m4 / self.n
+
+    def covariance(self, ddof: int = 1):
+        return self.co / (self.n - ddof)
+
+
+class Worst:
+    """Streaming max |error| and count of the values seen (for :func:`identity_row`)."""
+
+    def __init__(self, values=()):
+        values = np.abs(np.asarray(values, float))
+        self.n = values.size
+        self.worst = float(values.max()) if values.size else -np.inf
+
+    def merge(self, other: Worst) -> Worst:
+        self.n += other.n
+        self.worst = float(np.max([self.worst, other.worst]))  # NaN propagates, as in one array's max
+        return self
 
 
 def progress_bar(desc: str, total: int | None = None):
@@ -228,24 +393,25 @@ def proportion_row(settings: dict, quantity: str, *, count: int, n: int, theory:
                relation=relation, ci=(float(low), float(high)))
 
 
-def mean_row(settings: dict, quantity: str, values: np.ndarray, *, theory: float, level: float,
+def mean_row(settings: dict, quantity: str, values, *, theory: float, level: float,
              relation: str = "equal", atol: float = 0.0) -> dict:
-    """A row for the mean of i.i.d. values, se = sd / sqrt(n)."""
-    values = np.asarray(values, float)
-    n = values.size
+    """A row for the mean of i.i.d. values (an array, or their streamed :class:`Moments`), se = sd/sqrt(n)."""
+    moments = values if isinstance(values, Moments) else Moments.of(np.asarray(values, float).ravel())
+    n = moments.n
     if n == 0:
         return row(settings, quantity, estimate=np.nan, se=np.nan, theory=theory, level=level,
                    relation=relation, ci=(np.nan, np.nan))
-    se = values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
-    return row(settings, quantity, estimate=values.mean(), se=se, theory=theory, level=level,
+    se = float(moments.std(ddof=1)) / math.sqrt(n) if n > 1 else np.nan
+    return row(settings, quantity, estimate=moments.mean, se=se, theory=theory, level=level,
                relation=relation, atol=atol)
 
 
-def identity_row(settings: dict, quantity: str, errors: np.ndarray, *, level: float, atol: float) -> dict:
-    """A row for an identity that must hold in every draw: estimate = max |error|, agree iff <= atol."""
-    errors = np.abs(np.asarray(errors, float))
-    worst = float(errors.max()) if errors.size else np.nan
-    return row(settings, quantity, estimate=worst, se=0.0, theory=0.0, level=level, ci=(worst, worst),
+def identity_row(settings: dict, quantity: str, errors, *, level: float, atol: float) -> dict:
+    """A row for an identity that must hold in every draw: estimate = max |error|, agree iff <= atol.
+    ``errors``: an array, or their streamed :class:`Worst`."""
+    worst = errors if isinstance(errors, Worst) else Worst(errors)
+    value = worst.worst if worst.n else np.nan
+    return row(settings, quantity, estimate=value, se=0.0, theory=0.0, level=level, ci=(value, value),
                atol=atol)
 
 
@@ -286,12 +452,24 @@ def _jsonable(value):
     return value
 
 
+def _seed_argument(text: str) -> int:
+    """argparse type of --seed: numpy's seeds are non-negative integers (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     """The options every simulation shares; modules add their own before calling :func:`cli_main`."""
     parser = argparse.ArgumentParser(prog=f"python -m simulations.{name}", description=description)
     parser.add_argument("--draws", type=int, default=None,
                         help="Monte Carlo draws per setting (default: the Config default)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random generator (default 0)")
+    parser.add_argument("--seed", type=_seed_argument, default=0,
+                        help="seed of the random generator, a non-negative integer (default 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"directory for {name}.csv and {name}.json (and {name}.png with --plot)")
     parser.add_argument("--plot", action="store_true", help=f"also write a seaborn figure {name}.png")
@@ -321,10 +499,15 @@ def cli_main(
         rng = np.random.default_rng(args.seed)
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        table = run(config, rng=rng)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(parser.prog, warnings.showwarning)
+            table = run(config, rng=rng)
         elapsed = time.perf_counter() - clock
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except MemoryError:
+        parser.exit(2, f"{parser.prog}: error: not enough memory for one block of these settings; "
+                       "choose smaller sizes\n")
     except KeyboardInterrupt:
         parser.exit(130, f"{parser.prog}: interrupted before the table was complete; nothing written\n")
     print(format_table(table))
@@ -335,6 +518,23 @@ def cli_main(
     except OSError as error:  # the table is on stdout already; say what could not be written
         parser.exit(1, f"{parser.prog}: error: could not write results: {error}\n")
     return 0
+
+
+def _one_line_warnings(prog: str, fallback):
+    """A ``warnings.showwarning`` that prints the first LongRunWarning as one line on stderr (later ones,
+    for the other settings of the same run, would only repeat it) and leaves other warnings to
+    ``fallback``."""
+    shown = []
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, LongRunWarning):
+            return fallback(message, category, filename, lineno, file, line)
+        if not shown:
+            shown.append(message)
+            print(f"{prog}: warning: {message}", file=sys.stderr, flush=True)
+        return None
+
+    return show
 
 
 def _write_outputs(args, name, config, table, plot, started, elapsed) -> None:
