@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirical._checks import device as checked_device
 from empirical._checks import positive_int
 from empirical.profiles import get_profile, load_images, table_model_name
 from empirical.results import ChunkStore, write_manifest, write_table
@@ -64,16 +65,6 @@ def _names(values, allowed, what: str, default) -> list[str]:
 
 def _positive(value, name: str, default: int) -> int:
     return default if value is None else positive_int(value, name)
-
-
-def _device(device) -> str:
-    text = str(device)
-    if text != "cpu" and not text.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    torch.device(text)  # rejects malformed indices such as "cuda:x"
-    return text
 
 
 def _weights_for(name: str, weights, profile) -> str | None:
@@ -173,7 +164,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     batch = _positive(batch_size, "batch_size", spec.batch_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    device = _device(device)
+    device = checked_device(device)
     if out is None:
         raise ValueError("out must be a folder path, got None")
     if not isinstance(weights, (str, Path, dict, type(None))):

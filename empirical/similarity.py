@@ -54,7 +54,15 @@ class ConstantMapWarning(UserWarning):
 
 
 def _as_map_stack(x, name: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    if isinstance(x, (str, bytes)):
+        raise ValueError(f"{name} must be a tensor or array of maps (N, H, W) or (H, W), got {x!r:.80}")
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be a tensor or array of maps (N, H, W) or (H, W), "
+                         f"got {type(x).__name__} ({error})") from None
+    if x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim == 2:
         x = x.unsqueeze(0)
     if x.ndim != 3:
@@ -238,7 +246,12 @@ def _given_data_range(data_range, n: int, device) -> torch.Tensor | None:
     """(N,) float64 tensor of a given data range, validated; None stays None."""
     if data_range is None:
         return None
-    value = torch.as_tensor(data_range, dtype=torch.float64, device=device)
+    if isinstance(data_range, (str, bytes)):
+        raise ValueError(f"data_range must be a number or None, got {data_range!r:.80}")
+    try:
+        value = torch.as_tensor(data_range, dtype=torch.float64, device=device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"data_range must be a number or None, got {data_range!r:.80}") from None
     if value.ndim > 1 or (value.ndim == 1 and value.numel() not in (1, n)):
         raise ValueError(f"data_range must be a number or have shape ({n},), got shape {tuple(value.shape)}")
     if not bool(torch.isfinite(value).all()) or bool((value <= 0).any()):
@@ -333,6 +346,8 @@ def spearman(a, b, absolute: bool = False, *, normalize: str | None = None) -> t
     positive scale does not change ranks in exact arithmetic, but a rounded (float32) division can turn
     distinct values into ties, so ``normalize`` is validated and then not applied (it is accepted so that
     every measure takes the same arguments)."""
+    if not isinstance(absolute, (bool, np.bool_)):
+        raise ValueError(f"absolute must be True or False, got {absolute!r}")
     return _pairwise(a, b, normalize, _spearman_of_chunk, absolute=bool(absolute), raw=True)
 
 

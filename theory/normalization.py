@@ -64,7 +64,10 @@ def normalize_percentile(a, q=99.0, axis=None):
     (max-abs is q = 100, or `normalize_max_abs`).
     """
     arr, axis = _map(a, axis)
-    q = float(v.as_float_array("q", q))
+    q = v.as_float_array("q", q)
+    if q.ndim:
+        raise ValueError(f"q must be one percentile (a number), got shape {q.shape}")
+    q = float(q)
     if not 0 < q <= 100:
         raise ValueError(f"q must be a percentile in (0, 100], got {q!r}")
     scale = np.percentile(np.abs(arr), q, axis=axis, keepdims=True)

@@ -39,6 +39,8 @@ def quantile_asymptotic_variance(p, n, dist, *, as_printed=False):
     (3.0 is accepted, 0.5 is not). Broadcasts over p and n.
     """
     dist = _distribution(dist)
+    if not isinstance(as_printed, (bool, np.bool_)):
+        raise ValueError(f"as_printed must be True or False, got {as_printed!r}")
     p = v.probability("p", p)
     n = v.sample_size("n", n)
     p, n = v.broadcast(p=p, n=n)
