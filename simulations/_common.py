@@ -142,7 +142,7 @@ def reduce_blocks(
     as they finish, so memory does not grow with ``total``. Each block gets its own child generator spawned
     from ``rng`` (in windows: the same children as one spawn of all of them), so the numbers are the same
     whatever the number of threads. ``initial=None`` starts from the first block's result. After the first
-    window, an estimated time above ``LONG_RUN_S`` gives a :class:`LongRunWarning`; Ctrl-C stops the loop
+    block, an estimated time above ``LONG_RUN_S`` gives a :class:`LongRunWarning`; Ctrl-C stops the loop
     (KeyboardInterrupt) after the blocks in flight.
     """
     total = check_positive_int("draws", total)
@@ -169,14 +169,15 @@ def reduce_blocks(
             count = min(_WINDOW_BLOCKS, n_blocks - first)
             sizes = [min(per_block, total - (first + i) * per_block) for i in range(count)]
             jobs = list(zip(sizes, rng.spawn(count), strict=True))
-            for result in (pool.map(one, jobs) if pool is not None else map(one, jobs)):
+            for i, result in enumerate(pool.map(one, jobs) if pool is not None else map(one, jobs)):
                 acc = result if acc is None else combine(acc, result)
-            if first == 0 and n_blocks > count:
-                estimate = (time.perf_counter() - started) * total / sum(sizes)
-                if estimate > LONG_RUN_S:
-                    warnings.warn(f"{total:,} draws will take about {_duration(estimate)} at the rate of the "
-                                  "first blocks (memory stays bounded); Ctrl-C stops the run",
-                                  LongRunWarning, stacklevel=2)
+                if first == 0 and i == 0 and n_blocks > 1:  # the first block ran beside WORKERS - 1 others
+                    parallel = WORKERS if pool is not None else 1
+                    estimate = (time.perf_counter() - started) * total / (sizes[0] * parallel)
+                    if estimate > LONG_RUN_S:
+                        warnings.warn(f"{total:,} draws will take about {_duration(estimate)} at the rate of "
+                                      "the first block (memory stays bounded); Ctrl-C stops the run",
+                                      LongRunWarning, stacklevel=2)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
