@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "adaptive_beta"
 #: Identities are checked to this absolute tolerance (float64 rounding over <= 256 inputs).
@@ -78,6 +78,14 @@ def _layer_block(layers, gen, d, width, beta_max):
     }
 
 
+_ERRORS = ("ratio_error", "capped_error", "conservation_error", "layer_error")
+
+
+def _summary(block: dict) -> dict:
+    """A block's counts as they are and its per-neuron errors as their maximum (streaming.Worst)."""
+    return {k: streaming.Worst(v) if k in _ERRORS else v for k, v in block.items()}
+
+
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Per input count: eq. 1 ratio, the cap, conservation per neuron and layer, the off fraction."""
     rng = _checks.as_generator(rng)
@@ -85,22 +93,19 @@ def run(config: Config, *, rng) -> pd.DataFrame:
     rows, level = [], config.level
     with _blocks.progress_bar(NAME) as bar:
         for d, gen in zip(config.inputs, rng.spawn(len(config.inputs)), strict=True):
-            blocks = _blocks.map_blocks(
-                      lambda size, g, d=d: _layer_block(size, g, d, config.width, config.beta_max),
-                      layers, gen, bytes_per_draw=8 * config.width * d * 6, progress=bar)
-            total = {k: sum(b[k] for b in blocks) for k in ("off", "n", "capped", "on")}
-            joined = {k: np.concatenate([b[k] for b in blocks]) for k in
-                      ("ratio_error", "capped_error", "conservation_error", "layer_error")}
+            total = _blocks.reduce_blocks(
+                lambda size, g, d=d: _summary(_layer_block(size, g, d, config.width, config.beta_max)),
+                layers, gen, bytes_per_draw=8 * config.width * d * 6, combine=streaming.add, progress=bar)
             settings = {"inputs": d, "width": config.width, "beta_max": config.beta_max}
             rows += [
-                verdicts.identity_row(settings, "max-ratio-minus-eq1", joined["ratio_error"],
-                                      level=level, atol=IDENTITY_ATOL),
-                verdicts.identity_row(settings, "max-capped-ratio-minus-cap", joined["capped_error"],
-                                      level=level, atol=IDENTITY_ATOL),
-                verdicts.identity_row(settings, "max-neuron-conservation", joined["conservation_error"],
-                                      level=level, atol=IDENTITY_ATOL),
-                verdicts.identity_row(settings, "max-layer-conservation", joined["layer_error"],
-                                      level=level, atol=IDENTITY_ATOL),
+                verdicts.identity_row(settings, "max-ratio-minus-eq1", total["ratio_error"],
+                               level=level, atol=IDENTITY_ATOL),
+                verdicts.identity_row(settings, "max-capped-ratio-minus-cap", total["capped_error"],
+                               level=level, atol=IDENTITY_ATOL),
+                verdicts.identity_row(settings, "max-neuron-conservation", total["conservation_error"],
+                               level=level, atol=IDENTITY_ATOL),
+                verdicts.identity_row(settings, "max-layer-conservation", total["layer_error"],
+                               level=level, atol=IDENTITY_ATOL),
                 # P + N = sum w x is symmetric about 0 for N(0, 1) weights: off with probability 1/2.
                 verdicts.proportion_row(settings, "off-fraction", count=total["off"], n=total["n"],
                                         theory=0.5, level=level),

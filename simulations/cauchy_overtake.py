@@ -13,6 +13,7 @@ section I (:func:`overtake_on_activations`, for the report).
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "cauchy_overtake"
 SYNTHETIC_DRAWS = 560_000  # x 18 settings: 10^7 random neurons, 7 x 10^7 weights
@@ -77,41 +78,61 @@ class Config:
 def load_activations(path, key: str | None = None) -> np.ndarray:
     """One level's activations as a flat float array from a CSV, .npy or .npz file (ValueError if unusable).
 
-    An .npz with several entries (an empirical run's ``activation_samples.npz``) needs ``key``.
+    An .npz with several entries (an empirical run's ``activation_samples.npz``) needs ``key``. Pickled
+    (object) arrays are refused, never unpickled. Every refusal is one ValueError naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"activations file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv", ".txt"):
+        raise ValueError(f"activations file must end in .csv, .npy or .npz, got {path.name!r}")
     try:
-        if suffix == ".npy":
-            values = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = sorted(archive.files)
-                if key is None and len(keys) == 1:
-                    key = keys[0]
-                if key not in keys:
-                    shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
-                    raise ValueError(f"key {key!r} is not in {path.name}; choose one of: {shown or '(none)'}")
-                values = archive[key]
-        elif suffix in (".csv", ".txt"):
-            values = pd.read_csv(path, header=None, comment="#").apply(pd.to_numeric, errors="coerce")
-            values = values.to_numpy(float)
-            if values.size and np.isnan(values[0]).all():  # a header row
-                values = values[1:]
-        else:
-            raise ValueError(f"activations file must end in .csv, .npy or .npz, got {path.name!r}")
-    except (OSError, pd.errors.EmptyDataError, EOFError) as error:
-        if isinstance(error, pd.errors.EmptyDataError):
-            raise ValueError(f"activations file {str(path)!r} is empty") from None
-        raise ValueError(f"activations file {str(path)!r} could not be read: {error}") from None
+        values = _read_activations(path, suffix, key)
+    except _KeyMissing as error:
+        raise ValueError(str(error)) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"activations file {str(path)!r} is empty") from None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        # numpy's refusal of pickled data, a damaged archive, binary bytes in a CSV, a cut file ...
+        reason = "it holds pickled (object) arrays, which are not loaded" if "pickle" in str(error) else error
+        raise ValueError(f"activations file {str(path)!r} could not be read: {reason}") from None
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"activations file {str(path)!r} holds {values.dtype} values, not numbers")
     values = np.asarray(values, dtype=float).ravel()
     return check_activations(values, name=f"activations in {path.name}")
 
 
+class _KeyMissing(ValueError):
+    """The .npz has no entry of the requested key (its message lists the entries)."""
+
+
+def _read_activations(path: Path, suffix: str, key: str | None) -> np.ndarray:
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            keys = sorted(archive.files)
+            if key is None and len(keys) == 1:
+                key = keys[0]
+            if key not in keys:
+                shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
+                raise _KeyMissing(f"key {key!r} is not in {path.name}; choose one of: {shown or '(none)'}")
+            return archive[key]
+    values = pd.read_csv(path, header=None, comment="#").apply(pd.to_numeric, errors="coerce")
+    values = values.to_numpy(float)
+    if values.size and np.isnan(values[0]).all():  # a header row
+        values = values[1:]
+    return values
+
+
 def check_activations(values, name: str = "activations") -> np.ndarray:
-    values = np.asarray(values, dtype=float).ravel()
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be numbers, got {values!r:.80}")
+    try:
+        values = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {type(values).__name__}") from None
     if values.size == 0:
         raise ValueError(f"{name} is empty")
     if not np.isfinite(values).all():
@@ -190,11 +211,10 @@ def _synthetic_rows(config: Config, rng: np.random.Generator, bar) -> list[dict]
     draws, rows = config.neuron_draws, []
     for (k, ns, nl), gen in zip(grid, children[:-1], strict=True):
         x_small, x_large = _synthetic_sets(k, ns, nl, gen)
-        blocks = _blocks.map_blocks(
+        counts = _blocks.reduce_blocks(
             lambda size, g, xs=x_small, xl=x_large, ns=ns, nl=nl: _count_block(size, g, xs, xl, ns, nl),
-            draws, gen, bytes_per_draw=12 * (ns + nl) + 16, progress=bar,
+            draws, gen, bytes_per_draw=12 * (ns + nl) + 16, combine=streaming.add, progress=bar,
         )
-        counts = np.sum(blocks, axis=0)
         gamma_1 = theory.overtake_gamma(x_small.astype(float), x_large.astype(float))
         settings = {"source": "synthetic", "q_high": np.nan, "q_low": np.nan, "K": k, "n_small": ns,
                     "n_large": nl, "gamma": gamma_1}
@@ -206,10 +226,10 @@ def _synthetic_rows(config: Config, rng: np.random.Generator, bar) -> list[dict]
 def _ratio_rows(config, gen, bar) -> list[dict]:
     rows = []
     for gamma, g in zip(config.ratio_gammas, gen.spawn(len(config.ratio_gammas)), strict=True):
-        blocks = _blocks.map_blocks(lambda size, gg, gamma=gamma: _ratio_block(size, gg, config.ks, gamma),
-                                    config.neuron_draws, g, bytes_per_draw=8 + 4 * len(config.ks),
-                                    progress=bar)
-        counts = np.sum(blocks, axis=0)
+        counts = _blocks.reduce_blocks(lambda size, gg, gamma=gamma: _ratio_block(size, gg, config.ks, gamma),
+                                 config.neuron_draws, g, bytes_per_draw=8 + 4 * len(config.ks),
+                                         combine=streaming.add,
+                                 progress=bar)
         for k, count in zip(config.ks, counts, strict=True):
             settings = {"source": "weights", "q_high": np.nan, "q_low": np.nan, "K": k, "n_small": 1,
                         "n_large": 1, "gamma": gamma}
@@ -272,9 +292,9 @@ def overtake_on_activations(
         masked[:, len(pairs) + j] = np.where(small, x, 0)
         if small.any():
             masked[:, 2 * len(pairs) + j] = np.where(small, x, 0) * (large.sum() / small.sum())
-    blocks = _blocks.map_blocks(lambda size, g: _shared_block(size, g, masked), draws, rng,
-                                bytes_per_draw=4 * (values.size + 6 * len(pairs)), progress=progress)
-    counts = np.sum(blocks, axis=0)
+    counts = _blocks.reduce_blocks(lambda size, g: _shared_block(size, g, masked), draws, rng,
+                             bytes_per_draw=4 * (values.size + 6 * len(pairs)), combine=streaming.add,
+                             progress=progress)
     rows = []
     for j, ((qh, ql), (large, small, v_high, v_low)) in enumerate(zip(pairs, cuts, strict=True)):
         x_large = values[large]

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,19 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from simulations._blocks import LongRunWarning
 from simulations.results import format_table, write_result
+
+
+def _seed_argument(text: str) -> int:
+    """argparse type of --seed: numpy's seeds are non-negative integers (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
 
 
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -25,7 +38,8 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m simulations.{name}", description=description)
     parser.add_argument("--draws", type=int, default=None,
                         help="Monte Carlo draws per setting (default: the Config default)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random generator (default 0)")
+    parser.add_argument("--seed", type=_seed_argument, default=0,
+                        help="seed of the random generator, a non-negative integer (default 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"directory for {name}.csv and {name}.json (and {name}.png with --plot)")
     parser.add_argument("--plot", action="store_true", help=f"also write a seaborn figure {name}.png")
@@ -50,10 +64,15 @@ def cli_main(
         rng = np.random.default_rng(args.seed)
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        table = run(config, rng=rng)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(parser.prog, warnings.showwarning)
+            table = run(config, rng=rng)
         elapsed = time.perf_counter() - clock
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except MemoryError:
+        parser.exit(2, f"{parser.prog}: error: not enough memory for one block of these settings; "
+                       "choose smaller sizes\n")
     except KeyboardInterrupt:
         parser.exit(130, f"{parser.prog}: interrupted before the table was complete; nothing written\n")
     print(format_table(table))
@@ -64,6 +83,23 @@ def cli_main(
     except OSError as error:  # the table is on stdout already; say what could not be written
         parser.exit(1, f"{parser.prog}: error: could not write results: {error}\n")
     return 0
+
+
+def _one_line_warnings(prog: str, fallback):
+    """A ``warnings.showwarning`` that prints the first LongRunWarning as one line on stderr (later ones,
+    for the other settings of the same run, would only repeat it) and leaves other warnings to
+    ``fallback``."""
+    shown = []
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, LongRunWarning):
+            return fallback(message, category, filename, lineno, file, line)
+        if not shown:
+            shown.append(message)
+            print(f"{prog}: warning: {message}", file=sys.stderr, flush=True)
+        return None
+
+    return show
 
 
 def _write_outputs(args, name, config, table, plot, started, elapsed) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "monotonicity"
 #: Methods, and whether section F proves the property for them (False: expected to fail sometimes).
@@ -85,11 +85,10 @@ def run(config: Config, *, rng) -> pd.DataFrame:
     rows = []
     with _blocks.progress_bar(NAME) as bar:
         for (activation, d), gen in zip(grid, rng.spawn(len(grid)), strict=True):
-            blocks = _blocks.map_blocks(
-                      lambda size, g, d=d, a=activation: _violation_block(size, g, d, a, config.bias_scale,
-                                                                          config.lrp_beta),
-                      config.draws, gen, bytes_per_draw=8 * (2**d + 4 * d * d), progress=bar)
-            violations = np.sum(blocks, axis=0)
+            violations = _blocks.reduce_blocks(
+                lambda size, g, d=d, a=activation: _violation_block(size, g, d, a, config.bias_scale,
+                                                                    config.lrp_beta),
+                config.draws, gen, bytes_per_draw=8 * (2**d + 4 * d * d), combine=streaming.add, progress=bar)
             for (method, proven), count in zip(METHODS.items(), violations, strict=True):
                 settings = {"activation": activation, "inputs": d, "method": method}
                 # Proven methods: no violation in any draw. Plain gradient: a fraction clearly above 0.

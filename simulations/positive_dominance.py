@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "positive_dominance"
 BIAS_SIGNS = ("non-positive", "positive")
@@ -97,6 +97,11 @@ def _block(size, gen, config: Config, bias_sign: str):
     }
 
 
+def _summary(block: dict) -> dict:
+    """A block's counts as they are and its relative errors as their maximum (streaming.Worst)."""
+    return {**block, "relative_error": streaming.Worst(block["relative_error"])}
+
+
 def run(config: Config, *, rng) -> pd.DataFrame:
     """Per bias sign: share of positive logits whose every layer sum is positive, conservation, dominance."""
     rng = _checks.as_generator(rng)
@@ -105,13 +110,11 @@ def run(config: Config, *, rng) -> pd.DataFrame:
         a * b for a, b in zip(config.layer_sizes[:-1], config.layer_sizes[1:], strict=True))
     with _blocks.progress_bar(NAME) as bar:
         for sign, gen in zip(BIAS_SIGNS, rng.spawn(len(BIAS_SIGNS)), strict=True):
-            blocks = _blocks.map_blocks(lambda size, g, sign=sign: _block(size, g, config, sign),
-                                        config.draws, gen,
-                                        bytes_per_draw=per_draw, progress=bar)
-            positive = sum(b["positive"] for b in blocks)
-            all_positive = sum(b["all_positive"] for b in blocks)
-            errors = np.concatenate([b["relative_error"] for b in blocks])
-            at_least_logit = sum(b["at_least_logit"] for b in blocks)
+            total = _blocks.reduce_blocks(lambda size, g, sign=sign: _summary(_block(size, g, config, sign)),
+                                    config.draws, gen, bytes_per_draw=per_draw, combine=streaming.add,
+                                          progress=bar)
+            positive, all_positive = total["positive"], total["all_positive"]
+            errors, at_least_logit = total["relative_error"], total["at_least_logit"]
             settings = {"biases": sign, "layers": len(config.layer_sizes) - 1,
                         "bias_scale": config.bias_scale}
             proven = sign == "non-positive"

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "quantile_variance"
 
@@ -63,14 +63,15 @@ class Config:
         return cls(draws=1000, ns=(200,), sizes=(8, 32, 128), normaliser_draws=300)
 
 
-def _variance_row(settings, quantity, sample, theory_value, level):
-    """Sample variance with its large-sample standard error sqrt((m4 - s^4 (m-3)/(m-1)) / m)."""
-    m = sample.size
-    centred = sample - sample.mean()
-    s2 = centred.var(ddof=1)
-    m4 = np.mean(centred**4)
+def _variance_row(settings, quantity, moments: streaming.Moments, theory_value, level):
+    """Sample variance with its large-sample standard error sqrt((m4 - s^4 (m-3)/(m-1)) / m), from the
+    streamed moments of the sample (one column of ``moments``, or all of it)."""
+    m = moments.n
+    s2 = float(moments.var(ddof=1))
+    m4 = float(moments.central4())
     se = math.sqrt(max(m4 - s2**2 * (m - 3) / (m - 1), 0.0) / m)
     return verdicts.row(settings, quantity, estimate=s2, se=se, theory=theory_value, level=level)
+
 
 
 def _quantile_block(size, gen, dist, n, ps):
@@ -83,15 +84,15 @@ def _quantile_rows(config: Config, rng, bar) -> list[dict]:
     rows = []
     for (name, n), gen in zip(grid, rng.spawn(len(grid)), strict=True):
         dist = DISTRIBUTIONS[name]
-        blocks = _blocks.map_blocks(lambda size, g, dist=dist, n=n: _quantile_block(size, g, dist, n,
-                                                                                    config.ps),
-                                    config.draws, gen, bytes_per_draw=16 * n, progress=bar)
-        quantiles = np.concatenate(blocks)
+        quantiles = _blocks.reduce_blocks(
+            lambda size, g, dist=dist, n=n: streaming.Moments.of(_quantile_block(size, g, dist, n,
+                                                                                   config.ps)),
+            config.draws, gen, bytes_per_draw=16 * n, combine=streaming.add, progress=bar)
         expected = theory.quantile_asymptotic_variance(np.array(config.ps), n, dist,
                                                        as_printed=config.as_printed)
         for j, p in enumerate(config.ps):
             settings = {"distribution": name, "n": n, "p": p, "map_size": np.nan}
-            rows.append(_variance_row(settings, "quantile-variance", quantiles[:, j], expected[j],
+            rows.append(_variance_row(settings, "quantile-variance", quantiles.column(j), expected[j],
                                       config.level))
     return rows
 
@@ -101,10 +102,10 @@ def _normaliser_block(size, gen, m):
     return np.stack([np.abs(maps).max(axis=1), np.sqrt(np.mean(maps**2, axis=1))], axis=1)
 
 
-def _cv(values):
-    """Coefficient of variation and its normal-theory standard error."""
-    n = values.size
-    cv = values.std(ddof=1) / values.mean()
+def _cv(moments: streaming.Moments):
+    """Coefficient of variation and its normal-theory standard error, from streamed moments."""
+    n = moments.n
+    cv = float(moments.std(ddof=1) / moments.mean)
     return cv, cv * math.sqrt(1 / (2 * (n - 1)) + cv**2 / n)
 
 
@@ -113,10 +114,10 @@ def _normaliser_rows(config: Config, rng, bar) -> list[dict]:
     halfnormal = stats.halfnorm()
     for side, gen in zip(config.sizes, rng.spawn(len(config.sizes)), strict=True):
         m = side * side
-        blocks = _blocks.map_blocks(lambda size, g, m=m: _normaliser_block(size, g, m),
-                                    config.normaliser_draws,
-                                    gen, bytes_per_draw=16 * m, progress=bar)
-        max_abs, second = np.concatenate(blocks).T
+        both = _blocks.reduce_blocks(lambda size, g, m=m: streaming.Moments.of(_normaliser_block(size, g, m)),
+                               config.normaliser_draws, gen, bytes_per_draw=16 * m, combine=streaming.add,
+                               progress=bar)
+        max_abs, second = both.column(0), both.column(1)
         settings = {"distribution": "norm", "n": m, "p": np.nan, "map_size": side}
         rows.append(verdicts.mean_row(settings, "max-abs-normaliser", max_abs, level=config.level,
                                       theory=theory.expected_maximum(m, halfnormal)))

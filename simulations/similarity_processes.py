@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
 
 NAME = "similarity_processes"
 #: The two windows in use: 7x7 uniform with the N/(N-1) sample covariance (scikit-image's default), and
@@ -191,14 +191,27 @@ def _process_block(size, gen, config: Config, rho: float, kernel_f, windows_f, c
     return out
 
 
-def _jackknife(per_map: np.ndarray, statistic) -> tuple[float, float]:
-    """Plug-in ``statistic`` (vectorised over leading axes) of the pooled per-map means, jackknife se."""
-    n = per_map.shape[0]
-    total = per_map.sum(axis=0)
-    estimate = statistic(total / n)
-    leave_out = statistic((total[None, :] - per_map) / (n - 1))  # all n leave-one-out statistics at once
-    se = math.sqrt((n - 1) / n * np.sum((leave_out - leave_out.mean()) ** 2))
-    return float(estimate), se
+def _delta_method(moments: streaming.Moments, statistic) -> tuple[float, float]:
+    """Plug-in ``statistic`` of the pooled per-map means and its delta-method se sqrt(g' S g / n), from
+    streamed means and co-moments (S: the sample covariance, g: the gradient at the means by central
+    differences). It is the first-order value of the delete-one jackknife, without keeping every map."""
+    mean, n = np.asarray(moments.mean, float), moments.n
+    estimate = float(statistic(mean))
+    cov = moments.covariance(ddof=1)
+    step = 1e-6 * np.maximum(np.maximum(np.abs(mean), np.sqrt(np.diag(cov))), 1e-12)
+    shifts = np.diag(step)
+    gradient = (statistic(mean + shifts) - statistic(mean - shifts)) / (2 * step)
+    return estimate, math.sqrt(max(float(gradient @ cov @ gradient), 0.0) / n)
+
+
+def _summary(block: dict) -> dict:
+    """Streamed moments of a block's per-map values (memory does not grow with the draws)."""
+    out = {k: streaming.Moments.of(v, co=k.startswith("moments-")) for k, v in block.items()
+           if k != "second-moments"}
+    m = block["second-moments"]
+    # the normalised MSE of one map pair, 2 - 2 E^[AB] / sqrt(E^[A^2] E^[B^2]), is a per-map value
+    out["normalized-mse"] = streaming.Moments.of(2 - 2 * m[:, 2] / np.sqrt(m[:, 0] * m[:, 1]))
+    return out
 
 
 def _ssim_of_moments(m, c1, c2):
@@ -221,11 +234,10 @@ def _process_rows(config, name, rho, joined, local_var, c1, c2) -> list[dict]:
             expected = theory.ssim_from_moments(mu, mu, local_var[window], v_b, cov, c1=c1, c2=c2)
         here = {**settings, "window": window}
         rows.append(verdicts.mean_row(here, "ssim-mean-of-windows", joined[f"ssim-{window}"], theory=expected,
-                                      level=level))
-        estimate, se = _jackknife(joined[f"moments-{window}"], lambda m: _ssim_of_moments(m, c1, c2))
+                               level=level))
+        estimate, se = _delta_method(joined[f"moments-{window}"], lambda m: _ssim_of_moments(m, c1, c2))
         rows.append(verdicts.row(here, "ssim-at-mean-local-moments", estimate=estimate, se=se,
-                                 theory=expected,
-                                 level=level))
+                                 theory=expected, level=level))
     here = {**settings, "window": "whole-map"}
     n_pixels = config.height * config.width
     rows.append(verdicts.mean_row(here, "spearman", joined["spearman"], level=level,
@@ -238,9 +250,8 @@ def _process_rows(config, name, rho, joined, local_var, c1, c2) -> list[dict]:
     cross = mu**2 if constant else mu**2 + rho * var
     expected_mse = (theory.normalized_mse_max(mu, mu, mu**2 + var, second_b) if rho == 0.0
                     else theory.normalized_mse(mu**2 + var, second_b, cross))
-    mse = 2 - 2 * joined["second-moments"][:, 2] / np.sqrt(joined["second-moments"][:, 0]
-                                                           * joined["second-moments"][:, 1])
-    rows.append(verdicts.mean_row(here, "normalized-mse", mse, theory=expected_mse, level=level))
+    rows.append(verdicts.mean_row(here, "normalized-mse", joined["normalized-mse"], theory=expected_mse,
+                           level=level))
     return rows
 
 
@@ -279,10 +290,10 @@ def run(config: Config, *, rng) -> pd.DataFrame:
     rows = []
     with _blocks.progress_bar(NAME) as bar:
         for (name, rho), gen in zip(config.processes, rng.spawn(len(config.processes)), strict=True):
-            blocks = _blocks.map_blocks(
-                lambda size, g, rho=rho: _process_block(size, g, config, rho, kernel_f, windows_f, c1, c2),
-                config.draws, gen, bytes_per_draw=8 * h * w * 24, progress=bar)
-            joined = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+            joined = _blocks.reduce_blocks(
+                lambda size, g, rho=rho: _summary(_process_block(size, g, config, rho, kernel_f, windows_f,
+                                                                 c1, c2)),
+                config.draws, gen, bytes_per_draw=8 * h * w * 24, combine=streaming.add, progress=bar)
             rows += _process_rows(config, name, rho, joined, local_var, c1, c2)
     rows += _zero_cov_rows(config, rows)
     return results.finish_table(rows)

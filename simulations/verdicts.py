@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 from simulations.results import RELATIONS
+from simulations.streaming import Moments, Worst
 
 
 def z_value(level: float) -> float:
@@ -99,22 +100,23 @@ def proportion_row(settings: dict, quantity: str, *, count: int, n: int, theory:
                relation=relation, ci=(float(low), float(high)))
 
 
-def mean_row(settings: dict, quantity: str, values: np.ndarray, *, theory: float, level: float,
+def mean_row(settings: dict, quantity: str, values, *, theory: float, level: float,
              relation: str = "equal", atol: float = 0.0) -> dict:
-    """A row for the mean of i.i.d. values, se = sd / sqrt(n)."""
-    values = np.asarray(values, float)
-    n = values.size
+    """A row for the mean of i.i.d. values (an array, or their streamed :class:`Moments`), se = sd/sqrt(n)."""
+    moments = values if isinstance(values, Moments) else Moments.of(np.asarray(values, float).ravel())
+    n = moments.n
     if n == 0:
         return row(settings, quantity, estimate=np.nan, se=np.nan, theory=theory, level=level,
                    relation=relation, ci=(np.nan, np.nan))
-    se = values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
-    return row(settings, quantity, estimate=values.mean(), se=se, theory=theory, level=level,
+    se = float(moments.std(ddof=1)) / math.sqrt(n) if n > 1 else np.nan
+    return row(settings, quantity, estimate=moments.mean, se=se, theory=theory, level=level,
                relation=relation, atol=atol)
 
 
-def identity_row(settings: dict, quantity: str, errors: np.ndarray, *, level: float, atol: float) -> dict:
-    """A row for an identity that must hold in every draw: estimate = max |error|, agree iff <= atol."""
-    errors = np.abs(np.asarray(errors, float))
-    worst = float(errors.max()) if errors.size else np.nan
-    return row(settings, quantity, estimate=worst, se=0.0, theory=0.0, level=level, ci=(worst, worst),
+def identity_row(settings: dict, quantity: str, errors, *, level: float, atol: float) -> dict:
+    """A row for an identity that must hold in every draw: estimate = max |error|, agree iff <= atol.
+    ``errors``: an array, or their streamed :class:`Worst`."""
+    worst = errors if isinstance(errors, Worst) else Worst(errors)
+    value = worst.worst if worst.n else np.nan
+    return row(settings, quantity, estimate=value, se=0.0, theory=0.0, level=level, ci=(value, value),
                atol=atol)

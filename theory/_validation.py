@@ -71,6 +71,14 @@ def integer_at_least(name: str, value, minimum: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def sample_size(name: str, value) -> np.ndarray:
+    """A number of draws: integer-valued and >= 1 (3.0 accepted), kept as float so that a huge n (the
+    asymptotic regime) is not limited to int64."""
+    arr = as_float_array(name, value)
+    check(name, arr, arr == np.round(arr), "an integer sample size (integer-valued)")
+    return check(name, arr, arr >= 1, "a sample size of at least 1")
+
+
 def covariance(name: str, value, var_a: np.ndarray, var_b: np.ndarray) -> np.ndarray:
     """A covariance with |cov| <= sqrt(var_a var_b) (Cauchy-Schwarz), with a relative slack of 1e-9 so that
     cov = sqrt(var_a var_b) computed in floating point is accepted."""

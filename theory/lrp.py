@@ -46,8 +46,8 @@ def lrp_beta_neuron(contributions, relevance, beta):
     broadcast contributions.
     """
     c = v.as_float_array("contributions", contributions)
-    if c.ndim == 0:
-        raise ValueError(f"contributions must have a last axis holding the inputs, got {c!r}")
+    if c.ndim == 0 or c.shape[-1] == 0:
+        raise ValueError(f"contributions must have a last axis holding the inputs (at least one), got {c!r}")
     r = v.as_float_array("relevance", relevance)[..., None]
     b = v.nonnegative("beta", beta)[..., None]
     c, r, b = v.broadcast(contributions=c, relevance=r, beta=b)

@@ -104,6 +104,20 @@ def overtake_bound_average(k, n_small, n_large):
     return _bound(k, n_small, n_large, average=True)
 
 
+def _check_quantile_shapes(**arrays: np.ndarray) -> None:
+    """The two refusals of `overtake_from_quantiles`' broadcasting rule (see its docstring)."""
+    for level, value in (("q_low", "v_low"), ("q_high", "v_high")):
+        a, b = arrays[level], arrays[value]
+        if a.ndim and b.ndim and a.shape != b.shape:
+            raise ValueError(f"{value} must have the shape of {level} (one value per level) or be a scalar, "
+                             f"got {value} with shape {b.shape} and {level} with shape {a.shape}")
+    lengths = {name: a.shape[0] for name, a in arrays.items() if a.ndim == 1}
+    if len(set(lengths.values())) > 1:
+        shapes = ", ".join(f"{name} with length {n}" for name, n in lengths.items())
+        raise ValueError(f"1-d arguments must have one length (a length-1 list is not stretched; use a "
+                         f"scalar, or shapes (m, 1) and (1, k) for a grid), got {shapes}")
+
+
 def overtake_from_quantiles(q_low, v_low, q_high, v_high):
     """K, gamma and P_gamma(Z >= K) from a layer's activation quantiles (seed section I).
 
@@ -114,9 +128,16 @@ def overtake_from_quantiles(q_low, v_low, q_high, v_high):
     K = |V(q_high) / V(q_low)|. gamma is the seed's in every case; for negative statistics the sets swap
     roles, and the bound with swapped sizes is `overtake_bound(K, 1 - q_high, q_low)`.
     Requires q_low < q_high and v_low <= v_high. Returns (K, gamma, P), broadcast.
+
+    Broadcasting: a scalar applies to every entry; arrays broadcast by numpy's rules, with two refusals
+    that catch a forgotten entry instead of stretching a length-1 list over it: `v_low` must have the
+    shape of `q_low` (the values at those levels) and `v_high` that of `q_high`, unless one of the pair is
+    a scalar; and 1-d arguments must all have one length. A grid of levels is asked for explicitly, e.g.
+    q_high of shape (3, 1) against q_low of shape (1, 9).
     """
     q_low, q_high = v.probability("q_low", q_low), v.probability("q_high", q_high)
     v_low, v_high = v.as_float_array("v_low", v_low), v.as_float_array("v_high", v_high)
+    _check_quantile_shapes(q_low=q_low, v_low=v_low, q_high=q_high, v_high=v_high)
     q_low, v_low, q_high, v_high = v.broadcast(q_low=q_low, v_low=v_low, q_high=q_high, v_high=v_high)
     v.check("q_low", q_low, q_low < q_high, "below q_high")
     v.check("v_low", v_low, v_low <= v_high, "at most v_high (quantiles are non-decreasing)")

@@ -35,11 +35,14 @@ def quantile_asymptotic_variance(p, n, dist, *, as_printed=False):
 
     `dist`: a scipy.stats continuous distribution (e.g. `scipy.stats.norm`, `scipy.stats.t(3)`, "laplace").
     `as_printed=True` returns the seed's printed form p(1-p) / (n f(F^-1(p))), which is wrong (see module
-    docstring). Infinite where the density at the quantile is 0. Broadcasts over p and n.
+    docstring). Infinite where the density at the quantile is 0. `n` is a sample size: an integer >= 1
+    (3.0 is accepted, 0.5 is not). Broadcasts over p and n.
     """
     dist = _distribution(dist)
+    if not isinstance(as_printed, (bool, np.bool_)):
+        raise ValueError(f"as_printed must be True or False, got {as_printed!r}")
     p = v.probability("p", p)
-    n = v.positive("n", n)
+    n = v.sample_size("n", n)
     p, n = v.broadcast(p=p, n=n)
     density = dist.pdf(dist.ppf(p))
     power = 1 if as_printed else 2

@@ -126,9 +126,15 @@ def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bo
     entry = _REGISTRY[method]
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(model, nn.Module) or not x.is_floating_point():
+        raise ValueError(f"model must be a torch.nn.Module and x a floating-point tensor, got "
+                         f"{type(model).__name__} and x of dtype {x.dtype}")
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.device != x.device:
         raise ValueError(f"x is on {x.device} but the model is on {parameter.device}: move one of them")
+    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().flatten().tolist()
+        raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
     if model.training:
         raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
     target = _as_target(target, x)

@@ -103,7 +103,14 @@ class ActivationStatistics:
         """Add the images of one batch ``x`` (first dimension: images); returns self."""
         if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch tensor, got {getattr(x, 'shape', type(x))}")
-        captured = _captured_inputs(self.model, x, self.layer_types)
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
+        try:
+            captured = _captured_inputs(self.model, x, self.layer_types)
+        except RuntimeError as error:  # torch's shape and dtype errors from inside the forward pass
+            raise ValueError(f"x of shape {tuple(x.shape)} and dtype {x.dtype} does not fit the model: "
+                             f"{str(error).splitlines()[0]}") from None
         layers = [name for name, _ in captured]
         if self.layers is None:
             self.layers = layers
@@ -114,11 +121,19 @@ class ActivationStatistics:
                 f"the forward pass reached layers {layers}, an earlier batch reached {self.layers}"
             )
         levels = _quantile_levels()
-        for level, (_, inputs) in enumerate(captured):
+        quantile_sums = np.zeros_like(self._quantile_sums)
+        nonpositive_sums = np.zeros_like(self._nonpositive_sums)
+        for level, (name, inputs) in enumerate(captured):
             pooled = inputs.reshape(inputs.shape[0], -1)
-            self._quantile_sums[level] += pooled_quantiles(pooled, levels).sum(0).cpu().numpy()
+            if not bool(torch.isfinite(pooled).all()):  # finite images, but the network overflowed
+                raise ValueError(f"the input of layer {name!r} has NaN or infinite values for this batch "
+                                 "(the network overflows on x); nothing of it was added")
+            quantile_sums[level] = pooled_quantiles(pooled, levels).sum(0).cpu().numpy()
             nonpositive = (pooled <= 0).sum(1, dtype=torch.float64) / pooled.shape[1]
-            self._nonpositive_sums[level] += float(nonpositive.sum())
+            nonpositive_sums[level] = float(nonpositive.sum())
+        # added only once the whole batch is valid, so that a refused batch leaves the sums as they were
+        self._quantile_sums += quantile_sums
+        self._nonpositive_sums += nonpositive_sums
         self.images += x.shape[0]
         return self
 

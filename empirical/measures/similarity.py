@@ -57,7 +57,15 @@ class ConstantMapWarning(UserWarning):
 
 
 def _as_map_stack(x, name: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    if isinstance(x, (str, bytes)):
+        raise ValueError(f"{name} must be a tensor or array of maps (N, H, W) or (H, W), got {x!r:.80}")
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be a tensor or array of maps (N, H, W) or (H, W), "
+                         f"got {type(x).__name__} ({error})") from None
+    if x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim == 2:
         x = x.unsqueeze(0)
     if x.ndim != 3:
@@ -160,8 +168,9 @@ def _nan_where(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 _CPU_CHUNK_BYTES = 2**21
 
 
-def _pairwise(a, b, normalize, score, *, absolute: bool = False) -> torch.Tensor:
-    """Validate, then run ``score(a, b) -> (n,)`` on normalised chunks of pairs; constant pairs -> NaN."""
+def _pairwise(a, b, normalize, score, *, absolute: bool = False, raw: bool = False) -> torch.Tensor:
+    """Validate, then run ``score(a, b) -> (n,)`` on normalised chunks of pairs; constant pairs -> NaN.
+    ``raw=True`` hands ``score`` the maps as given (own dtype, not normalised): for ranks."""
     _check_choice(normalize, _NORMALIZE_CHOICES, "normalize")
     a, b = _checked_pair(a, b)
     dtype = _working_dtype(a, b)
@@ -169,7 +178,11 @@ def _pairwise(a, b, normalize, score, *, absolute: bool = False) -> torch.Tensor
     step = n if a.device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // (5 * a[0].numel() * dtype.itemsize))
     values, constants = [], []
     for start in range(0, n, step):
-        chunk_a, chunk_b = a[start : start + step].to(dtype), b[start : start + step].to(dtype)
+        chunk_a, chunk_b = a[start : start + step], b[start : start + step]
+        if raw:
+            normalize = None
+        else:
+            chunk_a, chunk_b = chunk_a.to(dtype), chunk_b.to(dtype)
         if absolute:
             chunk_a, chunk_b = chunk_a.abs(), chunk_b.abs()
         constant = _constant_mask(chunk_a, chunk_b)
@@ -236,7 +249,12 @@ def _given_data_range(data_range, n: int, device) -> torch.Tensor | None:
     """(N,) float64 tensor of a given data range, validated; None stays None."""
     if data_range is None:
         return None
-    value = torch.as_tensor(data_range, dtype=torch.float64, device=device)
+    if isinstance(data_range, (str, bytes)):
+        raise ValueError(f"data_range must be a number or None, got {data_range!r:.80}")
+    try:
+        value = torch.as_tensor(data_range, dtype=torch.float64, device=device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"data_range must be a number or None, got {data_range!r:.80}") from None
     if value.ndim > 1 or (value.ndim == 1 and value.numel() not in (1, n)):
         raise ValueError(f"data_range must be a number or have shape ({n},), got shape {tuple(value.shape)}")
     if not bool(torch.isfinite(value).all()) or bool((value <= 0).any()):
@@ -327,9 +345,13 @@ def spearman(a, b, absolute: bool = False, *, normalize: str | None = None) -> t
     """Spearman rank correlation of each pair over all pixels (seed Theorem 3), shape (N,).
 
     ``absolute=True`` ranks |a| and |b| (the ``spearman-abs`` measure). Ties get average ranks, as
-    ``scipy.stats.spearmanr``. Normalisation by a positive scale does not change ranks; it is accepted so
-    that every measure takes the same arguments."""
-    return _pairwise(a, b, normalize, _spearman_of_chunk, absolute=bool(absolute))
+    ``scipy.stats.spearmanr``. The maps are ranked as given, each in its own dtype: normalisation by a
+    positive scale does not change ranks in exact arithmetic, but a rounded (float32) division can turn
+    distinct values into ties, so ``normalize`` is validated and then not applied (it is accepted so that
+    every measure takes the same arguments)."""
+    if not isinstance(absolute, (bool, np.bool_)):
+        raise ValueError(f"absolute must be True or False, got {absolute!r}")
+    return _pairwise(a, b, normalize, _spearman_of_chunk, absolute=bool(absolute), raw=True)
 
 
 def mse(a, b, *, normalize: str | None = None) -> torch.Tensor:

@@ -8,6 +8,7 @@ Missing or mismatched weights raise one clear error; a random model is never ret
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from empirical._checks import device as checked_device
 from empirical.models.demo_net import DEMO_INPUT_RANGE, DemoResNet, digits_to_demo_input
 
 __all__ = [
@@ -134,6 +136,10 @@ def load_model(name: str, weights=None, device="cpu", *,
     Raises FileNotFoundError when no weights are found and ValueError when they do not fit the network.
     ``rng`` seeds the random initialisation (see ``build_model``).
     """
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights must be a path, 'random' or None, got {weights!r} "
+                         f"of type {type(weights).__name__}")
+    device = checked_device(device)
     model = build_model(name, rng=rng)
     if isinstance(weights, str) and weights == "random":
         return model.to(device)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from empirical._checks import MAX_SEED, positive_int
+from empirical._checks import device as checked_device
 from empirical.attribution import available_methods
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
@@ -70,16 +71,6 @@ def _names(values, allowed, what: str, default) -> list[str]:
 
 def _positive(value, name: str, default: int) -> int:
     return default if value is None else positive_int(value, name)
-
-
-def _device(device) -> str:
-    text = str(device)
-    if text != "cpu" and not text.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    torch.device(text)  # rejects malformed indices such as "cuda:x"
-    return text
 
 
 def _weights_for(name: str, weights, profile) -> str | None:
@@ -205,7 +196,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     batch = _positive(batch_size, "batch_size", spec.batch_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a non-negative integer up to {MAX_SEED} (2**32 - 1), got {seed!r}")
-    device = _device(device)
+    device = checked_device(device)
     if out is None:
         raise ValueError("out must be a folder path, got None")
     if not isinstance(weights, (str, Path, dict, type(None))):

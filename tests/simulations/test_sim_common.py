@@ -4,7 +4,7 @@ import importlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
@@ -63,6 +63,7 @@ def test_wilson_interval_is_a_proper_interval_around_the_estimate(count, extra, 
     assert 0 <= low <= count / n <= high <= 1
 
 
+@settings(deadline=None)  # its first example imports every simulation module: seconds on a loaded runner
 @given(draws=st.integers(max_value=0))
 def test_every_config_rejects_non_positive_draws(draws):
     from simulations import EXPERIMENTS

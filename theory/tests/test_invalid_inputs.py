@@ -44,6 +44,8 @@ CASES = [
     (theory.mse_bound, MOMENTS, "mu_b", nan | infinite),
     (theory.quantile_asymptotic_variance, {"p": 0.5, "n": 10, "dist": stats.norm}, "p", outside_unit | nan),
     (theory.quantile_asymptotic_variance, {"p": 0.5, "n": 10, "dist": stats.norm}, "n", non_positive | nan),
+    (theory.quantile_asymptotic_variance, {"p": 0.5, "n": 10, "dist": stats.norm}, "n",
+     st.floats(1e-300, 1e6).filter(lambda x: x != round(x))),
     (theory.expected_maximum, {"n": 10, "dist": stats.norm}, "n", st.integers(-10**6, 0)),
     (theory.cauchy_tail, {"k": 1.0, "gamma": 1.0}, "gamma", non_positive | nan | infinite),
     (theory.cauchy_tail, {"k": 1.0, "gamma": 1.0}, "k", nan),
@@ -97,6 +99,8 @@ BROADCAST_CASES = [
     (theory.normalized_mse_max, {"mu_a": 0.0, "mu_b": 0.0, "second_moment_a": 1.0, "second_moment_b": 1.0},
      ("mu_a", "second_moment_b")),
     (theory.quantile_asymptotic_variance, {"p": 0.5, "n": 10, "dist": stats.norm}, ("p", "n")),
+    (theory.overtake_from_quantiles, {"q_low": 0.3, "v_low": 0.1, "q_high": 0.9, "v_high": 1.0},
+     ("q_low", "q_high")),
 ]  # fmt: skip
 
 

@@ -57,15 +57,48 @@ def test_defining_properties_hold(a):
     assert np.percentile(np.abs(theory.normalize_percentile(a, q=100.0)), 100.0) == pytest.approx(1.0)
 
 
+def _percentile_defined(a):
+    """Whether a / percentile_99(|a|) is defined and finite: the percentile is positive (a sparse map has
+    percentile 0) and max|a| / percentile does not overflow."""
+    scale = np.percentile(np.abs(a), 99.0)
+    with np.errstate(over="ignore"):
+        return bool(scale > 0 and np.isfinite(np.max(np.abs(a)) / scale))
+
+
 @PROPERTY
 @given(maps, st.floats(1e-3, 1e3))
 def test_scale_invariance(a, scale):
     for method in theory.NORMALIZATIONS:
         if method == "std" and np.std(a) <= 1e-3:
             continue
+        if method == "percentile" and not (_percentile_defined(a) and _percentile_defined(scale * a)):
+            # outside the domain (a division by 0, or an overflowing quotient): refused, never scaled
+            for undefined in (m for m in (a, scale * a) if not _percentile_defined(m)):
+                with pytest.raises(ValueError, match="percentile of"):
+                    theory.normalize(undefined, method)
+            continue
         assert theory.normalize(scale * a, method) == pytest.approx(
             theory.normalize(a, method), rel=1e-9, abs=1e-12
         )
+
+
+def test_sparse_map_has_no_percentile_normalisation():
+    # The case hypothesis found: one non-zero pixel among 216. |a| has a 99th percentile of 0 (numpy's
+    # linear rule interpolates between the 213th and 214th order statistics, both 0): undefined, said so.
+    a = np.zeros((6, 6, 6))
+    a[0, 0, 0] = 5.0
+    with pytest.raises(ValueError, match="sparse"):
+        theory.normalize_percentile(a)
+    assert theory.normalize_percentile(a, q=100.0) == pytest.approx(a / 5.0)
+    # one more percentile point: among 4 pixels the 99th percentile interpolates towards the non-zero one
+    assert theory.normalize_percentile([0.0, 0.0, 0.0, 2.0]) == pytest.approx(np.array([0, 0, 0, 2]) / 1.94)
+
+
+def test_subnormal_percentile_that_overflows_the_quotient_is_refused():
+    a = np.zeros(300)
+    a[-4:] = [1e-320, 1e-320, 1e-320, 1.0]
+    with pytest.raises(ValueError, match="overflows"):
+        theory.normalize_percentile(a)
 
 
 def test_second_moment_differs_from_std_when_mean_is_not_zero():

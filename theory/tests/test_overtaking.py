@@ -162,6 +162,19 @@ def test_section_i_grid_broadcasts_over_high_and_low_levels():
     assert set(theory.HIGH_QUANTILES) | set(theory.LOW_QUANTILES) <= set(theory.QUANTILE_LEVELS)
 
 
+def test_section_i_refuses_lists_that_would_be_stretched():
+    # One value missing: a length-1 v_low would silently stand for both levels of q_low.
+    with pytest.raises(ValueError, match=r"v_low must have the shape of q_low"):
+        theory.overtake_from_quantiles([0.1, 0.2], [1.0], [0.9], [2.0])
+    with pytest.raises(ValueError, match=r"q_low with length 2.*q_high with length 1"):
+        theory.overtake_from_quantiles([0.1, 0.2], [1.0, 1.5], [0.9], [2.0])
+    # scalars apply to every entry; pairs of equal length go entry by entry
+    k, _, _ = theory.overtake_from_quantiles([0.1, 0.2], [1.0, 0.5], 0.9, 2.0)
+    assert k == pytest.approx([2.0, 4.0])
+    k, _, _ = theory.overtake_from_quantiles([0.1, 0.2], 1.0, [0.9, 0.95], [2.0, 3.0])
+    assert k == pytest.approx([2.0, 3.0])
+
+
 @pytest.mark.parametrize(
     ("call", "name"),
     [

@@ -100,8 +100,9 @@ def test_hooks_removed_after_update_and_after_a_failing_forward():
     stats = activations.ActivationStatistics(model)
     stats.update(_images(2))
     assert _all_hooks(model) == 0
-    with pytest.raises(RuntimeError):
-        stats.update(torch.randn(2, 5, 8, 8, dtype=torch.float64))  # wrong channel count fails inside forward
+    # wrong channel count fails inside forward; torch's RuntimeError comes back as one ValueError
+    with pytest.raises(ValueError, match=r"x of shape \(2, 5, 8, 8\) .* does not fit the model"):
+        stats.update(torch.randn(2, 5, 8, 8, dtype=torch.float64))
     assert _all_hooks(model) == 0
     assert stats.images == 2
 

@@ -98,6 +98,35 @@ def test_spearman_against_scipy_with_ties(absolute):
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
 
 
+def _float32_maps_with_ties_and_wide_range(n=3, size=(40, 50), seed=5):
+    """float32 maps over 60 decades, with exact ties and runs of adjacent float32 values (one ulp apart),
+    which a rounded division can merge into ties."""
+    rng = np.random.default_rng(seed)
+    magnitude = 10.0 ** rng.uniform(-30, 30, size=(n, *size))
+    maps = (rng.choice([-1.0, 1.0], size=magnitude.shape) * magnitude).astype(np.float32)
+    flat = maps.reshape(n, -1)
+    base = flat[:, :200].copy()
+    flat[:, 200:400] = np.nextafter(base, np.float32(np.inf))  # one ulp above the first 200 values
+    flat[:, 400:600] = base  # exact ties
+    flat[:, 600:700] = np.float32(0.0)
+    return maps
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+@pytest.mark.parametrize("normalize", [None, "second-moment", "max-abs"])
+def test_spearman_float32_wide_range_against_scipy(normalize, absolute):
+    # Spearman ranks the values themselves: no float32 normalisation may turn distinct values into ties.
+    a = _float32_maps_with_ties_and_wide_range(seed=5)
+    b = _float32_maps_with_ties_and_wide_range(seed=6)
+    b[:, :10] = a[:, :10]  # some correlation
+    ours = similarity.spearman(torch.from_numpy(a), torch.from_numpy(b), absolute=absolute,
+                               normalize=normalize).numpy()
+    prep = np.abs if absolute else (lambda v: v)
+    expected = [scipy.stats.spearmanr(prep(x.astype(np.float64)).ravel(), prep(y.astype(np.float64)).ravel())
+                .statistic for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
+
 def test_average_ranks_against_scipy_rankdata():
     values = torch.tensor([[3.0, 1.0, 3.0, 2.0, 3.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
     expected = scipy.stats.rankdata(values.numpy(), axis=1)
