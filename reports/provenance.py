@@ -47,6 +47,9 @@ def empirical_rows(manifest: dict) -> list[dict]:
         rows.append(dict(item=f"weights: {model}", value=text))
     if "dataset" in manifest:
         rows.append(dict(item="dataset", value=_flat(manifest["dataset"])))
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    for method, settings in sorted((config.get("lrp_settings") or {}).items()):
+        rows.append(dict(item=f"LRP rules: {method}", value=_flat(settings)))
     if "config" in manifest:
         rows.append(dict(item="config", value=_flat(manifest["config"])))
     return rows

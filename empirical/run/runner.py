@@ -19,7 +19,7 @@ import torch
 
 from empirical._checks import MAX_SEED, positive_int
 from empirical._checks import device as checked_device
-from empirical.attribution import available_methods
+from empirical.attribution import LRP_METHODS, available_methods, method_settings
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
@@ -211,7 +211,9 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     config = {"experiments": chosen, "profile": spec.name, "models": model_names, "methods": method_names,
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
-              "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names}}
+              "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names},
+              # the rule, bias handling and adaptive beta of each LRP method (issue 11), for the report
+              "lrp_settings": {m: method_settings(m) for m in method_names if m in LRP_METHODS}}
     if not spec.needs_data:  # a folder may hold fewer images than asked for: known only once listed
         _check_memory(count, _input_size(spec, model_names), spec.name)
     image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))

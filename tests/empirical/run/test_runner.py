@@ -221,7 +221,7 @@ def test_a_seed_beyond_torchs_range_is_named(tmp_path):
 
 def test_too_many_images_for_memory_are_refused_before_allocating(tmp_path, monkeypatch):
     """Before: 'RuntimeError: can't allocate 60211200000 bytes' (bench, resnet50, 100000 images)."""
-    from empirical import runner
+    from empirical.run import runner
 
     monkeypatch.setattr(runner, "_available_memory", lambda: 64 * 10**9)
     with pytest.raises(ValueError, match=r"--images 100000 needs about 60\.2 GB .* use fewer --images"):
