@@ -20,6 +20,8 @@ profiles:
   bench     random weights and inputs: throughput only, marked so in every output
 
 A run killed midway resumes from its finished chunks when started again with the same arguments and --out.
+Several processes: torchrun --nproc_per_node=K -m empirical all ... (gloo on the CPU, nccl with --device cuda,
+one GPU a rank); the tables are byte-identical to a run in one process.
 """
 
 
@@ -46,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default: the profile's)")
     main.add_argument("--out", type=Path, help="output folder (default: runs/empirical-<profile>)")
     main.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    main.add_argument("--workers", type=int, metavar="W",
+                      help="processes decoding images (default: min(8, CPUs - 1); 0: in the main process)")
     main.add_argument("--quiet", action="store_true", help="no progress bars")
     return main
 
@@ -77,7 +81,8 @@ def main(argv=None) -> int:
             print("bench profile: random weights and inputs; the numbers measure speed only", file=sys.stderr)
         folder = run(args.experiment, profile=args.profile, out=out, models=args.models, methods=args.methods,
                      images=args.images, data=args.data, weights=_weights(args.weights), device=args.device,
-                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+                     workers=args.workers)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"python -m empirical: error: {error}", file=sys.stderr)
         return 2

@@ -206,16 +206,22 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                      store: ChunkStore, methods, batch_size: int = 32, seed: int = 0, device="cpu",
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
-                     stride: int | None = None, forward_batch_size: int | None = None) -> pd.DataFrame:
+                     stride: int | None = None, forward_batch_size: int | None = None,
+                     shard=None) -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
     One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
     ``store`` are skipped. ``methods``: names for ``empirical.attribution.attribute`` or a mapping name ->
     callable ``(model, x, target) -> (N, H, W)``. ``forward_batch_size`` (default 4 ``batch_size``) sets how
-    many perturbed images go through the network at once.
+    many perturbed images go through the network at once. ``images`` may also be an
+    ``empirical.run.streaming.ImageStream`` (``labels`` None), decoded batch by batch; ``shard``
+    (``empirical.run.distributed.Shard``) computes only this rank's chunks, then waits for the others.
     """
     from tqdm.auto import tqdm
+
+    from empirical.run.distributed import Shard
+    from empirical.run.streaming import ImageStream, as_stream
 
     batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
@@ -226,21 +232,28 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     patch_sizes = tuple(positive_int(p, "patch_sizes") for p in patch_sizes)
     if not patch_sizes:
         raise ValueError("patch_sizes must hold at least one size")
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-    if labels is not None and labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if not isinstance(images, ImageStream):
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        if labels is not None and labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    stream, shard = as_stream(images, labels), shard or Shard()
     resolved = _resolve_methods(methods)
-    starts = range(0, images.shape[0], batch_size)
-    count = images.shape[0]
-    pending = [(name, start) for name in resolved for start in starts
-               if not store.has(_chunk_key(model_name, name, start, min(start + batch_size, count)))]
-    with tqdm(total=len(resolved) * len(starts), initial=len(resolved) * len(starts) - len(pending),
-              desc=f"faithfulness {model_name}", unit="chunk", disable=not progress) as bar:
-        for name, start in pending:
-            stop = min(start + batch_size, images.shape[0])
-            x = images[start:stop].to(device)
-            targets = explained_classes(model, x, None if labels is None else labels[start:stop])
+    starts = range(0, stream.count, batch_size)
+    count = stream.count
+    pending = shard.assign([(name, start) for name in resolved for start in starts
+                            if not store.has(_chunk_key(model_name, name, start,
+                                                        min(start + batch_size, count)))])
+    by_batch = {}
+    for name, start in pending:
+        by_batch.setdefault(start, []).append(name)
+    with tqdm(total=len(pending), desc=f"faithfulness {model_name}", unit="chunk",
+              disable=not progress) as bar:
+        # one decoded batch serves every method of that batch; the chunks do not depend on this order
+        for batch, name in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
+                            for m in by_batch[b.start]):
+            x, start, stop = batch.images, batch.start, batch.stop
+            targets = explained_classes(model, x, batch.labels)
             maps = _attribute(model, x, targets, resolved[name], seed=seed * 1_000_003 + start)
             if maps.shape != (x.shape[0], *x.shape[-2:]):
                 raise ValueError(f"method {name!r} returned maps of shape {tuple(maps.shape)}, "
@@ -257,7 +270,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                     "label": np.repeat(targets.cpu().numpy(), steps + 1),
                     "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
             store.write(_chunk_key(model_name, name, start, stop), pd.concat(pieces, ignore_index=True))
+            shard.chunk_written()
             bar.update(1)
+    shard.barrier()
     table = store.collect(FAITHFULNESS_COLUMNS)
     return table[table["model"] == model_name].reset_index(drop=True)
 

@@ -177,7 +177,8 @@ def _load_partial(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
                       store, methods: Sequence[str], batch_size: int, seed: int, device="cpu",
                       progress: bool = True, arch: str | None = None, schedule: str = "top-down",
-                      init_mode: str = "fan_in", attribution_options: Mapping | None = None) -> pd.DataFrame:
+                      init_mode: str = "fan_in", attribution_options: Mapping | None = None,
+                      shard=None) -> pd.DataFrame:
     """The top-down randomisation experiment (seed A.1, H): one tidy table (docs/results-format.md).
 
     For each method and image batch (one chunk, all steps): the original model's maps once, then for each
@@ -189,14 +190,25 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
     (``{"integrated-gradients": {"steps": 16}}``). Returns the finished rows of ``model_name``
     and ``methods`` from ``store``. The table has no schedule column: give a per-layer run its own store.
+    ``images`` may also be an ``empirical.run.streaming.ImageStream`` (``labels`` None), whose batches are
+    decoded as they are needed; ``shard`` (``empirical.run.distributed.Shard``) computes only this rank's
+    chunks and waits for the other ranks before collecting.
     """
-    images, labels = _check_inputs(images, labels, batch_size, schedule)
+    from empirical.run.distributed import Shard
+    from empirical.run.streaming import ImageStream, as_stream
+
+    if isinstance(images, ImageStream):
+        _check_settings(batch_size, schedule)
+    else:
+        images, labels = _check_inputs(images, labels, batch_size, schedule)
+    stream, shard = as_stream(images, labels), shard or Shard()
     resolved = _resolve_methods(methods, attribution_options)
     arch = _architecture(model) if arch is None else arch
     steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
-    chunks = [(method, start, min(start + batch_size, len(images)))
-              for method in resolved for start in range(0, len(images), batch_size)]
-    pending = [chunk for chunk in chunks if not store.has(_chunk_key(model_name, schedule, *chunk))]
+    chunks = [(method, start, min(start + batch_size, stream.count))
+              for method in resolved for start in range(0, stream.count, batch_size)]
+    pending = shard.assign([chunk for chunk in chunks
+                            if not store.has(_chunk_key(model_name, schedule, *chunk))])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
         randomised = copy.deepcopy(original)
@@ -206,9 +218,14 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
                   step_state(original, layers, seed=seed, step=step, mode=init_mode).items()}
                  for step, layers in enumerate(steps, start=1)]
         bar = _progress_bar(len(pending) * len(steps), progress, f"randomization {model_name}")
-        for method, start, stop in pending:
-            x = images[start:stop].to(device)
-            target = _targets(original, x, labels, start, stop)
+        by_batch = {}
+        for method, start, _ in pending:
+            by_batch.setdefault(start, []).append(method)
+        # one decoded batch serves every method of that batch; the chunks do not depend on this order
+        for batch, method in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
+                              for m in by_batch[b.start]):
+            x, start, stop = batch.images, batch.start, batch.stop
+            target = _targets(original, x, batch.labels)
             explain = resolved[method]
             reference = _finite_or_zero(_explained(explain, original, x, target, (seed, start, 0)),
                                         method, "original model")
@@ -223,7 +240,9 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             table = _chunk_table(scores, floors, model_name=model_name,
                                  method=method, steps=steps, first_image=start)
             store.write(_chunk_key(model_name, schedule, method, start, stop), table)
+            shard.chunk_written()
         bar.close()
+    shard.barrier()
     collected = store.collect(columns=list(COLUMNS))
     keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)
@@ -241,11 +260,15 @@ def _check_inputs(images, labels, batch_size, schedule):
             raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
                              f"{labels.dtype} {tuple(labels.shape)}")
         labels = labels.long()
+    _check_settings(batch_size, schedule)
+    return images, labels
+
+
+def _check_settings(batch_size, schedule) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if schedule not in ("top-down", "per-layer"):
         raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
-    return images, labels
 
 
 def _resolve_methods(methods, options) -> dict:
@@ -328,9 +351,9 @@ def _chunk_key(model_name, schedule, method, start, stop) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
 
 
-def _targets(original, x, labels, start, stop):
+def _targets(original, x, labels):
     if labels is not None:
-        return labels[start:stop].to(x.device)
+        return labels.to(x.device)
     with torch.no_grad():
         return original(x).argmax(dim=1)
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from empirical._checks import positive_int
-from empirical.run.profiles import get_profile, load_images, table_model_name
+from empirical.run.distributed import shard_from_environment
+from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import ChunkStore, write_manifest, write_table
 
 __all__ = ["EXPERIMENTS", "TABLE_COLUMNS", "run"]
@@ -153,16 +154,21 @@ def _experiment_function(name: str):
 
 
 def run(experiments, *, profile="demo", out, models=None, methods=None, images=None, data=None, weights=None,
-        device="cpu", batch_size=None, seed=0, progress=True) -> Path:
+        device="cpu", batch_size=None, seed=0, progress=True, workers=None) -> Path:
     """Run ``experiments`` (names of ``EXPERIMENTS`` or ``"all"``) under ``profile`` and write, under
     ``out``, ``<experiment>.csv`` (and ``faithfulness_area.csv``, ``activation_samples.npz``) and
     ``manifest.json``.
 
     ``models``/``methods``/``images``/``batch_size`` default to the profile's; ``data``: the ImageNet folder
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
-    a path (one model) or a dict model -> path. Returns ``out`` as a Path.
+    a path (one model) or a dict model -> path. ``workers``: image-decoding processes (default
+    ``empirical.run.streaming.default_workers()``; 0: in this process). Returns ``out`` as a Path.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank computes its share of the chunks and rank 0 writes
+    the tables and the manifest (``empirical.run.distributed``); the tables are the same bytes.
     """
     from empirical.attribution import available_methods
+    from empirical.run.streaming import check_workers, open_images
 
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)
@@ -174,6 +180,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     device = _device(device)
+    workers = check_workers(workers)
     if out is None:
         raise ValueError("out must be a folder path, got None")
     if not isinstance(weights, (str, Path, dict, type(None))):
@@ -189,34 +196,45 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
               "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names}}
-    image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
-    out.mkdir(parents=True, exist_ok=True)
-    _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+    with shard_from_environment(device) as (shard, device):
+        image_set = None if spec.bench else open_images(spec, images=count, data=data, seed=int(seed),
+                                                        workers=workers, shard=shard)
+        if shard.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+        shard.barrier()
+        if not shard.is_main:  # a refused resume stops rank 0 with the message; the others stop here
+            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
 
-    weights_records, dataset = {}, image_set.describe() if image_set is not None else None
-    table_names = [table_model_name(spec, n) for n in model_names]
-    with _reproducible(device):
-        for name in model_names:
-            model = _load(name, arguments[name], device, int(seed))
-            weights_records[name] = _weights_record(name, arguments[name])
-            inputs = image_set if image_set is not None else load_images(spec, images=count, model=name,
-                                                                         seed=int(seed))
-            dataset = dataset or inputs.describe()
-            for experiment in chosen:
-                _experiment_function(experiment)(
-                    model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
-                    store=ChunkStore(out, experiment),
-                    methods=method_names, batch_size=batch,
-                    seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
-                # the tables so far, so that a later failure leaves every finished experiment readable
-                _write_tables(out, [experiment], table_names, method_names)
-            del model
-    write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,
-                   weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
-                   finished=datetime.now(UTC).isoformat(timespec="seconds"),
-                   elapsed_s=time.perf_counter() - started_clock,
-                   tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
-                   device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu")
+        weights_records, dataset = {}, image_set.describe() if image_set is not None else None
+        table_names = [table_model_name(spec, n) for n in model_names]
+        with _reproducible(device):
+            for name in model_names:
+                model = _load(name, arguments[name], device, int(seed))
+                weights_records[name] = _weights_record(name, arguments[name])
+                inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
+                                                                             seed=int(seed), shard=shard)
+                dataset = dataset or inputs.describe()
+                for experiment in chosen:
+                    _experiment_function(experiment)(
+                        model, inputs, None, model_name=table_model_name(spec, name),
+                        store=ChunkStore(out, experiment),
+                        methods=method_names, batch_size=batch, shard=shard,
+                        seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
+                    # the tables so far, so that a later failure leaves every finished experiment readable
+                    if shard.is_main:
+                        _write_tables(out, [experiment], table_names, method_names)
+                del model
+        if shard.is_main:
+            write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed),
+                           device=config["device"], weights=weights_records, dataset=dataset,
+                           bench=spec.bench,
+                           started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"),
+                           elapsed_s=time.perf_counter() - started_clock,
+                           tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
+                           device_name=(torch.cuda.get_device_name(device) if device.startswith("cuda")
+                                        else "cpu"), processes=shard.world)
+        shard.barrier()
     return out
 
 
