@@ -7,6 +7,7 @@ code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: finished chunks are kept in {out}/chunks; run the same command to resume",
               file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 wrote the tables and says so
+        return 0
     written = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".npz"))
     print(f"wrote {', '.join(written)} and manifest.json to {folder}")
     return 0

@@ -15,8 +15,8 @@ from empirical.run.distributed import KILL_HOOK, Shard
 ROOT = Path(__file__).resolve().parents[3]
 TABLES = ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv", "activations.csv",
           "activation_samples.npz")
-# small enough for two cores: 6 digits in batches of 2 -> 3 batches x 2 methods, 6 chunks an experiment
-ARGUMENTS = ["all", "--profile", "demo", "--images", "6", "--batch-size", "2", "--methods", "gradient",
+# small enough for two cores: 4 digits in batches of 2 -> 2 batches x 2 methods, 4 chunks an experiment
+ARGUMENTS = ["all", "--profile", "demo", "--images", "4", "--batch-size", "2", "--methods", "gradient",
              "random-uniform", "--quiet", "--workers", "0"]
 
 
