@@ -21,8 +21,8 @@ ARGUMENTS = ["all", "--profile", "demo", "--images", "4", "--batch-size", "2", "
 
 
 def _environment(**extra) -> dict:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", KILL_HOOK)}
+    torchrun_variables = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", KILL_HOOK)
+    environment = {key: value for key, value in os.environ.items() if key not in torchrun_variables}
     environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), environment.get("PYTHONPATH", "")])
     environment["OMP_NUM_THREADS"] = "1"
     return {**environment, **extra}
