@@ -5,7 +5,8 @@ networks, every method of the ``imagenet`` profile, faithfulness at both patch s
 top-down schedules with every measure, both normalisations and their noise floors, and activation
 statistics. Its wall time is set beside the **floor**: the network passes that work cannot avoid, counted
 from the schedules and methods and priced by timing one pass of each kind on one batch in the same process
-(forward; forward + input gradient for gradient-type methods, once per integrated-gradients step; a Zennit
+(forward; forward + input gradient for gradient-type methods, and for each path image of integrated
+gradients at the width of its passes; forward passes of perturbed images at 4 batches a pass; a Zennit
 ``EpsilonPlusFlat`` attribution for the LRP methods; nothing for the random control):
 
 - randomisation, per network and batch: a forward pass for the explained classes, then for every method one
@@ -56,7 +57,8 @@ def _profile(size: dict):
                                randomization=options)
 
 
-def _unit_seconds(name: str, *, batch_size: int, image_size: int, device: str, repeats: int) -> dict:
+def _unit_seconds(name: str, *, batch_size: int, image_size: int, device: str, repeats: int,
+                  ig_steps=(_DEFAULT_IG_STEPS,)) -> dict:
     """Median seconds of one pass of each kind on one batch: forward, forward+input-gradient, Zennit
     EpsilonPlusFlat (benchmarks.floors); and of one image's share of a forward pass of 4 batches."""
     from benchmarks.floors import floor_callable
@@ -72,6 +74,13 @@ def _unit_seconds(name: str, *, batch_size: int, image_size: int, device: str, r
     unit["forward a perturbed image"] = measure(floor_callable("forward", wide), items_per_call=1,
                                                 device=device, warmup=1, repeats=repeats).median_s / (
         4 * batch_size)
+    # integrated gradients runs its N * steps path images in passes of up to 256 (steps_per_pass)
+    for steps in sorted(set(ig_steps)):
+        width = min(steps, max(1, 256 // batch_size)) * batch_size
+        path = make_workload(name, batch_size=width, image_size=image_size, device=device)
+        unit[f"input-gradient of a path image, {steps} steps"] = measure(
+            floor_callable("forward+input-gradient", path), items_per_call=1, device=device, warmup=1,
+            repeats=repeats).median_s / width
     return unit
 
 
@@ -79,7 +88,7 @@ def _map_seconds(method: str, unit: dict, ig_steps: int) -> float:
     if method == "random-uniform":
         return 0.0
     if method == "integrated-gradients":
-        return ig_steps * unit["forward+input-gradient"]
+        return ig_steps * unit["batch_size"] * unit[f"input-gradient of a path image, {ig_steps} steps"]
     if method in _GRADIENT_METHODS:
         return unit["forward+input-gradient"]
     return unit["zennit-epsilon-plus-flat"]  # the LRP rules and composites
@@ -130,7 +139,8 @@ def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: 
     floors = {"randomization": 0.0, "faithfulness": 0.0, "activations": 0.0}
     for name in profile.models:
         unit = _unit_seconds(name, batch_size=profile.batch_size, image_size=profile.image_size,
-                             device=device, repeats=repeats)
+                             device=device, repeats=repeats, ig_steps=(chosen["ig_steps"], _DEFAULT_IG_STEPS))
+        unit["batch_size"] = profile.batch_size
         for stage, seconds in floor_seconds(profile, name, unit, steps=_schedule_length(name)).items():
             floors[stage] += seconds
     stages = {}
