@@ -140,6 +140,7 @@ def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: 
         if images < 1:
             raise ValueError(f"--images must be a positive integer, got {images}")
         chosen["images"] = images
+        chosen["batch_size"] = min(chosen["batch_size"], images)  # the floor is priced at the batch run
     profile = _profile(chosen)
     folder = Path(out) / "run"
     shutil.rmtree(folder, ignore_errors=True)  # chunks of an earlier run would be skipped, not timed
