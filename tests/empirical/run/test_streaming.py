@@ -99,3 +99,10 @@ def test_peak_host_memory_hardly_grows_from_100_to_800_images(tmp_path):
     assert large - small < 300, (small, large)
     manifest = json.loads((tmp_path / "run800" / "manifest.json").read_text())
     assert manifest["dataset"]["images"] == 800 and manifest["dataset"]["skipped_files"] == ["img0003.png"]
+
+
+def test_cli_names_a_bad_workers_value(tmp_path, capsys):
+    from empirical.__main__ import main
+
+    assert main(["all", "--workers", "-1", "--out", str(tmp_path / "run")]) == 2
+    assert "--workers must be an integer >= 0" in capsys.readouterr().err
