@@ -130,7 +130,8 @@ def _schedule_length(name: str) -> int:
 def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: int | None = None,
                  repeats: int = 3, progress: bool = True) -> dict:
     """Run the workload of ``size`` into ``out/run`` (replaced) and return the measurements: per stage the
-    wall and floor seconds, their ratio and images per second, the totals, peak host and GPU memory."""
+    wall and floor seconds, their ratio and images per second, the totals, peak host and GPU memory.
+    ``out/workload-stages.json`` holds the stages measured so far after each one."""
     from empirical.run.runner import run
 
     if size not in WORKLOAD_SIZES:
@@ -161,6 +162,8 @@ def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: 
         work = profile.images * len(profile.models)
         stages[stage] = {"wall_s": wall, "floor_s": floors[stage],
                          "ratio_to_floor": wall / floors[stage], "images_per_s": work / wall}
+        # each stage as it ends, so that an interrupted run keeps what it measured
+        (Path(out) / "workload-stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     wall, floor = sum(s["wall_s"] for s in stages.values()), sum(floors.values())
     return {"size": size, "device": device, "models": list(profile.models), "images": profile.images,
             "image_size": profile.image_size, "batch_size": profile.batch_size,
