@@ -7,6 +7,7 @@ code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ profiles:
   bench     random weights and inputs: throughput only, marked so in every output
 
 A run killed midway resumes from its finished chunks when started again with the same arguments and --out.
+Several processes: torchrun --nproc_per_node=K -m empirical all ... (gloo on the CPU, nccl with --device cuda,
+one GPU a rank); the tables are byte-identical to a run in one process.
 """
 
 
@@ -48,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--out", type=Path, help="output folder (default: runs/empirical-<profile>)")
     main.add_argument("--seed", type=_seed, default=0, metavar="SEED",
                       help=f"seed of every random draw, 0 to {MAX_SEED} (default: 0)")
+    main.add_argument("--workers", type=int, metavar="W",
+                      help="processes decoding images (default: min(8, CPUs - 1); 0: in the main process)")
     main.add_argument("--quiet", action="store_true", help="no progress bars")
     return main
 
@@ -91,7 +96,8 @@ def main(argv=None) -> int:
             print("bench profile: random weights and inputs; the numbers measure speed only", file=sys.stderr)
         folder = run(args.experiment, profile=args.profile, out=out, models=args.models, methods=args.methods,
                      images=args.images, data=args.data, weights=_weights(args.weights), device=args.device,
-                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+                     workers=args.workers)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"python -m empirical: error: {error}", file=sys.stderr)
         return 2
@@ -108,6 +114,8 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: finished chunks are kept in {out}/chunks; run the same command to resume",
               file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 wrote the tables and says so
+        return 0
     written = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".npz"))
     print(f"wrote {', '.join(written)} and manifest.json to {folder}")
     return 0

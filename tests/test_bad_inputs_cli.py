@@ -129,10 +129,6 @@ CASES = {
     "empirical saved settings a JSON list": (
         [*EMPIRICAL, "faithfulness", *SMALL, "--out", "{out}"],
         lambda tmp: {"out": _settings(tmp / "run", b"[1, 2]")}, ["settings.json", "JSON list"]),
-    # before: "RuntimeError: can't allocate 60211200000 bytes"; 10**7 images (6 TB) fit on no machine
-    "empirical bench --images 10**7": (
-        [*EMPIRICAL, "activations", "--profile", "bench", "--model", "resnet50", "--images", "10000000",
-         "--quiet", "--out", "{tmp}/out"], None, ["--images 10000000", "GB"]),
     # before: AttributeError traceback
     "reports --from manifest a JSON list": (
         [*REPORTS, "--from", "{source}", "--out", "{tmp}/report"],

@@ -24,7 +24,9 @@ import theory
 from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
+from empirical.run.distributed import Shard
 from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
+from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = ["SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
 
@@ -36,7 +38,7 @@ _PARTIAL_COLUMNS = ("model", "level", "layer", "statistic", "q", "images", "valu
 
 def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str, store, methods=None,
                     batch_size: int, seed: int, device="cpu", progress: bool = True,
-                    sample_size: int = SAMPLE_SIZE) -> pd.DataFrame:
+                    sample_size: int = SAMPLE_SIZE, shard=None) -> pd.DataFrame:
     """Per-level activation statistics of ``model`` over ``images`` (seed I, J); the ``activations.csv``
     rows of ``model_name``.
 
@@ -45,35 +47,46 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     ``labels`` and ``methods`` are accepted for the common experiment signature and not used: the statistics
     are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
     ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
+    ``images`` may also be an ``empirical.run.streaming.ImageStream``, decoded batch by batch. With
+    ``shard`` (``empirical.run.distributed.Shard``) each rank computes its share of the batch chunks; after
+    a barrier rank 0 alone averages them (image-weighted, in sorted order: the same numbers whatever the
+    split) and draws the samples, then every rank collects.
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float tensor (N, C, H, W), got "
-                         f"{getattr(images, 'shape', type(images).__name__)}")
-    if len(images) == 0:
-        raise ValueError("images must hold at least one image, got 0")
+    if not isinstance(images, ImageStream):
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+            raise ValueError(f"images must be a float tensor (N, C, H, W), got "
+                             f"{getattr(images, 'shape', type(images).__name__)}")
+        if len(images) == 0:
+            raise ValueError("images must hold at least one image, got 0")
+        images = as_stream(images)
+    shard = shard or Shard()
     positive_int(batch_size, "batch_size")
     positive_int(sample_size, "sample_size")
     partial = ChunkStore(store.out_dir, f"{store.experiment}_batches")
     network = None
     keys = {start: _batch_key(model_name, start, batch_size, images)
             for start in range(0, len(images), batch_size)}
-    pending = [start for start, key in keys.items() if not partial.has(key)]
+    pending = shard.assign([start for start, key in keys.items() if not partial.has(key)])
     if pending:
         network = _prepared(model, device)
         with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
                           unit="batch") as bar:
-            for start in pending:
-                stop = min(start + batch_size, len(images))
-                partial.write(keys[start], _batch_table(network, images[start:stop].to(device), model_name))
+            for batch in images.batches(batch_size, pending, device=device):
+                partial.write(keys[batch.start], _batch_table(network, batch.images, model_name))
+                shard.chunk_written()
                 bar.update(1)
-    totals = partial.collect(columns=list(_PARTIAL_COLUMNS))
-    totals = totals[totals["model"] == model_name]
-    store.write(_final_key(model_name), _averaged_table(totals, len(images), model_name))
-    samples_path = store.artifact_path(SAMPLES_FILE)
-    if not _has_samples(samples_path, model_name):
-        network = network if network is not None else _prepared(model, device)
-        samples = activation_samples(network, images[:1].to(device), max_values=sample_size, rng=int(seed))
-        _save_samples(samples_path, model_name, samples)
+    shard.barrier()
+    if shard.is_main:
+        totals = partial.collect(columns=list(_PARTIAL_COLUMNS))
+        totals = totals[totals["model"] == model_name]
+        store.write(_final_key(model_name), _averaged_table(totals, len(images), model_name))
+        samples_path = store.artifact_path(SAMPLES_FILE)
+        if not _has_samples(samples_path, model_name):
+            network = network if network is not None else _prepared(model, device)
+            samples = activation_samples(network, images.first(1, device=device), max_values=sample_size,
+                                         rng=int(seed))
+            _save_samples(samples_path, model_name, samples)
+    shard.barrier()
     collected = store.collect(columns=list(ACTIVATION_COLUMNS))
     return collected[collected["model"] == model_name].reset_index(drop=True)
 

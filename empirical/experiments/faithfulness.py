@@ -25,7 +25,9 @@ from torch.nn import functional
 
 from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.run.distributed import Shard
 from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
+from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = [
     "PAPER_BLUR_KERNEL",
@@ -163,7 +165,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
                      stride: int | None = None, forward_batch_size: int | None = None,
-                     attribution_options=None) -> pd.DataFrame:
+                     attribution_options=None, shard=None) -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
@@ -171,7 +173,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     ``store`` are skipped. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
     ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
     random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
-    ``batch_size``) sets how many perturbed images go through the network at once.
+    ``batch_size``) sets how many perturbed images go through the network at once. ``images`` may also be
+    an ``empirical.run.streaming.ImageStream`` (``labels`` None), decoded batch by batch; ``shard``
+    (``empirical.run.distributed.Shard``) computes only this rank's chunks, then waits for the others.
     """
     batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
@@ -182,22 +186,28 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     patch_sizes = tuple(positive_int(p, "patch_sizes") for p in patch_sizes)
     if not patch_sizes:
         raise ValueError("patch_sizes must hold at least one size")
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-    if labels is not None and labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if not isinstance(images, ImageStream):
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        if labels is not None and labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    stream, shard = as_stream(images, labels), shard or Shard()
     resolved = resolve_methods(methods, attribution_options)
-    starts = range(0, images.shape[0], batch_size)
-    count = images.shape[0]
-    pending = [(name, start) for name in resolved for start in starts
-               if not store.has(chunk_key(model_name, name, start=start,
-                                          stop=min(start + batch_size, count)))]
-    with progress_bar(len(resolved) * len(starts), initial=len(resolved) * len(starts) - len(pending),
-                      description=f"faithfulness {model_name}", unit="chunk", enabled=progress) as bar:
-        for name, start in pending:
-            stop = min(start + batch_size, images.shape[0])
-            x = images[start:stop].to(device)
-            targets = explained_classes(model, x, None if labels is None else labels[start:stop])
+    starts = range(0, stream.count, batch_size)
+    count = stream.count
+    pending = shard.assign([(name, start) for name in resolved for start in starts
+                            if not store.has(chunk_key(model_name, name, start=start,
+                                                       stop=min(start + batch_size, count)))])
+    by_batch = {}
+    for name, start in pending:
+        by_batch.setdefault(start, []).append(name)
+    with progress_bar(len(pending), description=f"faithfulness {model_name}", unit="chunk",
+                      enabled=progress) as bar:
+        # one decoded batch serves every method of that batch; the chunks do not depend on this order
+        for batch, name in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
+                            for m in by_batch[b.start]):
+            x, start, stop = batch.images, batch.start, batch.stop
+            targets = explained_classes(model, x, batch.labels)
             maps = explain(resolved[name], model, x, targets, (seed, start, 0))
             if maps.shape != (x.shape[0], *x.shape[-2:]):
                 raise ValueError(f"method {name!r} returned maps of shape {tuple(maps.shape)}, "
@@ -215,6 +225,8 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                     "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
             store.write(chunk_key(model_name, name, start=start, stop=stop),
                         pd.concat(pieces, ignore_index=True))
+            shard.chunk_written()
             bar.update(1)
+    shard.barrier()
     table = store.collect(FAITHFULNESS_COLUMNS)
     return table[table["model"] == model_name].reset_index(drop=True)

@@ -25,7 +25,9 @@ from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
 from empirical.measures.similarity import MEASURES, NORMALIZATIONS
 from empirical.models import architecture_of
+from empirical.run.distributed import Shard
 from empirical.run.results import RANDOMIZATION_COLUMNS
+from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = [
     "SCHEDULE_RULES",
@@ -178,7 +180,8 @@ def _load_partial(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
                       store, methods: Sequence[str], batch_size: int, seed: int, device="cpu",
                       progress: bool = True, arch: str | None = None, schedule: str = "top-down",
-                      init_mode: str = "fan_in", attribution_options: Mapping | None = None) -> pd.DataFrame:
+                      init_mode: str = "fan_in", attribution_options: Mapping | None = None,
+                      shard=None) -> pd.DataFrame:
     """The top-down randomisation experiment (seed A.1, H): one tidy table (docs/results-format.md).
 
     For each method and image batch (one chunk, all steps): the original model's maps once, then for each
@@ -190,15 +193,23 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
     (``{"integrated-gradients": {"steps": 16}}``). Returns the finished rows of ``model_name``
     and ``methods`` from ``store``. The table has no schedule column: give a per-layer run its own store.
+    ``images`` may also be an ``empirical.run.streaming.ImageStream`` (``labels`` None), whose batches are
+    decoded as they are needed; ``shard`` (``empirical.run.distributed.Shard``) computes only this rank's
+    chunks and waits for the other ranks before collecting.
     """
-    images, labels = _check_inputs(images, labels, batch_size, schedule)
+    if isinstance(images, ImageStream):
+        _check_settings(batch_size, schedule)
+    else:
+        images, labels = _check_inputs(images, labels, batch_size, schedule)
+    stream, shard = as_stream(images, labels), shard or Shard()
     resolved = resolve_methods(methods, attribution_options)
     arch = architecture_of(model) if arch is None else arch
     steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
-    chunks = [(method, start, min(start + batch_size, len(images)))
-              for method in resolved for start in range(0, len(images), batch_size)]
-    pending = [(method, start, stop) for method, start, stop in chunks
-               if not store.has(chunk_key(model_name, schedule, method, start=start, stop=stop))]
+    chunks = [(method, start, min(start + batch_size, stream.count))
+              for method in resolved for start in range(0, stream.count, batch_size)]
+    pending = shard.assign([(method, start, stop) for method, start, stop in chunks
+                            if not store.has(chunk_key(model_name, schedule, method, start=start,
+                                                       stop=stop))])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
         randomised = copy.deepcopy(original)
@@ -209,9 +220,14 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
                  for step, layers in enumerate(steps, start=1)]
         bar = progress_bar(len(pending) * len(steps), enabled=progress,
                            description=f"randomization {model_name}", unit="step")
-        for method, start, stop in pending:
-            x = images[start:stop].to(device)
-            target = explained_classes(original, x, None if labels is None else labels[start:stop])
+        by_batch = {}
+        for method, start, _ in pending:
+            by_batch.setdefault(start, []).append(method)
+        # one decoded batch serves every method of that batch; the chunks do not depend on this order
+        for batch, method in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
+                              for m in by_batch[b.start]):
+            x, start, stop = batch.images, batch.start, batch.stop
+            target = explained_classes(original, x, batch.labels)
             method_of = resolved[method]
             reference = _finite_or_zero(explain(method_of, original, x, target, (seed, start, 0)),
                                         method, "original model")
@@ -226,7 +242,9 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             table = _chunk_table(scores, floors, model_name=model_name,
                                  method=method, steps=steps, first_image=start)
             store.write(chunk_key(model_name, schedule, method, start=start, stop=stop), table)
+            shard.chunk_written()
         bar.close()
+    shard.barrier()
     collected = store.collect(columns=list(RANDOMIZATION_COLUMNS))
     keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)
@@ -244,10 +262,14 @@ def _check_inputs(images, labels, batch_size, schedule):
             raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
                              f"{labels.dtype} {tuple(labels.shape)}")
         labels = labels.long()
+    _check_settings(batch_size, schedule)
+    return images, labels
+
+
+def _check_settings(batch_size, schedule) -> None:
     positive_int(batch_size, "batch_size")
     if schedule not in ("top-down", "per-layer"):
         raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
-    return images, labels
 
 
 def _finite_or_zero(maps, method, where):

@@ -24,8 +24,10 @@ from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.models import find_weights, load_model, weights_checksum
-from empirical.run.profiles import get_profile, load_images, table_model_name
+from empirical.run.distributed import shard_from_environment
+from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
+from empirical.run.streaming import check_workers, open_images
 
 __all__ = ["run"]
 
@@ -36,9 +38,6 @@ _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "d
 #: classes of each network's output; the ImageNet networks are built with torchvision's and
 #: efficientnet-pytorch's 1000-class heads
 OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10}
-#: refuse a run whose input images alone would need more than this fraction of the available memory: the
-#: experiments hold further copies of them (blurred copies, batches on the device)
-MEMORY_FRACTION = 0.5
 
 
 def _experiments(experiments) -> list[str]:
@@ -141,30 +140,6 @@ def _check_labels(image_set, model_names) -> None:
                              "the labels (labels.txt or the class folders)")
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _check_memory(count: int, size: int, profile: str) -> None:
-    """Refuse, before allocating, a run whose ``count`` float32 (3, size, size) inputs would not fit."""
-    available = _available_memory()
-    needed = count * 3 * size * size * 4
-    if available is not None and needed > MEMORY_FRACTION * available:
-        # the images are held in memory as one tensor: streaming them from disk is not implemented yet
-        raise ValueError(f"--images {count} needs about {needed / 1e9:.1f} GB for the {profile} profile's "
-                         f"3x{size}x{size} float32 inputs alone, more than half of the "
-                         f"{available / 1e9:.1f} GB of memory available; use fewer --images "
-                         f"(at most about {int(MEMORY_FRACTION * available // (3 * size * size * 4))})")
-
-
 @contextmanager
 def _reproducible(device: str):
     """cuDNN picks fixed, deterministic algorithms for the run (same seed, same numbers); restored after."""
@@ -178,14 +153,18 @@ def _reproducible(device: str):
 
 
 def run(experiments, *, profile="demo", out, models=None, methods=None, images=None, data=None, weights=None,
-        device="cpu", batch_size=None, seed=0, progress=True) -> Path:
+        device="cpu", batch_size=None, seed=0, progress=True, workers=None) -> Path:
     """Run ``experiments`` (names of ``EXPERIMENTS`` or ``"all"``) under ``profile`` and write, under
     ``out``, ``<experiment>.csv`` (and ``faithfulness_area.csv``, ``activation_samples.npz``) and
     ``manifest.json``.
 
     ``models``/``methods``/``images``/``batch_size`` default to the profile's; ``data``: the ImageNet folder
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
-    a path (one model) or a dict model -> path. Returns ``out`` as a Path.
+    a path (one model) or a dict model -> path. ``workers``: image-decoding processes (default
+    ``empirical.run.streaming.default_workers()``; 0: in this process). Returns ``out`` as a Path.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank computes its share of the chunks and rank 0 writes
+    the tables and the manifest (``empirical.run.distributed``); the tables are the same bytes.
     """
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)
@@ -197,6 +176,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a non-negative integer up to {MAX_SEED} (2**32 - 1), got {seed!r}")
     device = checked_device(device)
+    workers = check_workers(workers)
     if out is None:
         raise ValueError("out must be a folder path, got None")
     if not isinstance(weights, (str, Path, dict, type(None))):
@@ -214,46 +194,48 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names},
               # the rule, bias handling and adaptive beta of each LRP method (issue 11), for the report
               "lrp_settings": {m: method_settings(m) for m in method_names if m in LRP_METHODS}}
-    if not spec.needs_data:  # a folder may hold fewer images than asked for: known only once listed
-        _check_memory(count, _input_size(spec, model_names), spec.name)
-    image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
-    if image_set is not None:
-        _check_labels(image_set, model_names)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+    with shard_from_environment(device) as (shard, device):
+        image_set = None if spec.bench else open_images(spec, images=count, data=data, seed=int(seed),
+                                                        workers=workers, shard=shard)
+        if image_set is not None:
+            _check_labels(image_set, model_names)
+        if shard.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+        shard.barrier()
+        if not shard.is_main:  # a refused resume stops rank 0 with the message; the others stop here
+            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
 
-    weights_records, dataset = {}, image_set.describe() if image_set is not None else None
-    table_names = [table_model_name(spec, n) for n in model_names]
-    with _reproducible(device):
-        for name in model_names:
-            model = _load(name, arguments[name], device, int(seed))
-            weights_records[name] = _weights_record(name, arguments[name])
-            inputs = image_set if image_set is not None else load_images(spec, images=count, model=name,
-                                                                         seed=int(seed))
-            dataset = dataset or inputs.describe()
-            for experiment in chosen:
-                _EXPERIMENT_FUNCTIONS[experiment](
-                    model, inputs.images, inputs.labels, model_name=table_model_name(spec, name),
-                    store=ChunkStore(out, experiment),
-                    methods=method_names, batch_size=batch,
-                    seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
-                # the tables so far, so that a later failure leaves every finished experiment readable
-                _write_tables(out, [experiment], table_names, method_names)
-            del model
-    write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,
-                   weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
-                   finished=datetime.now(UTC).isoformat(timespec="seconds"),
-                   elapsed_s=time.perf_counter() - started_clock,
-                   tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
-                   device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu")
+        weights_records, dataset = {}, image_set.describe() if image_set is not None else None
+        table_names = [table_model_name(spec, n) for n in model_names]
+        with _reproducible(device):
+            for name in model_names:
+                model = _load(name, arguments[name], device, int(seed))
+                weights_records[name] = _weights_record(name, arguments[name])
+                inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
+                                                                             seed=int(seed), shard=shard)
+                dataset = dataset or inputs.describe()
+                for experiment in chosen:
+                    _EXPERIMENT_FUNCTIONS[experiment](
+                        model, inputs, None, model_name=table_model_name(spec, name),
+                        store=ChunkStore(out, experiment),
+                        methods=method_names, batch_size=batch, shard=shard,
+                        seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
+                    # the tables so far, so that a later failure leaves every finished experiment readable
+                    if shard.is_main:
+                        _write_tables(out, [experiment], table_names, method_names)
+                del model
+        if shard.is_main:
+            write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed),
+                           device=config["device"], weights=weights_records, dataset=dataset,
+                           bench=spec.bench,
+                           started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"),
+                           elapsed_s=time.perf_counter() - started_clock,
+                           tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
+                           device_name=(torch.cuda.get_device_name(device) if device.startswith("cuda")
+                                        else "cpu"), processes=shard.world)
+        shard.barrier()
     return out
-
-
-def _input_size(profile, model_names) -> int:
-    # the bench profile feeds the demo network 32x32 inputs (profiles.load_images); the rest their own size
-    if profile.bench and model_names == ["demo"]:
-        return 32
-    return profile.image_size
 
 
 def _write_tables(out: Path, experiments, model_names, method_names) -> None:
