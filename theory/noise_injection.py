@@ -67,7 +67,8 @@ def _noisy_variance(mu, var, s, second_moment, name):
 
 
 def noise_injected_variance(mu, var, s, *, second_moment=None):
-    """Variance of A + s E[A^2]^(1/2) Z: var + s^2 E[A^2] (module docstring); the mean stays mu."""
+    """Variance of A + s E[A^2]^(1/2) Z: var + s^2 E[A^2], the input of Theorems 1, 3, 4 (eq. 5, 8, 14)
+    under noise; the mean stays mu."""
     mu, var, s = v.as_float_array("mu", mu), v.nonnegative("var", var), _noise_level("s", s)
     mu, var, s = v.broadcast(mu=mu, var=var, s=s)
     return v.scalar_or_array(_noisy_variance(mu, var, s, second_moment, "second_moment"))
