@@ -55,16 +55,22 @@ def _image_indices(n: int, image_indices, first_image) -> list[int]:
     return [_check_seed(int(i), "image_indices") for i in indices.flatten().tolist()]
 
 
-def noise_for_images(shape: Sequence[int], indices: Sequence[int], *, seed: int, stream: int = 0,
-                     dtype=torch.float32, device="cpu") -> torch.Tensor:
-    """Standard normal noise of ``(len(indices), *shape)``; row k drawn from (seed, stream, indices[k]).
+def _stream_key(stream) -> list[int]:
+    parts = list(stream) if isinstance(stream, (tuple, list)) else [stream]
+    return [_check_seed(part, "stream") for part in parts]
 
-    Drawn on the CPU (the same numbers on every device) and moved to ``device``.
+
+def noise_for_images(shape: Sequence[int], indices: Sequence[int], *, seed: int, stream=0,
+                     dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Standard normal noise of ``(len(indices), *shape)``; row k drawn from (seed, *stream, indices[k]).
+
+    ``stream``: a non-negative int or a tuple of them. Drawn on the CPU (the same numbers on every device)
+    and moved to ``device``.
     """
-    seed, stream = _check_seed(seed, "seed"), _check_seed(stream, "stream")
+    key = [_check_seed(seed, "seed"), *_stream_key(stream)]
     rows = []
     for index in indices:
-        state = np.random.SeedSequence([seed, stream, int(index)]).generate_state(2, dtype=np.uint32)
+        state = np.random.SeedSequence([*key, int(index)]).generate_state(2, dtype=np.uint32)
         generator = torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
         rows.append(torch.randn(tuple(shape), generator=generator, dtype=torch.float64))
     return torch.stack(rows).to(device=device, dtype=dtype)
@@ -75,7 +81,10 @@ class NoisyMethod:
     """``method`` (a callable ``(model, x, target) -> map`` or a name of ``empirical.attribution``) plus
     noise of level ``level``; ``options`` go to a named method. Call it like any method; the keyword
     options ``image_indices`` (one index per image), or ``first_image`` (indices first_image, ...), and
-    ``stream`` choose the noise (module docstring). Returns a map of the shape the method returns."""
+    ``stream`` (int or tuple of ints) choose the noise (module docstring). ``draw_key=(run seed, first
+    image, step)``, the key ``empirical.randomization`` hands its random control, sets ``first_image`` to
+    its first image and ``stream`` to (run seed, step): a new noise for every randomisation step.
+    Returns a map of the shape the method returns."""
 
     method: Callable | str
     level: float
@@ -104,8 +113,11 @@ class NoisyMethod:
             return attribute(model, x, target, self.method, **dict(self.options))
         return self.method(model, x, target)
 
-    def __call__(self, model, x, target, *, image_indices=None, first_image: int = 0,
-                 stream: int = 0) -> torch.Tensor:
+    def __call__(self, model, x, target, *, image_indices=None, first_image: int = 0, stream=0,
+                 draw_key: Sequence[int] | None = None) -> torch.Tensor:
+        if draw_key is not None:
+            run_seed, first_image, step = (int(k) for k in draw_key)
+            stream = (run_seed, step)
         maps = self.clean_map(model, x, target).detach()
         indices = _image_indices(len(maps), image_indices, first_image)
         if self.level == 0:

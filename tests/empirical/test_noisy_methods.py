@@ -67,7 +67,17 @@ def test_other_seed_or_stream_gives_other_noise_of_the_same_scale():
     assert not torch.equal(base, nm.noise_for_images(shape, indices, seed=1))
     assert not torch.equal(base, nm.noise_for_images(shape, indices, seed=0, stream=1))
     assert torch.equal(base, nm.noise_for_images(shape, indices, seed=0))
+    assert torch.equal(nm.noise_for_images(shape, indices, seed=0, stream=(3, 1)),
+                       nm.noise_for_images(shape, indices, seed=0, stream=[3, 1]))
     assert not torch.equal(base[0], base[1])
+
+
+def test_draw_key_of_the_randomisation_run_sets_first_image_and_stream():
+    model, x = _model(), _inputs(2)
+    variant = nm.NoisyMethod("gradient", 1.0, seed=4)
+    via_key = variant(model, x, 0, draw_key=(9, 5, 2))
+    assert torch.equal(via_key, variant(model, x, 0, first_image=5, stream=(9, 2)))
+    assert not torch.equal(via_key, variant(model, x, 0, draw_key=(9, 5, 3)))  # another step, other noise
 
 
 def test_variants_are_named_by_level_and_register_like_any_method(monkeypatch):
