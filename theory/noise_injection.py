@@ -53,17 +53,14 @@ def _noise_level(name, value):
     return v.nonnegative(name, value)
 
 
-def _second_moment(name, value, mu, var):
-    """The given E[A^2] (positive, at least mu^2) or mu^2 + var."""
-    if value is None:
-        return mu**2 + var
-    m2 = v.nonnegative(name, value)
-    mu, m2 = v.broadcast(mu=mu, **{name: m2})
-    return v.check(name, m2, m2 * (1 + 1e-9) >= mu**2, "at least mu**2 (a second moment)")
-
-
 def _noisy_variance(mu, var, s, second_moment, name):
-    return var + s**2 * _second_moment(name, second_moment, mu, var)
+    """var + s^2 E[A^2], E[A^2] given (non-negative, at least mu^2) or mu^2 + var."""
+    if second_moment is None:
+        return var + s**2 * (mu**2 + var)
+    m2 = v.nonnegative(name, second_moment)
+    mu, var, s, m2 = v.broadcast(mu=mu, var=var, s=s, **{name: m2})
+    v.check(name, m2, m2 * (1 + 1e-9) >= mu**2, "at least mu**2 (a second moment)")
+    return var + s**2 * m2
 
 
 def noise_injected_variance(mu, var, s, *, second_moment=None):
