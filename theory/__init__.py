@@ -25,7 +25,8 @@ Topics (module: public names):
 - dominance (section G, eq. 58-63): relu_relevance_sums, LayerRelevance
 - noise_injection (Theorems 1, 3, 4 under added noise of variance s^2 E[A^2]): noise_injected_variance,
   ssim_noisy_self, ssim_noisy_pair, normalized_mse_noisy_self, normalized_mse_noisy_pair,
-  spearman_noisy_self, spearman_noisy_pair
+  spearman_noisy_self, spearman_noisy_pair, spearman_expected_stationary (Spearman of Gaussian fields
+  whose pixels are correlated)
 """
 
 from .dominance import LayerRelevance, relu_relevance_sums
@@ -43,6 +44,7 @@ from .noise_injection import (
     noise_injected_variance,
     normalized_mse_noisy_pair,
     normalized_mse_noisy_self,
+    spearman_expected_stationary,
     spearman_noisy_pair,
     spearman_noisy_self,
     ssim_noisy_pair,
@@ -110,6 +112,7 @@ __all__ = [
     "relu_relevance_sums",
     "shapley_neuron",
     "spearman_expected_gaussian",
+    "spearman_expected_stationary",
     "spearman_noisy_pair",
     "spearman_noisy_self",
     "ssim_constants",

@@ -42,6 +42,7 @@ __all__ = [
     "noise_injected_variance",
     "normalized_mse_noisy_pair",
     "normalized_mse_noisy_self",
+    "spearman_expected_stationary",
     "spearman_noisy_pair",
     "spearman_noisy_self",
     "ssim_noisy_pair",
@@ -174,3 +175,39 @@ def spearman_noisy_pair(mu_a, mu_b, var_a, var_b, cov_ab, s, n=None, *, s_b=None
     noisy_b = _noisy_variance(mu_b, var_b, s_b, second_moment_b, "second_moment_b")
     rho = _correlation(cov, noisy_a, noisy_b, ("var_a", "var_b"))
     return spearman_expected_gaussian(rho, n)
+
+
+def spearman_expected_stationary(cov_x, cov_y, cov_xy, *, max_pixels: int = 8192):
+    """Expected sample Spearman coefficient (eq. 8) over all n pixels of two jointly Gaussian stationary
+    fields on a torus: Theorem 3's Gaussian-copula value without the i.i.d. pixels that
+    ``theory.spearman_expected_gaussian`` assumes. ``cov_x[d]``, ``cov_y[d]``: auto-covariances at offset d
+    (arrays of the map's shape, offset 0 first); ``cov_xy[d]`` = Cov(X_p, Y_{p+d}). With r_s = 3/(n^3 - n)
+    sum_ijk sign(X_i - X_j) sign(Y_i - Y_k) and E sign(U) sign(V) = (2/pi) asin(corr(U, V)):
+    E r_s = 6/(pi (n^2 - 1)) sum_{u, w != 0} asin(rho(u, w)),
+    rho(u, w) = (c_xy(0) - c_xy(w) - c_xy(-u) + c_xy(w - u)) / sqrt(2 (c_x(0) - c_x(u)) 2 (c_y(0) - c_y(w))).
+    Uncorrelated pixels give spearman_expected_gaussian(rho, n) back. Costs n^2 terms (n <= max_pixels).
+    """
+    cov_x, cov_y = v.as_float_array("cov_x", cov_x), v.as_float_array("cov_y", cov_y)
+    cov_xy = v.as_float_array("cov_xy", cov_xy)
+    if not cov_x.shape == cov_y.shape == cov_xy.shape or cov_x.size < 2:
+        raise ValueError(f"cov_x, cov_y and cov_xy must have one shape of >= 2 pixels, got {cov_x.shape}, "
+                         f"{cov_y.shape}, {cov_xy.shape}")
+    n = cov_x.size
+    if n > max_pixels:
+        raise ValueError(f"cov_x must have at most max_pixels={max_pixels} pixels (n^2 terms), got {n}")
+    flat = [c.ravel() for c in (cov_x, cov_y, cov_xy)]
+    for name, c in zip(("cov_x", "cov_y"), flat[:2], strict=True):
+        v.check(name, c[1:], c[1:] < c[0], f"below its value at offset 0 ({c[0]!r}) at every other offset "
+                "(no two pixels may be copies)")
+    coords = np.unravel_index(np.arange(n), cov_x.shape)
+    wrap = lambda parts: np.ravel_multi_index(parts, cov_x.shape, mode="wrap")  # noqa: E731
+    minus_u = wrap(tuple(-c for c in coords))
+    offsets = np.arange(1, n)
+    total = 0.0
+    for start in range(1, n, 256):
+        u = np.arange(start, min(start + 256, n))[:, None]
+        w_minus_u = wrap(tuple(c[None, 1:] - c[u[:, 0], None] for c in coords))
+        cross = flat[2][0] - flat[2][offsets][None, :] - flat[2][minus_u[u]] + flat[2][w_minus_u]
+        scale = np.sqrt(2 * (flat[0][0] - flat[0][u]) * 2 * (flat[1][0] - flat[1][offsets][None, :]))
+        total += float(np.sum(np.arcsin(np.clip(cross / scale, -1.0, 1.0))))
+    return 6 / (np.pi * (n * n - 1.0)) * total

@@ -168,3 +168,47 @@ def test_infinite_noise_limits(mu, var, fraction):
 def test_invalid_inputs_raise_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         call()
+
+
+def _torus_autocovariance(kernel):
+    spectrum = np.abs(np.fft.fft2(kernel)) ** 2
+    return np.real(np.fft.ifft2(spectrum))
+
+
+def test_spearman_expected_stationary_reduces_to_the_iid_formula():
+    delta = np.zeros((4, 5))
+    delta[0, 0] = 1.0
+    for rho in (0.0, 0.3, 0.9):
+        assert theory.spearman_expected_stationary(delta, delta, rho * delta) == pytest.approx(
+            theory.spearman_expected_gaussian(rho, 20), rel=1e-12, abs=1e-15)
+
+
+def test_spearman_expected_stationary_against_monte_carlo_ranks():
+    # smooth 5x5 torus field X (white noise blurred), Y = 0.7 X + sqrt(0.51) X' + 0.5 Z: the exact value
+    # against the mean of 40000 sample coefficients from scipy.stats.rankdata; |mc - exact| <= 4 se
+    # (false-failure rate 6e-5, fixed seed)
+    dy, dx = np.minimum(np.arange(5), 5 - np.arange(5))[:, None], np.minimum(np.arange(5), 5 - np.arange(5))
+    kernel = np.exp(-(dy**2 + dx**2) / 2.0)
+    kernel /= np.sqrt(np.sum(kernel**2))
+    cov = _torus_autocovariance(kernel)
+    delta = np.zeros((5, 5))
+    delta[0, 0] = 1.0
+    exact = theory.spearman_expected_stationary(cov, cov + 0.25 * delta, 0.7 * cov)
+    gen = np.random.default_rng(0)
+    blur = np.fft.fft2(kernel)
+    fields = np.real(np.fft.ifft2(np.fft.fft2(gen.standard_normal((2, 40000, 5, 5))) * blur))
+    x = fields[0].reshape(40000, -1)
+    y = (0.7 * fields[0] + np.sqrt(0.51) * fields[1]).reshape(40000, -1)
+    y = y + 0.5 * gen.standard_normal((40000, 25))
+    rank_x, rank_y = stats.rankdata(x, axis=1) - 13, stats.rankdata(y, axis=1) - 13
+    r = np.sum(rank_x * rank_y, axis=1) / np.sum(rank_x**2, axis=1)
+    assert abs(r.mean() - exact) <= 4 * r.std(ddof=1) / np.sqrt(r.size)
+    iid = theory.spearman_expected_gaussian(0.7 / np.sqrt(1.25), 25)
+    assert abs(exact - iid) > 0.01  # the spatial correlation matters at this size
+
+
+def test_spearman_expected_stationary_rejects_copies_and_shapes():
+    with pytest.raises(ValueError, match="cov_x"):
+        theory.spearman_expected_stationary(np.ones((3, 3)), np.eye(3), np.eye(3))
+    with pytest.raises(ValueError, match="one shape"):
+        theory.spearman_expected_stationary(np.eye(3), np.eye(4), np.eye(3))
