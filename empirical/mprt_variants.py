@@ -24,6 +24,9 @@ original model, after each step of the cascading randomisation.
   Weights are re-drawn by ``empirical.randomization.step_state`` (Kaiming normal, batch-norm reset);
   Quantus calls each module's ``reset_parameters`` after ``torch.manual_seed(seed + 1)``. Pass Quantus's
   layer generator as ``randomisation`` to reproduce its weights.
+* Quantus 0.6.0's smoothing calls ``quantus.explain(**explain_func_kwargs)``, not the ``explain_func`` it
+  is given, and draws its noise from the global ``np.random`` (unseeded): here ``explain`` is used and the
+  noise comes from ``rng``.
 * Also reported, as Quantus does under the key ``"original"``: the similarity of two independent
   smoothings of the original model, i.e. how reproducible the smoothed map is.
 
