@@ -4,7 +4,7 @@ On an H x W torus a clean map A = mean + std F is either a smooth stationary Gau
 blurred by a Gaussian of width ``smoothing``, as in simulations.similarity_processes) or i.i.d. normal
 pixels; a clean "randomised-model" map is B = mean + std (rho F + sqrt(1 - rho^2) F'). The noisy variant
 of a map adds s * RMS(map) * Z per pixel with Z i.i.d. standard normal, exactly as
-``empirical.noisy_methods`` does, at each level s; A and B get independent noises. Two comparisons:
+``empirical.experiments.noisy`` does, at each level s; A and B get independent noises. Two comparisons:
 
 - ``self``: A + noise against A itself (theory's case (a)),
 - ``pair``: A + noise against B + noise' (case (b), what MPRT computes for a noisy explanation).
@@ -23,7 +23,7 @@ neighbouring pixels, whose clean values are close, more than independent pixels 
 measured coefficient sits slightly below it (about 0.002-0.008 at 48 x 48, smoothing 2) and can fail its
 verdict. ``spearman-spatial`` is the same estimate against theory.spearman_expected_stationary, which
 keeps the fields' pixel correlations: exact for Gaussian fields with noise of one variance s^2 E[A^2]
-(``--noise-scale expected``). With the default ``map-rms`` scale (what empirical.noisy_methods does) a
+(``--noise-scale expected``). With the default ``map-rms`` scale (what empirical.experiments.noisy does) a
 smooth map's RMS varies from map to map (its mean does), the coefficient is convex in the noise level,
 and the mean sits above the spatial value by about one percent at s = 2 (Jensen): a second-order effect
 of the per-map scale, not of the theorems. Maps up to 8192 pixels.
@@ -43,15 +43,14 @@ import numpy as np
 import pandas as pd
 
 import theory
-
-from . import _common as c
-from . import similarity_processes as sp
+from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import similarity_processes as sp
 
 NAME = "noise_injection"
 WINDOW = "7x7-uniform"
 FIELDS = ("smooth", "iid")
 COMPARISONS = ("self", "pair")
-#: "map-rms": s * RMS of each map, as empirical.noisy_methods; "expected": s * E[A^2]^(1/2), the same for
+#: "map-rms": s * RMS of each map, as empirical.experiments.noisy; "expected": s * E[A^2]^(1/2), the same for
 #: every map, the noise theory.noise_injection describes exactly
 NOISE_SCALES = ("map-rms", "expected")
 SCALARS = ("ssim-mean-of-windows", "spearman", "spearman-spatial", "normalized-mse")
@@ -78,14 +77,14 @@ class Config:
     level: float = 0.999
 
     def __post_init__(self):
-        c.check_positive_int("draws", self.draws)
+        _checks.positive_int(self.draws, "draws")
         if self.draws < 10:
             raise ValueError(f"draws must be at least 10 map pairs, got {self.draws}")
         for name in ("height", "width"):
-            if c.check_positive_int(name, getattr(self, name)) < 16:
+            if _checks.positive_int(getattr(self, name), name) < 16:
                 raise ValueError(f"{name} must be at least 16 pixels, got {getattr(self, name)}")
         for name in ("smoothing", "std", "data_range"):
-            c.check_positive_floats(name, (getattr(self, name),))
+            _checks.positive_floats((getattr(self, name),), name)
         if not math.isfinite(self.mean):
             raise ValueError(f"mean must be a finite number, got {self.mean!r}")
         if not 0 <= self.correlation < 1:
@@ -99,7 +98,7 @@ class Config:
             raise ValueError(f"fields must be a non-empty subset of {FIELDS}, got {self.fields!r}")
         if self.noise_scale not in NOISE_SCALES:
             raise ValueError(f"noise_scale must be one of {NOISE_SCALES}, got {self.noise_scale!r}")
-        c.check_level(self.level)
+        _checks.confidence_level(self.level)
 
     @classmethod
     def quick(cls) -> Config:
@@ -225,13 +224,13 @@ def _rows(config, field, s, sums, expected, c1, c2) -> list[dict]:
         n, total, outer = sums[(comparison, "moments")]
         estimate, se = _delta_method(n, total, outer, lambda m: _ssim_of_moments(m, c1, c2))
         quantity = "ssim-at-mean-local-moments"
-        rows.append(c.row(settings, quantity, estimate=estimate, se=se,
+        rows.append(verdicts.row(settings, quantity, estimate=estimate, se=se,
                           theory=expected[(comparison, quantity)], level=config.level, atol=1e-9))
         for quantity in SCALARS:
             count, total, squares = sums[(comparison, quantity)]
             mean = total / count
             se = math.sqrt(max(0.0, (squares - count * mean**2) / (count - 1)) / count)
-            rows.append(c.row(settings, quantity, estimate=mean, se=se,
+            rows.append(verdicts.row(settings, quantity, estimate=mean, se=se,
                               theory=expected[(comparison, quantity)], level=config.level, atol=1e-9))
     return rows
 
@@ -249,26 +248,26 @@ def _add_sums(blocks):
 
 def run(config: Config, *, rng) -> pd.DataFrame:
     """One row per (field, level, comparison, quantity): estimate, se, closed form, verdict."""
-    rng = c.as_generator(rng)
+    rng = _checks.as_generator(rng)
     c1, c2 = theory.ssim_constants(config.data_range)
     kernel, factor = sp.window_kernel(_field_config(config), WINDOW)
     window_f = np.fft.rfft2(kernel)
     settings = [(field, s) for field in config.fields for s in config.levels]
     rows = []
-    with c.progress_bar(NAME) as bar:
+    with _blocks.progress_bar(NAME) as bar:
         for (field, s), gen in zip(settings, rng.spawn(len(settings)), strict=True):
             kernel_f = np.fft.rfft2(sp.field_kernel(_field_config(config))) if field == "smooth" else None
-            blocks = c.map_blocks(
+            blocks = _blocks.map_blocks(
                 lambda size, g, s=s, kernel_f=kernel_f: _block(size, g, config, s, kernel_f, window_f, factor,
                                                                c1, c2),
                 config.draws, gen, bytes_per_draw=8 * config.height * config.width * 40, progress=bar)
             rows += _rows(config, field, s, _add_sums(blocks), predictions(config, field, s, c1, c2), c1, c2)
-    return c.finish_table(rows)
+    return results.finish_table(rows)
 
 
 def plot(table: pd.DataFrame, path) -> None:
     """Score against s per quantity (columns) and comparison (rows): Monte Carlo points, theory lines."""
-    plt = c.pyplot()
+    plt = cli.pyplot()
     import seaborn as sns
 
     sns.set_theme(style="whitegrid")
@@ -287,11 +286,11 @@ def plot(table: pd.DataFrame, path) -> None:
             ax.set_xlabel("noise level s")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Independent noise moves every MPRT score towards 'randomised'", y=1.01)
-    c.save_figure(fig, path)
+    cli.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = c.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="map size")
     parser.add_argument("--levels", type=float, nargs="+", default=None, help="noise levels s")
     parser.add_argument("--noise-scale", choices=NOISE_SCALES, default=None,
@@ -303,9 +302,9 @@ def main(argv=None) -> int:
             extra["levels"] = tuple(args.levels)
         if args.noise_scale is not None:
             extra["noise_scale"] = args.noise_scale
-        return c.start_config(Config, args, **extra)
+        return cli.start_config(Config, args, **extra)
 
-    return c.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
+    return cli.cli_main(argv, name=NAME, parser=parser, config_from_args=config_from_args, run=run, plot=plot)
 
 
 if __name__ == "__main__":

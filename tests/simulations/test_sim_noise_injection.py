@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations import _common
 from simulations import noise_injection as ni
+from simulations import results
 
 # |mc - theory| <= K_SE * se: with a normal estimate the false-failure rate is 6e-5 a row at K_SE = 4; the
 # seed is fixed, so the test is reproducible. Rows with se == 0 (s = 0 against itself) must be exact.
@@ -29,7 +29,7 @@ def _close(rows):
 
 def test_one_row_per_field_level_comparison_and_quantity(table):
     assert len(table) == 2 * 5 * 2 * 5
-    assert list(table.columns[-9:]) == list(_common.RESULT_COLUMNS)
+    assert list(table.columns[-9:]) == list(results.RESULT_COLUMNS)
 
 
 def _smooth_self(table, quantities):

@@ -1,4 +1,4 @@
-"""empirical.noisy_methods: the noise has variance s^2 mean(A^2) (Monte Carlo at 4 se), s = 0 is the clean
+"""empirical.experiments.noisy: the noise has variance s^2 mean(A^2) (Monte Carlo at 4 se), s = 0 is the clean
 map, the noise of an image does not depend on its batch, and the variants register like any method."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from empirical import attribution
-from empirical import noisy_methods as nm
+from empirical.experiments import noisy as nm
 
 K_SE = 4.0  # false-failure rate 6e-5 for a normal estimate; fixed seeds make the test reproducible
 

@@ -2,8 +2,8 @@
 
 Batched in torch on the maps' device; the model, inputs and the explanation function ``(model, x, target)
 -> (N, H, W)`` are the caller's, so any method of ``empirical.attribution`` (or a noisy variant from
-``empirical.noisy_methods``) plugs in. Both follow the definitions of the paper as Quantus 0.6.0 implements
-them (``quantus.SmoothMPRT``, ``quantus.EfficientMPRT``); every default below names its source.
+``empirical.experiments.noisy``) plugs in. Both follow the definitions of the paper as Quantus 0.6.0
+implements them (``quantus.SmoothMPRT``, ``quantus.EfficientMPRT``); every default below names its source.
 
 **sMPRT** (:func:`smooth_mprt`): MPRT on explanations "denoised" by averaging over noisy inputs. For each
 model state the explanation is the mean of ``samples`` maps, ``samples - 1`` of them at x + eps with eps
@@ -21,7 +21,8 @@ original model, after each step of the cascading randomisation.
 * ``similarity="spearman"``: Quantus's ``correlation_spearman`` (over all pixels; ties averaged).
 * ``randomisation=None``: one parametrised module a step from the input up ("bottom-up"), Quantus's
   ``layer_order="bottom_up"`` default (its docstring says "independent"; the code says bottom-up).
-  Weights are re-drawn by ``empirical.randomization.step_state`` (Kaiming normal, batch-norm reset);
+  Weights are re-drawn by
+  ``empirical.experiments.randomization.step_state`` (Kaiming normal, batch-norm reset);
   Quantus calls each module's ``reset_parameters`` after ``torch.manual_seed(seed + 1)``. Pass Quantus's
   layer generator as ``randomisation`` to reproduce its weights.
 * Quantus 0.6.0's smoothing calls ``quantus.explain(**explain_func_kwargs)``, not the ``explain_func`` it
@@ -53,9 +54,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from empirical import similarity as _similarity
 from empirical._checks import positive_int
-from empirical.randomization import per_layer_schedule, step_state, top_down_schedule
+from empirical.experiments.randomization import per_layer_schedule, step_state, top_down_schedule
+from empirical.measures import similarity as _similarity
+from empirical.models import architecture_of
 from empirical.rng import torch_generator
 
 __all__ = ["EfficientMPRTResult", "SmoothMPRTResult", "bottom_up_schedule", "cascading_randomisation",
@@ -74,7 +76,8 @@ def cascading_randomisation(model: nn.Module, schedule: Sequence[Sequence[str]],
                             mode: str = "fan_in") -> Iterable[tuple[str, nn.Module]]:
     """Yield (step name, model) after each schedule step, randomised cumulatively on one copy of ``model``.
 
-    Step k's weights are ``empirical.randomization.step_state(model, schedule[k-1], seed=seed, step=k)``, so
+    Step k's weights are
+    ``empirical.experiments.randomization.step_state(model, schedule[k-1], seed=seed, step=k)``, so
     the copy after the last step equals ``randomised_copy(model, schedule, len(schedule), seed=seed)``. The
     same copy is yielded each time (as Quantus's layer generator does): use it before advancing.
     """
@@ -92,8 +95,6 @@ def _model_states(model, randomisation, seed, arch=None):
     if randomisation == "top-down":
         return cascading_randomisation(model, per_layer_schedule(model), seed=seed)
     if randomisation == "seed-top-down":
-        from empirical.models import architecture_of
-
         schedule = top_down_schedule(model, arch or architecture_of(model))
         return cascading_randomisation(model, schedule, seed=seed)
     if callable(randomisation):

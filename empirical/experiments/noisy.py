@@ -82,7 +82,8 @@ class NoisyMethod:
     noise of level ``level``; ``options`` go to a named method. Call it like any method; the keyword
     options ``image_indices`` (one index per image), or ``first_image`` (indices first_image, ...), and
     ``stream`` (int or tuple of ints) choose the noise (module docstring). ``draw_key=(run seed, first
-    image, step)``, the key ``empirical.randomization`` hands its random control, sets ``first_image`` to
+    image, step)``, the key
+    ``empirical.experiments.randomization`` hands its random control, sets ``first_image`` to
     its first image and ``stream`` to (run seed, step): a new noise for every randomisation step.
     Returns a map of the shape the method returns."""
 

@@ -1,4 +1,5 @@
-"""empirical.mprt_variants against Quantus 0.6.0's SmoothMPRT and EfficientMPRT on the same tiny float64
+"""empirical.measures.mprt_variants against
+Quantus 0.6.0's SmoothMPRT and EfficientMPRT on the same tiny float64
 network, the same maps, the same randomised weights (Quantus's own layer generator passed to ours) and the
 same input noise (Quantus's np.random.randn replaced by our generator's draws, in the order both use), and
 the histogram entropy against numpy.histogram + scipy.stats.entropy.
@@ -16,8 +17,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from empirical import mprt_variants as mv
-from empirical.randomization import randomised_copy
+from empirical.experiments.randomization import randomised_copy
+from empirical.measures import mprt_variants as mv
 
 quantus = pytest.importorskip("quantus")
 from quantus.helpers.model.pytorch_model import PyTorchModel  # noqa: E402
