@@ -14,14 +14,17 @@ Z and their covariance rises by s^2 RMS(A) RMS(B): the noisy variant would then 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from empirical.attribution import attribute, register_method
+
 __all__ = ["DEFAULT_LEVELS", "NoisyMethod", "noise_for_images", "noisy_name", "noisy_variants",
-           "register_noisy_variants"]
+           "parse_noisy_name", "register_noisy_variants"]
 
 #: The noise levels s of issue 15.
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -30,6 +33,24 @@ DEFAULT_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
 def noisy_name(method: str, level: float) -> str:
     """``gradient+noise(0.5)``: the table name of method ``method`` at noise level ``level``."""
     return f"{method}+noise({level:g})"
+
+
+_NOISY_NAME = re.compile(r"^(?P<base>.+)\+noise\((?P<level>[^()]+)\)$")
+
+
+def parse_noisy_name(name) -> tuple[str, float] | None:
+    """``("gradient", 0.5)`` for ``"gradient+noise(0.5)"``; None for a name that is not a noisy variant's
+    (or whose level is not a finite number >= 0)."""
+    match = _NOISY_NAME.match(name) if isinstance(name, str) else None
+    if match is None:
+        return None
+    try:
+        level = float(match["level"])
+    except ValueError:
+        return None
+    if not math.isfinite(level) or level < 0:
+        return None
+    return match["base"], level
 
 
 def _check_level(level) -> float:
@@ -109,8 +130,6 @@ class NoisyMethod:
 
     def clean_map(self, model, x, target) -> torch.Tensor:
         if isinstance(self.method, str):
-            from empirical.attribution import attribute
-
             return attribute(model, x, target, self.method, **dict(self.options))
         return self.method(model, x, target)
 
@@ -153,8 +172,6 @@ def register_noisy_variants(method: str, levels: Sequence[float] = DEFAULT_LEVEL
     """Register every variant of the named method with ``empirical.attribution.register_method`` (as a
     ready map, ``reduction="none"``, taking the noise options) and return their names. The variant calls
     ``attribute(model, x, target, method, **options)``, so it keeps the method's channel reduction."""
-    from empirical.attribution import register_method
-
     variants = noisy_variants(method, levels, seed=seed, options=options)
     for name, variant in variants.items():
         register_method(name, variant, reduction="none", takes_options=True, replace=replace)

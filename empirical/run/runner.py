@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from empirical._checks import MAX_SEED, positive_int
-from empirical.attribution import available_methods
+from empirical.experiments._common import known_methods
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
@@ -200,7 +200,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     chosen = _experiments(experiments)
     spec = get_profile(profile)
     model_names = _names(models, spec.allowed_models, "model", spec.models)
-    method_names = _names(methods, available_methods(), "method", spec.methods)
+    method_names = _names(methods, known_methods(methods), "method", spec.methods)
     count = _positive(images, "images", spec.images)
     batch = _positive(batch_size, "batch_size", spec.batch_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
