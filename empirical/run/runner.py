@@ -23,6 +23,7 @@ from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.models import find_weights, load_model, weights_checksum
+from empirical.run.choices import write_choices
 from empirical.run.profiles import get_profile, load_images, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 
@@ -247,6 +248,9 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 # the tables so far, so that a later failure leaves every finished experiment readable
                 _write_tables(out, [experiment], table_names, method_names)
             del model
+    for experiment in chosen:  # <experiment>.choices.json: the test's choices beside its table (issue 15)
+        write_choices(out, experiment, {table_model_name(spec, n): spec.options(experiment, n)
+                                        for n in model_names}, method_names)
     write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,
                    weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
                    finished=datetime.now(UTC).isoformat(timespec="seconds"),
