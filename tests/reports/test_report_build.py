@@ -11,7 +11,8 @@ import pytest
 from reports import build_report
 from reports.__main__ import main
 
-SECTIONS = ("theorems", "randomization", "faithfulness", "overtaking", "nonpositive", "provenance")
+SECTIONS = ("theorems", "randomization", "faithfulness", "overtaking", "nonpositive", "rewards", "claims",
+            "provenance")
 
 
 class _Collector(HTMLParser):
