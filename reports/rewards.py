@@ -41,6 +41,8 @@ __all__ = ["BASE_METHODS", "IMAGES", "LEVELS", "TEST_DIRECTIONS", "measure_score
 LEVELS = DEFAULT_LEVELS
 BASE_METHODS = ("gradient",)
 IMAGES = 6
+#: ``--quick``: fewer images and levels
+QUICK_IMAGES, QUICK_LEVELS = 3, (0.0, 1.0, 2.0)
 SMPRT_SAMPLES = 3
 SMPRT_NOISE = 0.1  # Quantus SmoothMPRT's default noise_magnitude
 EMPRT_BINS = 100  # Quantus EfficientMPRT's default n_bins
@@ -201,7 +203,8 @@ def rewards_section(context) -> Section:
     """The section: settings, the score-vs-s figure, one verdict per test, rank tables and reliability."""
     section = Section("6. What each test rewards", "rewards")
     try:
-        scores, closed = measure_scores(rng_seed=context.seed)
+        images, levels = (QUICK_IMAGES, QUICK_LEVELS) if context.quick else (IMAGES, LEVELS)
+        scores, closed = measure_scores(rng_seed=context.seed, images=images, levels=levels)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         section.blocks.append(Note(f"Not computed: {error}"))
         return section
@@ -209,8 +212,8 @@ def rewards_section(context) -> Section:
     scores.to_csv(context.out / "tables" / "rewards_scores.csv", index=False)
     closed.to_csv(context.out / "tables" / "rewards_theory.csv", index=False)
     section.blocks.append(Paragraph(
-        f"Demo network, {IMAGES} held-out digits, base methods {', '.join(BASE_METHODS)}, noise levels s = "
-        f"{', '.join(f'{s:g}' for s in LEVELS)} (M + s RMS(M) Z, a fresh Z for every map). MPRT: original vs "
+        f"Demo network, {images} held-out digits, base methods {', '.join(BASE_METHODS)}, noise levels s = "
+        f"{', '.join(f'{s:g}' for s in levels)} (M + s RMS(M) Z, a fresh Z for every map). MPRT: original vs "
         f"fully randomised model (the seed's top-down schedule, every step). sMPRT: {SMPRT_SAMPLES} noisy "
         f"inputs (noise {SMPRT_NOISE}, Quantus's default; the issue's small sample), Spearman. eMPRT: "
         f"{EMPRT_BINS} bins. MoRF/LeRF: patch {PATCH_SIZE}, {STEPS} steps, box blur {BLUR_KERNEL}. Verdict: "
