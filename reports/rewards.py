@@ -46,8 +46,8 @@ QUICK_IMAGES, QUICK_LEVELS = 3, (0.0, 1.0, 2.0)
 SMPRT_SAMPLES = 3
 SMPRT_NOISE = 0.1  # Quantus SmoothMPRT's default noise_magnitude
 EMPRT_BINS = 100  # Quantus EfficientMPRT's default n_bins
-#: the demo profile's patch 4 and blur 11; 16 of its 30 steps (a quarter of the 64 patches), for run time
-PATCH_SIZE, STEPS, BLUR_KERNEL = 4, 16, 11
+#: the demo profile's faithfulness settings at its patch size 4 (of 2 and 4): 30 steps, blur 11
+PATCH_SIZE, STEPS, BLUR_KERNEL = 4, 30, 11
 #: test -> True where a higher score passes (is the better explanation by that test)
 TEST_DIRECTIONS = {
     **{f"MPRT {m} ({n})": m == "mse" for m in ("ssim", "spearman", "mse")
