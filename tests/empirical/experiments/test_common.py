@@ -112,3 +112,24 @@ def test_noisy_variants_take_their_base_methods_options_and_need_a_known_base():
     assert resolved["integrated-gradients+noise(1)"].options == {"steps": 4}
     with pytest.raises(ValueError, match="no-such-method"):
         resolve_methods(["no-such-method+noise(1)"])
+
+
+def test_known_methods_admit_noisy_variants_of_available_methods_only():
+    from empirical.experiments._common import known_methods
+
+    known = known_methods(["gradient+noise(0.25)", "nothing+noise(1)", "gradient+noise(-1)"])
+    assert "gradient+noise(0.25)" in known and "gradient" in known
+    assert "nothing+noise(1)" not in known and "gradient+noise(-1)" not in known
+
+
+def test_declared_choices_name_each_methods_noise_level_and_the_run_options():
+    from empirical.run.choices import experiment_choices
+
+    choices = experiment_choices("faithfulness", {"patch_sizes": (2, 4), "order": "lerf"},
+                                 ["gradient", "gradient+noise(0.5)"])
+    assert choices["noise_level"] == {"gradient": 0.0, "gradient+noise(0.5)": 0.5}
+    assert choices["order"] == "lerf" and choices["patch_grid"]["patch_sizes"] == [2, 4]
+    randomization = experiment_choices("randomization", {"schedule": "per-layer"})
+    assert randomization["granularity"] == "layer" and randomization["reinitialisation"].startswith("kaiming")
+    with pytest.raises(ValueError, match="experiment"):
+        experiment_choices("nope", {})
