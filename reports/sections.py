@@ -1,4 +1,4 @@
-"""The six sections of the report, each built from the inputs in a :class:`reports.build.Context`.
+"""The sections of the report, each built from the inputs in a :class:`reports.build.Context`.
 
 Every section writes its figures to ``OUT/figures`` and the tables it shows to ``OUT/tables`` and
 returns a :class:`reports.render.Section`. A section without data says what is missing.
