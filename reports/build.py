@@ -35,6 +35,7 @@ from simulations import (
     adaptive_beta,
     cauchy_overtake,
     monotonicity,
+    noise_injection,
     positive_dominance,
     quantile_variance,
     similarity_processes,
@@ -49,6 +50,7 @@ SIMULATION_MODULES = {
     "adaptive_beta": adaptive_beta,
     "monotonicity": monotonicity,
     "positive_dominance": positive_dominance,
+    "noise_injection": noise_injection,
 }
 #: the entries of a report folder, moved into OUT together once the build is complete
 REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical")

@@ -73,7 +73,7 @@ def simulation_rows(simulations: dict) -> pd.DataFrame:
 
 
 def provenance_section(context) -> Section:
-    section = Section("6. Provenance", "provenance")
+    section = Section("8. Provenance", "provenance")
     manifest = context.run.manifest if context.run is not None else {}
     if manifest.get("bench") or manifest.get("profile") == "bench":
         section.add(

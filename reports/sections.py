@@ -1,4 +1,4 @@
-"""The six sections of the report, each built from the inputs in a :class:`reports.build.Context`.
+"""The sections of the report, each built from the inputs in a :class:`reports.build.Context`.
 
 Every section writes its figures to ``OUT/figures`` and the tables it shows to ``OUT/tables`` and
 returns a :class:`reports.render.Section`. A section without data says what is missing.
@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 
 from empirical.measures.similarity import MEASURES, NORMALIZATIONS
-from reports import evidence, figures, overtaking, stats, theorems
+from reports import claims, evidence, figures, overtaking, rewards, stats, theorems
 from reports.provenance import provenance_section
 from reports.render import Figure, Note, Paragraph, Section, Table
 
@@ -32,7 +32,7 @@ def _figure(context, make, name: str, caption: str, *args) -> Figure | Note:
 
 
 def compose(context) -> list[Section]:
-    """Sections 1-5 (provenance comes last, once the run time is known)."""
+    """Sections 1-7 (provenance comes last, once the run time is known)."""
     mc = overtaking.real_activations_monte_carlo(context)
     if mc is not None and not mc.empty:
         _save(context, mc, "overtaking_real_activations")
@@ -42,6 +42,8 @@ def compose(context) -> list[Section]:
         faithfulness_section(context),
         overtaking_section(context, mc),
         nonpositive_section(context),
+        rewards.rewards_section(context),
+        claims.claims_section(context),
     ]
 
 

@@ -6,7 +6,8 @@ path)`` and ``main(argv)`` behind ``python -m simulations.<name>``:
 
 - cauchy_overtake (Theorem 2, sections E and I), similarity_processes (Theorems 1, 3, 4),
   quantile_variance (eq. 20, section D.1), adaptive_beta (eq. 1-2, 52), monotonicity (section F),
-  positive_dominance (section G).
+  positive_dominance (section G), noise_injection (independent noise added to a map:
+  SSIM, normalised MSE and Spearman against s, Theorems 1, 3, 4).
 """
 
 EXPERIMENTS = (
@@ -16,4 +17,5 @@ EXPERIMENTS = (
     "adaptive_beta",
     "monotonicity",
     "positive_dominance",
+    "noise_injection",
 )

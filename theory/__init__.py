@@ -23,6 +23,10 @@ Topics (module: public names):
 - monotonicity (section F, eq. 42-57): gradient_neuron, gradient_x_input_neuron, shapley_neuron,
   lrp_beta_single_neuron, is_positively_monotone, ACTIVATIONS
 - dominance (section G, eq. 58-63): relu_relevance_sums, LayerRelevance
+- noise_injection (Theorems 1, 3, 4 under added noise of variance s^2 E[A^2]): noise_injected_variance,
+  ssim_noisy_self, ssim_noisy_pair, normalized_mse_noisy_self, normalized_mse_noisy_pair,
+  spearman_noisy_self, spearman_noisy_pair, spearman_expected_stationary (Spearman of Gaussian fields
+  whose pixels are correlated)
 """
 
 from .dominance import LayerRelevance, relu_relevance_sums
@@ -36,6 +40,16 @@ from .monotonicity import (
     shapley_neuron,
 )
 from .mse import mse_bound, mse_from_moments, normalized_mse, normalized_mse_from_moments, normalized_mse_max
+from .noise_injection import (
+    noise_injected_variance,
+    normalized_mse_noisy_pair,
+    normalized_mse_noisy_self,
+    spearman_expected_stationary,
+    spearman_noisy_pair,
+    spearman_noisy_self,
+    ssim_noisy_pair,
+    ssim_noisy_self,
+)
 from .normalization import (
     NORMALIZATIONS,
     normalize,
@@ -78,6 +92,7 @@ __all__ = [
     "lrp_beta_single_neuron",
     "mse_bound",
     "mse_from_moments",
+    "noise_injected_variance",
     "normalize",
     "normalize_max_abs",
     "normalize_percentile",
@@ -86,6 +101,8 @@ __all__ = [
     "normalized_mse",
     "normalized_mse_from_moments",
     "normalized_mse_max",
+    "normalized_mse_noisy_pair",
+    "normalized_mse_noisy_self",
     "overtake_bound",
     "overtake_bound_average",
     "overtake_from_quantiles",
@@ -95,8 +112,13 @@ __all__ = [
     "relu_relevance_sums",
     "shapley_neuron",
     "spearman_expected_gaussian",
+    "spearman_expected_stationary",
+    "spearman_noisy_pair",
+    "spearman_noisy_self",
     "ssim_constants",
     "ssim_from_moments",
     "ssim_min_nonnegative_cov",
     "ssim_noise_bound",
+    "ssim_noisy_pair",
+    "ssim_noisy_self",
 ]

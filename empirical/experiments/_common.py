@@ -5,6 +5,11 @@ One seeding rule for stochastic methods (the random control): the draws of a bat
 ``(seed, first image of the batch, step)`` (step 0: the unmodified model), through
 ``numpy.random.SeedSequence`` into a CPU ``torch.Generator``, so a resumed chunk, or a run on another device,
 draws what an uninterrupted CPU run drew.
+
+Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``, issue 15) of every available method M are
+methods like any other here, by name: ``"gradient+noise(0.5)"``. Their noise is keyed by the same draw key
+(stream (seed, step), one generator per image), so each randomisation step gets its own noise, as
+theory.noise_injection's case (b) assumes. ``attribution_options`` of M apply to its variants.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from empirical.attribution import attribute, available_methods
+from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
 
 __all__ = ["STOCHASTIC_METHODS", "NamedMethod", "chunk_key", "draw_generator", "explain", "explained_classes",
-           "progress_bar", "resolve_methods"]
+           "known_methods", "progress_bar", "resolve_methods"]
 
 #: methods of ``empirical.attribution`` that draw random numbers; they get a generator seeded by the draw key
 STOCHASTIC_METHODS = ("random-uniform",)
@@ -40,10 +46,31 @@ class NamedMethod:
     options: dict
 
     def __call__(self, model, x, target, *, draw_key=None):
+        noisy = _noisy_base(self.method)
+        if noisy is not None:
+            base, level = noisy
+            clean = NamedMethod(base, self.options)
+            variant = NoisyMethod(lambda m, images, t: clean(m, images, t, draw_key=draw_key), level,
+                                  base_name=base)
+            return variant(model, x, target, draw_key=draw_key)
         options = dict(self.options)
         if self.method in STOCHASTIC_METHODS and draw_key is not None and "rng" not in options:
             options["rng"] = draw_generator(draw_key)
         return attribute(model, x, target, self.method, **options)
+
+
+def _noisy_base(name) -> tuple[str, float] | None:
+    """(base method, level) of a noisy variant of an available (not itself registered) method, else None."""
+    if name in available_methods():
+        return None
+    parsed = parse_noisy_name(name)
+    return parsed if parsed is not None and parsed[0] in available_methods() else None
+
+
+def known_methods(requested=()) -> tuple[str, ...]:
+    """``available_methods()`` plus the noisy variants among ``requested`` whose base method is available."""
+    requested = [requested] if isinstance(requested, str) else list(requested or ())
+    return (*available_methods(), *(name for name in requested if _noisy_base(name) is not None))
 
 
 def resolve_methods(methods, options: Mapping | None = None) -> dict[str, Callable]:
@@ -64,10 +91,15 @@ def resolve_methods(methods, options: Mapping | None = None) -> dict[str, Callab
         if callable(method):
             resolved[name] = method
             continue
-        if method not in available_methods():
-            raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())}")
+        noisy = _noisy_base(method)
+        if method not in available_methods() and noisy is None:
+            raise ValueError(f"method {method!r} unknown; available: {', '.join(available_methods())} "
+                             f"(and M+noise(s) of each)")
         named.add(method)
         method_options = options.get(method, {})
+        if noisy is not None and method not in options:
+            method_options = options.get(noisy[0], {})
+            named.add(noisy[0])
         if not isinstance(method_options, Mapping):
             raise ValueError(f"attribution_options must map method names to option dicts, got "
                              f"{method!r}: {method_options!r}")

@@ -12,6 +12,13 @@ the right and bottom border belongs to no patch. With ``stride`` < ``patch_size`
 windows are ranked by mean attribution and taken greedily, skipping any window that overlaps one already
 taken. Ties go to the window first in row-major order.
 
+Symmetric faithfulness (issue 15; Blücher et al. 2024, Brocki and Chung 2022): ``order="lerf"`` replaces the
+least relevant patches first (the ranking of ``-attribution``; the same grid, ties and blur). A faithful map
+drops the score fast under MoRF and keeps it under LeRF, so the MoRF area is low and the LeRF area high;
+:func:`order_gap` gives LeRF area - MoRF area per image (higher is better), which cancels what the
+perturbation itself does to the score whatever the map. :func:`relative_to_control` divides each method's
+area by the random-uniform control's on the same image. The default ``"morf"`` is seed A.1's test.
+
 Batched: the perturbed images of all steps of a chunk of images are built on the device from a per-pixel
 "replaced at step" map and go through the network in batches; no Python loop per image.
 """
@@ -34,8 +41,11 @@ __all__ = [
     "PAPER_PATCH_SIZES",
     "PAPER_STEPS",
     "blur",
+    "ORDERS",
     "faithfulness_area",
+    "order_gap",
     "perturbation_curves",
+    "relative_to_control",
     "replacement_steps",
     "run_faithfulness",
 ]
@@ -43,6 +53,8 @@ __all__ = [
 PAPER_BLUR_KERNEL = 15
 PAPER_PATCH_SIZES = (8, 15)
 PAPER_STEPS = 30
+#: most relevant first (seed A.1) and least relevant first
+ORDERS = ("morf", "lerf")
 _NEVER = torch.iinfo(torch.int32).max
 
 
@@ -66,13 +78,22 @@ def blur(images: torch.Tensor, kernel_size: int = PAPER_BLUR_KERNEL) -> torch.Te
     return functional.avg_pool2d(rows, kernel_size=(1, kernel_size), stride=1)
 
 
+def _check_order(order) -> str:
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    return order
+
+
 def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = PAPER_STEPS, *,
-                      stride: int | None = None) -> torch.Tensor:
+                      stride: int | None = None, order: str = "morf") -> torch.Tensor:
     """For each pixel, the step (1..``steps``) at which its patch is replaced; ``2**31 - 1`` where never.
 
     ``attribution``: (N, H, W). Patches are ranked by their mean attribution, most relevant first (see the
-    module docstring for the grid, sliding windows and ties). Returns an int32 tensor (N, H, W).
+    module docstring for the grid, sliding windows and ties); ``order="lerf"``: least relevant first.
+    Returns an int32 tensor (N, H, W).
     """
+    if _check_order(order) == "lerf":
+        attribution = -attribution
     patch_size = positive_int(patch_size, "patch_size")
     steps = positive_int(steps, "steps")
     stride = patch_size if stride is None else positive_int(stride, "stride")
@@ -115,7 +136,7 @@ def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = P
 def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
                         attribution: torch.Tensor, *, patch_size: int, steps: int = PAPER_STEPS,
                         blur_kernel: int = PAPER_BLUR_KERNEL, stride: int | None = None,
-                        batch_size: int = 64) -> torch.Tensor:
+                        batch_size: int = 64, order: str = "morf") -> torch.Tensor:
     """Softmax probability of class ``targets`` for each image after 0..``steps`` patch replacements.
 
     ``images`` (N, C, H, W) and ``attribution`` (N, H, W) on the model's device; returns (N, steps + 1)
@@ -126,7 +147,7 @@ def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: t
         raise ValueError(f"attribution must have shape {(images.shape[0], *images.shape[-2:])}, "
                          f"got {tuple(attribution.shape)}")
     blurred = blur(images, blur_kernel)
-    replaced_at = replacement_steps(attribution, patch_size, steps, stride=stride)
+    replaced_at = replacement_steps(attribution, patch_size, steps, stride=stride, order=order)
     n = images.shape[0]
     image_index = torch.arange(n, device=images.device).repeat_interleave(steps + 1)
     step_index = torch.arange(steps + 1, device=images.device).repeat(n)
@@ -160,12 +181,32 @@ def faithfulness_area(table: pd.DataFrame) -> pd.DataFrame:
     return area.rename("area").reset_index()[list(FAITHFULNESS_AREA_COLUMNS)]
 
 
+def order_gap(morf_area: pd.DataFrame, lerf_area: pd.DataFrame) -> pd.DataFrame:
+    """LeRF area - MoRF area of each (model, method, patch_size, image) in both tables (rows of
+    ``faithfulness_area``); column ``gap``. Positive: the map orders patches better than its reverse."""
+    keys = list(FAITHFULNESS_AREA_COLUMNS[:-1])
+    joined = morf_area.merge(lerf_area, on=keys, suffixes=("_morf", "_lerf"), validate="one_to_one")
+    return joined.assign(gap=joined["area_lerf"] - joined["area_morf"])[[*keys, "gap"]]
+
+
+def relative_to_control(area: pd.DataFrame, control: str = "random-uniform", column: str = "area"
+                        ) -> pd.DataFrame:
+    """``column`` of each method divided by the ``control`` method's on the same (model, patch_size, image);
+    column ``relative`` (1: no better than random patches; for MoRF below 1 is better)."""
+    keys = ["model", "patch_size", "image"]
+    reference = area[area["method"] == control]
+    if reference.empty:
+        raise ValueError(f"control {control!r} has no rows in the table")
+    joined = area.merge(reference[[*keys, column]].rename(columns={column: "control"}), on=keys)
+    return joined.assign(relative=joined[column] / joined["control"]).drop(columns="control")
+
+
 def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
                      store: ChunkStore, methods, batch_size: int = 32, seed: int = 0, device="cpu",
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
                      stride: int | None = None, forward_batch_size: int | None = None,
-                     attribution_options=None, shard=None) -> pd.DataFrame:
+                     attribution_options=None, order: str = "morf", shard=None) -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
@@ -173,10 +214,13 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     ``store`` are skipped. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
     ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
     random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
-    ``batch_size``) sets how many perturbed images go through the network at once. ``images`` may also be
-    an ``empirical.run.streaming.ImageStream`` (``labels`` None), decoded batch by batch; ``shard``
-    (``empirical.run.distributed.Shard``) computes only this rank's chunks, then waits for the others.
+    ``batch_size``) sets how many perturbed images go through the network at once. ``order="lerf"``: least
+    relevant first; keep its chunks in a store of their own (e.g. experiment ``faithfulness_lerf``), as the
+    table has no order column. ``images`` may also be an ``empirical.run.streaming.ImageStream``
+    (``labels`` None), decoded batch by batch; ``shard`` (``empirical.run.distributed.Shard``) computes only
+    this rank's chunks, then waits for the others.
     """
+    order = _check_order(order)
     batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
     forward_batch_size = 4 * batch_size if forward_batch_size is None else positive_int(forward_batch_size,
@@ -216,7 +260,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
             for patch_size in patch_sizes:
                 curves = perturbation_curves(model, x, targets, maps.to(x.device), patch_size=patch_size,
                                              steps=steps, blur_kernel=blur_kernel, stride=stride,
-                                             batch_size=forward_batch_size).numpy()
+                                             batch_size=forward_batch_size, order=order).numpy()
                 count = curves.shape[0]
                 pieces.append(pd.DataFrame({
                     "model": model_name, "method": name, "patch_size": patch_size,

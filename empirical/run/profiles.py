@@ -61,8 +61,8 @@ class Profile:
 PROFILES = {
     "demo": Profile(
         name="demo", models=("demo",), allowed_models=("demo",),
-        methods=("gradient", "gradient-x-input", "guided-backprop", "lrp-epsilon", "lrp-alpha2beta1",
-                 "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
+        methods=("gradient", "gradient-mean", "gradient-x-input", "guided-backprop", "lrp-epsilon",
+                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
         images=32, batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
         faithfulness=DEMO_FAITHFULNESS),
     "imagenet": Profile(

@@ -19,11 +19,13 @@ import torch
 
 from empirical._checks import MAX_SEED, positive_int
 from empirical._checks import device as checked_device
-from empirical.attribution import LRP_METHODS, available_methods, method_settings
+from empirical.attribution import LRP_METHODS, method_settings
+from empirical.experiments._common import known_methods
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.models import find_weights, load_model, weights_checksum
+from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
@@ -170,7 +172,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     chosen = _experiments(experiments)
     spec = get_profile(profile)
     model_names = _names(models, spec.allowed_models, "model", spec.models)
-    method_names = _names(methods, available_methods(), "method", spec.methods)
+    method_names = _names(methods, known_methods(methods), "method", spec.methods)
     count = _positive(images, "images", spec.images)
     batch = _positive(batch_size, "batch_size", spec.batch_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
@@ -226,6 +228,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                         _write_tables(out, [experiment], table_names, method_names)
                 del model
         if shard.is_main:
+            # <experiment>.choices.json: the choices of each test beside its table (issue 15)
+            for experiment in chosen:
+                write_choices(out, experiment, {table_model_name(spec, n): spec.options(experiment, n)
+                                                for n in model_names}, method_names)
             write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed),
                            device=config["device"], weights=weights_records, dataset=dataset,
                            bench=spec.bench,

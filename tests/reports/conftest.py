@@ -20,6 +20,7 @@ SIMULATION_QUANTITIES = {
     "adaptive_beta": ("beta",),
     "monotonicity": ("monotone fraction",),
     "positive_dominance": ("relevance sum",),
+    "noise_injection": ("ssim", "normalized-mse"),
 }
 
 

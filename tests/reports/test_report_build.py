@@ -11,7 +11,8 @@ import pytest
 from reports import build_report
 from reports.__main__ import main
 
-SECTIONS = ("theorems", "randomization", "faithfulness", "overtaking", "nonpositive", "provenance")
+SECTIONS = ("theorems", "randomization", "faithfulness", "overtaking", "nonpositive", "rewards", "claims",
+            "provenance")
 
 
 class _Collector(HTMLParser):
@@ -141,5 +142,5 @@ def test_quick_run_builds_a_complete_report(tmp_path):
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     for name in ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv", "manifest.json"):
         assert (tmp_path / "empirical" / name).is_file(), name
-    assert len(list((tmp_path / "simulations").glob("*.csv"))) == 6
+    assert len(list((tmp_path / "simulations").glob("*.csv"))) == 7
     assert (tmp_path / "tables" / "theorems.csv").is_file()

@@ -9,7 +9,7 @@ import pytest
 from simulations.results import RESULT_COLUMNS
 
 MODULES = ["cauchy_overtake", "similarity_processes", "quantile_variance", "adaptive_beta", "monotonicity",
-           "positive_dominance"]
+           "positive_dominance", "noise_injection"]
 # Tiny runs for the command-line plumbing (the statistics are tested module by module).
 TINY = {
     "cauchy_overtake": ["--draws", "500", "--K", "2", "--n-small", "2", "--n-large", "1"],
@@ -18,6 +18,7 @@ TINY = {
     "adaptive_beta": ["--quick", "--draws", "400"],
     "monotonicity": ["--quick", "--draws", "50"],
     "positive_dominance": ["--quick", "--draws", "20"],
+    "noise_injection": ["--quick", "--draws", "10", "--size", "24", "24"],
 }
 
 

@@ -88,3 +88,48 @@ def test_chunk_keys_are_file_names_in_image_order():
     assert key == "demo__top-down__lrp_eps__0000000-0000032"
     keys = [chunk_key("m", "g", start=s, stop=s + 10) for s in (100, 20, 0)]
     assert sorted(keys) == keys[::-1]
+
+
+def test_a_noisy_variant_is_a_method_by_name_keyed_by_the_draw_key(demo_model, demo_batch):
+    from empirical.attribution import attribute
+    from empirical.experiments.noisy import noise_for_images
+
+    target = torch.zeros(3, dtype=torch.long)
+    clean = attribute(demo_model, demo_batch, target, "gradient").detach()
+    noisy = resolve_methods(["gradient+noise(0.5)"])["gradient+noise(0.5)"]
+    maps = explain(noisy, demo_model, demo_batch, target, (7, 32, 3))
+    rms = clean.flatten(1).square().mean(1).sqrt().view(-1, 1, 1)
+    # oracle: the noise of images 32, 33, 34 in stream (run seed 7, step 3)
+    expected = clean + 0.5 * rms * noise_for_images(clean.shape[1:], [32, 33, 34], seed=0, stream=(7, 3))
+    torch.testing.assert_close(maps, expected)
+    assert not torch.allclose(maps, explain(noisy, demo_model, demo_batch, target, (7, 32, 4)))
+    zero = resolve_methods(["gradient+noise(0)"])["gradient+noise(0)"]
+    torch.testing.assert_close(explain(zero, demo_model, demo_batch, target, (7, 32, 3)), clean)
+
+
+def test_noisy_variants_take_their_base_methods_options_and_need_a_known_base():
+    resolved = resolve_methods(["integrated-gradients+noise(1)"], {"integrated-gradients": {"steps": 4}})
+    assert resolved["integrated-gradients+noise(1)"].options == {"steps": 4}
+    with pytest.raises(ValueError, match="no-such-method"):
+        resolve_methods(["no-such-method+noise(1)"])
+
+
+def test_known_methods_admit_noisy_variants_of_available_methods_only():
+    from empirical.experiments._common import known_methods
+
+    known = known_methods(["gradient+noise(0.25)", "nothing+noise(1)", "gradient+noise(-1)"])
+    assert "gradient+noise(0.25)" in known and "gradient" in known
+    assert "nothing+noise(1)" not in known and "gradient+noise(-1)" not in known
+
+
+def test_declared_choices_name_each_methods_noise_level_and_the_run_options():
+    from empirical.run.choices import experiment_choices
+
+    choices = experiment_choices("faithfulness", {"patch_sizes": (2, 4), "order": "lerf"},
+                                 ["gradient", "gradient+noise(0.5)"])
+    assert choices["noise_level"] == {"gradient": 0.0, "gradient+noise(0.5)": 0.5}
+    assert choices["order"] == "lerf" and choices["patch_grid"]["patch_sizes"] == [2, 4]
+    randomization = experiment_choices("randomization", {"schedule": "per-layer"})
+    assert randomization["granularity"] == "layer" and randomization["reinitialisation"].startswith("kaiming")
+    with pytest.raises(ValueError, match="experiment"):
+        experiment_choices("nope", {})

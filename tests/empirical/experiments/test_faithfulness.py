@@ -159,3 +159,31 @@ def test_nan_attribution_and_wrong_shapes_are_rejected(tiny_model, tiny_images):
     with pytest.raises(ValueError, match="labels must have shape"):
         run_faithfulness(tiny_model, tiny_images, torch.zeros(5, dtype=torch.long), model_name="t",
                          store=None, methods={"g": lambda m, x, t: x.sum(1)}, progress=False)
+
+
+def test_lerf_replaces_the_least_relevant_patch_first():
+    from empirical.experiments.faithfulness import replacement_steps
+
+    attribution = torch.zeros(1, 4, 4, dtype=torch.float64)
+    attribution[0, :2, :2], attribution[0, :2, 2:] = 4, 1
+    attribution[0, 2:, :2], attribution[0, 2:, 2:] = 3, 2
+    lerf = replacement_steps(attribution, 2, 4, order="lerf")
+    # oracle: patch means 4, 1, 3, 2 -> least relevant first: top-right, bottom-right, bottom-left, top-left
+    assert [int(lerf[0, 0, 2]), int(lerf[0, 2, 2]), int(lerf[0, 2, 0]), int(lerf[0, 0, 0])] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="order"):
+        replacement_steps(attribution, 2, 4, order="random")
+
+
+def test_order_gap_and_area_relative_to_the_control():
+    import pandas as pd
+
+    from empirical.experiments.faithfulness import order_gap, relative_to_control
+
+    morf = pd.DataFrame({"model": "m", "method": ["a", "random-uniform"], "patch_size": 2, "image": 0,
+                         "area": [0.2, 0.4]})
+    lerf = morf.assign(area=[0.7, 0.45])
+    gap = order_gap(morf, lerf)
+    assert gap["gap"].tolist() == pytest.approx([0.5, 0.05])
+    relative = relative_to_control(morf)
+    expected = {"a": 0.5, "random-uniform": 1.0}
+    assert relative.set_index("method")["relative"].to_dict() == pytest.approx(expected)

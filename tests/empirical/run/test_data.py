@@ -152,7 +152,8 @@ def test_wordnet_ids_are_the_1000_imagenet_classes_in_canonical_order():
     assert (imagenet_class_index("n01440764"), imagenet_class_index("n01443537"),
             imagenet_class_index("n15075141")) == (0, 1, 999)
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
-    assert WNID_FILE in pyproject["tool"]["setuptools"]["package-data"]["empirical.run"]  # shipped in the wheel
+    # shipped in the wheel
+    assert WNID_FILE in pyproject["tool"]["setuptools"]["package-data"]["empirical.run"]
 
 
 def test_wordnet_folders_get_their_imagenet_index_whichever_classes_are_present(tmp_path, recwarn):

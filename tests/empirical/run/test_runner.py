@@ -79,8 +79,14 @@ def test_all_writes_exactly_the_documented_files(tmp_path):
 
     out = run("all", out=tmp_path, images=2, methods=["gradient"], batch_size=2, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [
-        "activation_samples.npz", "activations.csv", "chunks", "faithfulness.csv", "faithfulness_area.csv",
-        "manifest.json", "randomization.csv"]
+        "activation_samples.npz", "activations.choices.json", "activations.csv", "chunks",
+        "faithfulness.choices.json", "faithfulness.csv", "faithfulness_area.csv", "manifest.json",
+        "randomization.choices.json", "randomization.csv"]
+    choices = json.loads((out / "randomization.choices.json").read_text())["models"]["demo"]
+    assert choices["granularity"] == "block" and choices["noise_level"] == {"gradient": 0.0}
+    faithfulness_choices = json.loads((out / "faithfulness.choices.json").read_text())["models"]["demo"]
+    assert faithfulness_choices["order"] == "morf"
+    assert faithfulness_choices["patch_grid"]["patch_sizes"] == [2, 4]
     assert tuple(pd.read_csv(out / "activations.csv").columns) == TABLE_COLUMNS["activations.csv"]
     with np.load(out / "activation_samples.npz") as samples:
         assert samples.files and all(key.startswith("demo/") for key in samples.files)

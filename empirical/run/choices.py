@@ -1,0 +1,78 @@
+"""The declared choices of each table (issue 15): ``<experiment>.choices.json`` beside ``<experiment>.csv``.
+
+Two tables of the same test differ in choices that are not in their columns: how the network is
+randomised, how maps are normalised, which window SSIM uses, which blur and patch grid the perturbation
+uses, which output is scored, how much noise a method carries. The JSON names them, per model, so a reader
+compares two tables without reading code. Every value comes from the options the run passed to the
+experiment (the profile's) or, where the run passed none, from the experiment's own default.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+from empirical.experiments import activations, faithfulness, randomization
+from empirical.experiments.noisy import parse_noisy_name
+from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+
+__all__ = ["choices_path", "experiment_choices", "write_choices"]
+
+_FUNCTIONS = {"randomization": randomization.run_randomization, "faithfulness": faithfulness.run_faithfulness,
+              "activations": activations.run_activations}
+
+
+def _defaults(experiment: str) -> dict:
+    signature = inspect.signature(_FUNCTIONS[experiment])
+    return {name: p.default for name, p in signature.parameters.items() if p.default is not inspect._empty}
+
+
+def _noise_levels(methods) -> dict:
+    """{method: noise level s} (0 for a method without noise; issue 15's M+noise(s))."""
+    return {m: (parse_noisy_name(m) or (m, 0.0))[1] for m in methods}
+
+
+def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
+    """The choices of one experiment's table for one model: ``options`` (the run's keyword options of
+    ``run_<experiment>``) over the function's defaults, in the vocabulary of issue 15's list."""
+    if experiment not in _FUNCTIONS:
+        raise ValueError(f"experiment must be one of {tuple(_FUNCTIONS)}, got {experiment!r}")
+    settings = {**_defaults(experiment), **dict(options)}
+    noise = {"noise": "M+noise(s): s * RMS(map) * iid N(0, 1) a pixel, seeded by (seed, step, image)",
+             "noise_level": _noise_levels(methods)}
+    if experiment == "randomization":
+        return {
+            "granularity": "block" if settings["schedule"] == "top-down" else "layer",
+            "schedule": settings["schedule"], "order": "top-down (output first), cumulative",
+            "reinitialisation": f"kaiming-normal ({settings['init_mode']}), batch-norm reset to identity",
+            "normalisation": list(NORMALIZATIONS), "similarity": list(MEASURES),
+            "ssim_window": "uniform7 (7x7 uniform, sample covariance)",
+            "spearman": "all pixels, ties averaged",
+            "output": "the explained class's logit (the attribution methods' target)", **noise}
+    if experiment == "faithfulness":
+        patches = settings["patch_sizes"]
+        return {
+            "order": settings["order"],
+            "blur_kernel": f"{settings['blur_kernel']}x{settings['blur_kernel']} box",
+            "blur_source": "the image itself, reflected borders",
+            "patch_grid": {"patch_sizes": list(patches) if not isinstance(patches, int) else [patches],
+                           "stride": settings["stride"] or "patch size (non-overlapping from the top-left)"},
+            "steps": settings["steps"], "output": "softmax probability of the explained class",
+            "area": "trapezoid over steps / steps", **noise}
+    return {"statistics": "per level: zero and non-positive fractions, quantiles",
+            "sample_size": settings["sample_size"], "output": "activations after each level"}
+
+
+def choices_path(out, experiment: str) -> Path:
+    return Path(out) / f"{experiment}.choices.json"
+
+
+def write_choices(out, experiment: str, options_by_model: dict, methods=()) -> Path:
+    """Write ``<experiment>.choices.json``: ``{"experiment": ..., "models": {model: choices}}``."""
+    payload = {"experiment": experiment,
+               "models": {model: experiment_choices(experiment, options, methods)
+                          for model, options in options_by_model.items()}}
+    path = choices_path(out, experiment)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return path

@@ -1,0 +1,162 @@
+"""Report section "Claims ledger" (issue 15): one row per qualitative claim of the seed, with the evidence
+measured in this run and a verdict: holds, does not hold, or not testable here (with the reason).
+
+Each check reads the tables of the empirical run (randomization.csv, faithfulness_area.csv,
+activations.csv) and the verdicts of "What each test rewards"; the thresholds that turn a qualitative
+claim into a verdict are stated in the row's ``evidence``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports.render import Note, Paragraph, Section, Table
+
+__all__ = ["CLAIMS", "claims_section", "claims_table"]
+
+HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable here"
+GRADIENT_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients")
+LRP_PREFIXES = ("lrp-", "epsilon-")
+#: "close to 2": the mean normalised MSE at the last randomisation step at least this
+NEAR_TWO = 1.8
+#: "small" overtaking probability: the mean over levels below this
+SMALL_P = 0.1
+#: "near zero" curve: the largest P of the level below this
+NEAR_ZERO_P = 0.01
+
+CLAIMS = (
+    "randomisation checks reward noise, faithfulness tests do not (the seed's thesis)",
+    "normalised MSE close to 2 under randomisation for gradient and integrated gradients (D, fig. 5)",
+    ">= 30% zero activations in most ResNet-50 and DenseNet-121 layers (J)",
+    "EfficientNet-B0 >= 20% from layer 11 on, 100% non-positive in layers 0, 1, 3, 5 (J)",
+    "small overtaking probabilities (I)",
+    "near-zero curves for ResNet-50 levels 9 and 12 (I)",
+    "LRP variants ahead of the gradient methods in faithfulness (figures 1-3)",
+    "ImageNet and multi-label results qualitatively alike (H)",
+)
+
+
+def _thesis(verdicts: pd.DataFrame | None):
+    if verdicts is None or verdicts.empty:
+        return UNTESTABLE, "the section 'What each test rewards' was not computed"
+    by_test = verdicts.groupby("test")["verdict"].agg(lambda v: ", ".join(sorted(set(v))))
+    randomisation = [t for t in by_test.index if "MPRT" in t]
+    faithfulness = [t for t in by_test.index if "MPRT" not in t]
+    rewarded = [t for t in randomisation if "rewards noise" in by_test[t]]
+    faithful_rewarded = [t for t in faithfulness if "rewards noise" in by_test[t]]
+    evidence = (f"randomisation tests rewarding noise: {len(rewarded)} of {len(randomisation)} "
+                f"({', '.join(rewarded) or 'none'}); faithfulness tests rewarding noise: "
+                f"{', '.join(faithful_rewarded) or 'none'} (demo network)")
+    holds = len(rewarded) > len(randomisation) / 2 and not faithful_rewarded
+    return (HOLDS if holds else FAILS), evidence
+
+
+def _near_two(randomization: pd.DataFrame | None):
+    if randomization is None:
+        return UNTESTABLE, "no randomization.csv in this run"
+    rows = randomization[(randomization["measure"] == "mse")
+                         & (randomization["normalization"] == "second-moment")]
+    last = rows[rows["step"] == rows.groupby(["model", "method"])["step"].transform("max")]
+    # the claim is about signed maps (gradient-mean: the signed gradient; integrated gradients); the l2
+    # channel norm ``gradient`` is non-negative and cannot reach 2, so it is shown but not judged
+    signed = [m for m in ("gradient-mean", "integrated-gradients") if m in set(last["method"])]
+    if not signed:
+        return UNTESTABLE, "the run has neither gradient-mean (the signed gradient) nor integrated-gradients"
+    means = last[last["method"].isin([*signed, "gradient"])].groupby(["model", "method"])["value"].mean()
+    evidence = "; ".join(f"{model} {method}: {value:.3f}" for (model, method), value in means.items())
+    judged = means[means.index.get_level_values("method").isin(signed)]
+    verdict = HOLDS if (judged >= NEAR_TWO).all() else FAILS
+    missing = {"gradient-mean", "integrated-gradients"} - set(signed)
+    evidence += " (judged: the signed maps; gradient, an l2 norm, cannot reach 2)"
+    if missing:
+        evidence += f"; not in this run: {', '.join(sorted(missing))}"
+    return verdict, f"mean nMSE at the last step (close: >= {NEAR_TWO}): {evidence}"
+
+
+def _nonpositive(activations: pd.DataFrame | None, model: str):
+    if activations is None or model not in set(activations["model"]):
+        return None
+    rows = activations[(activations["model"] == model) & (activations["statistic"] == "nonpositive_fraction")]
+    return rows.set_index("level")["value"].sort_index()
+
+
+def _sparse_resnet_densenet(activations):
+    fractions = {m: _nonpositive(activations, m) for m in ("resnet50", "densenet121")}
+    if any(v is None for v in fractions.values()):
+        return UNTESTABLE, ("needs activations.csv of resnet50 and densenet121 (python -m reports --from an "
+                            "imagenet run); the demo run has only the demo network")
+    shares = {m: float((v >= 0.3).mean()) for m, v in fractions.items()}
+    evidence = "; ".join(f"{m}: {100 * s:.0f}% of levels >= 30% non-positive" for m, s in shares.items())
+    return (HOLDS if all(s > 0.5 for s in shares.values()) else FAILS), evidence
+
+
+def _efficientnet(activations):
+    fractions = _nonpositive(activations, "efficientnet-b0")
+    if fractions is None:
+        return UNTESTABLE, "needs activations.csv of efficientnet-b0 (an imagenet run)"
+    late = fractions[fractions.index >= 11]
+    early = fractions.reindex([0, 1, 3, 5])
+    holds = bool((late >= 0.2).all() and (early >= 1 - 1e-9).all())
+    return (HOLDS if holds else FAILS), (f"min fraction from level 11: {late.min():.3f}; levels 0, 1, 3, 5: "
+                                         f"{', '.join(f'{v:.3f}' for v in early)}")
+
+
+def _overtaking(activations, model=None, levels=None):
+    if activations is None:
+        return UNTESTABLE, "no activations.csv in this run"
+    rows = activations[activations["statistic"] == "P"]
+    if model is not None:
+        rows = rows[(rows["model"] == model) & rows["level"].isin(levels)]
+        if rows.empty:
+            return UNTESTABLE, f"needs {model}'s activations (an imagenet run)"
+        largest = rows.groupby("level")["value"].max()
+        evidence = "; ".join(f"level {level}: max P {value:.2g}" for level, value in largest.items())
+        return (HOLDS if (largest < NEAR_ZERO_P).all() else FAILS), f"{evidence} (near zero: < {NEAR_ZERO_P})"
+    means = rows.groupby("model")["value"].mean()
+    evidence = "; ".join(f"{m}: mean P {v:.3f}" for m, v in means.items())
+    return (HOLDS if (means < SMALL_P).all() else FAILS), f"{evidence} (small: < {SMALL_P})"
+
+
+def _lrp_ahead(area: pd.DataFrame | None):
+    if area is None:
+        return UNTESTABLE, "no faithfulness_area.csv in this run"
+    lrp = area[area["method"].str.startswith(LRP_PREFIXES)]
+    gradients = area[area["method"].isin(GRADIENT_METHODS)]
+    if lrp.empty or gradients.empty:
+        return UNTESTABLE, "the run lacks LRP or gradient methods"
+    best_lrp = lrp.groupby(["model", "method"])["area"].mean().groupby("model").min()
+    best_gradient = gradients.groupby(["model", "method"])["area"].mean().groupby("model").min()
+    evidence = "; ".join(f"{m}: best LRP area {best_lrp[m]:.3f} vs best gradient {best_gradient[m]:.3f}"
+                         for m in best_lrp.index if m in best_gradient.index)
+    return (HOLDS if (best_lrp < best_gradient).all() else FAILS), evidence + " (MoRF: lower is better)"
+
+
+def claims_table(context) -> pd.DataFrame:
+    """One row per claim of ``CLAIMS``: claim, evidence, verdict."""
+    run = context.run
+    table = (lambda name: None) if run is None else run.table
+    activations = table("activations.csv")
+    checks = (
+        _thesis(getattr(context, "rewards_verdicts", None)),
+        _near_two(table("randomization.csv")),
+        _sparse_resnet_densenet(activations),
+        _efficientnet(activations),
+        _overtaking(activations),
+        _overtaking(activations, "resnet50", (9, 12)),
+        _lrp_ahead(table("faithfulness_area.csv")),
+        (UNTESTABLE, "needs a multi-label run beside an ImageNet run; this report reads one run"),
+    )
+    return pd.DataFrame([{"claim": claim, "evidence": evidence, "verdict": verdict}
+                         for claim, (verdict, evidence) in zip(CLAIMS, checks, strict=True)])
+
+
+def claims_section(context) -> Section:
+    section = Section("7. Claims ledger", "claims")
+    if context.run is None:
+        section.add(Note("No empirical run: the ledger rests on the noise section alone"))
+    section.add(Paragraph("Each qualitative claim of the seed, the evidence this run measured, and a verdict;"
+                          " 'not testable here' names what the run lacks."))
+    ledger = claims_table(context)
+    ledger.to_csv(context.out / "tables" / "claims.csv", index=False)
+    section.add(Table(ledger, "Claims ledger", "tables/claims.csv"))
+    return section
