@@ -11,8 +11,8 @@ What is an error (``ValueError``, one message naming the file and the entry) and
 
 - errors: malformed JSON or XML, missing or ill-typed fields, an unknown category (COCO ``category_id`` not in
   ``categories``, VOC ``object/name`` not in the class list), an annotation of an unknown image, duplicate
-  image or category ids, a box with negative width or height (COCO) or ``xmax < xmin`` (VOC), a box outside the
-  image by more than ``ROUNDING_TOLERANCE`` pixels, a missing image file (checked for the images used);
+  image or category ids, a box with negative width or height (COCO) or ``xmax < xmin`` (VOC), a box outside
+  the image by more than ``ROUNDING_TOLERANCE`` pixels, a missing image file (checked for the images used);
 - skipped and counted in ``AnnotationSet.skipped`` (reason -> count, with the first messages in
   ``skipped_examples``): images without any box (nothing to label; ``keep_empty=True`` keeps them), boxes of
   zero width or height (they hold no area, so the 40% rule is undefined);
@@ -37,6 +37,7 @@ __all__ = [
     "AnnotatedImage",
     "AnnotationSet",
     "read_coco",
+    "read_coco_split",
     "read_voc",
 ]
 
@@ -154,7 +155,8 @@ def _number(value, where: str, name: str, *, integer: bool = False, positive: bo
     if valid and positive:
         valid = value > 0
     if not valid:
-        kind = "a positive integer" if integer and positive else "an integer" if integer else "a finite number"
+        kind = ("a positive integer" if integer and positive else "an integer" if integer
+                else "a finite number")
         raise ValueError(f"{where}: {name} must be {kind}, got {value!r}")
     return int(value) if integer else float(value)
 
@@ -176,8 +178,8 @@ def read_coco(annotation_file, image_dir, *, max_images: int | None = None, keep
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{annotation_file}: malformed JSON ({error})") from error
     if not isinstance(data, dict):
-        raise ValueError(f"{annotation_file}: expected a JSON object with images, annotations and categories, "
-                         f"got {type(data).__name__}")
+        raise ValueError(f"{annotation_file}: expected a JSON object with images, annotations and "
+                         f"categories, got {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise ValueError(f"{annotation_file}: '{key}' must be a list, got {type(data.get(key)).__name__}")
@@ -243,9 +245,19 @@ def read_coco(annotation_file, image_dir, *, max_images: int | None = None, keep
 
     entries = [AnnotatedImage(image_dir / file_name, width, height, tuple(boxes))
                for file_name, width, height, boxes in images.values()]
-    return _finish(entries, (categories[ident] for ident in sorted(categories)), str(annotation_file.resolve()),
-                   tally, keep_empty=keep_empty, max_images=max_images, check_files=check_files,
+    class_names = [categories[ident] for ident in sorted(categories)]
+    return _finish(entries, class_names, str(annotation_file.resolve()), tally, keep_empty=keep_empty,
+                   max_images=max_images, check_files=check_files,
                    annotation_file_of=lambda image: annotation_file)
+
+
+def read_coco_split(root, split: str, **options) -> AnnotationSet:
+    """``read_coco(root/annotations/instances_{split}.json, root/{split})``: COCO's folder layout (real COCO:
+    ``split="val2017"``; the demo canvases: ``"train"``, ``"val"``). ``options`` go to ``read_coco``."""
+    if not isinstance(split, str) or not split or "/" in split:
+        raise ValueError(f"split must be a folder name such as 'val2017', got {split!r}")
+    root = Path(root)
+    return read_coco(root / "annotations" / f"instances_{split}.json", root / split, **options)
 
 
 # --------------------------------------------------------------------------- PASCAL VOC
@@ -279,7 +291,8 @@ def _voc_size(root_element, xml_file: Path, image_path: Path, tally: _Tally) -> 
     if width > 0 and height > 0:
         return int(width), int(height)
     if not image_path.is_file():
-        raise ValueError(f"{xml_file}: <size> is missing or zero and the image file {image_path} is not found")
+        raise ValueError(f"{xml_file}: <size> is missing or zero and the image file {image_path} is not "
+                         "found")
     from PIL import Image
 
     with Image.open(image_path) as image:
@@ -290,7 +303,7 @@ def _voc_size(root_element, xml_file: Path, image_path: Path, tally: _Tally) -> 
 
 def read_voc(root, split: str | None = None, *, classes=VOC_CLASSES, max_images: int | None = None,
              keep_empty: bool = False, check_files: bool = True) -> AnnotationSet:
-    """The images and boxes of a PASCAL VOC folder (``root/Annotations/*.xml``, images in ``root/JPEGImages``).
+    """The images and boxes of a PASCAL VOC folder: ``root/Annotations/*.xml``, images in ``root/JPEGImages``.
 
     ``split`` names ``root/ImageSets/Main/{split}.txt`` (one image id a line); None reads every XML file.
     ``classes``: the class names in label order (default the 20 VOC classes). Returns an

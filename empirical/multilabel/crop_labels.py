@@ -9,8 +9,9 @@ The crop is the one the seed's augmentation takes, torchvision's ``Resize(resize
 - ``CenterCrop(crop_size)``: offsets ``int(round((resized - crop_size) / 2.0))`` per axis (Python's ``round``,
   halves to even);
 - the resize maps the pixel grid ``[0, W] x [0, H]`` linearly onto ``[0, W'] x [0, H']`` (PIL's resize and
-  torch's interpolation with ``align_corners=False`` both do), so the crop ``[left, left + c) x [top, top + c)``
-  of the resized image is ``[left W/W', (left + c) W/W') x [top H/H', (top + c) H/H')`` of the original.
+  torch's interpolation with ``align_corners=False`` both do), so the crop
+  ``[left, left + c) x [top, top + c)`` of the resized image is
+  ``[left W/W', (left + c) W/W') x [top H/H', (top + c) H/H')`` of the original.
 
 A box's fraction in the crop is area(box & crop) / area(box), the same in either frame since the resize only
 scales each axis. ``crop_size`` larger than ``resize`` (torchvision would pad) is refused.
@@ -51,7 +52,7 @@ def _image_size(image_size) -> tuple[int, int]:
 
 
 def resized_size(image_size, resize: int = PAPER_RESIZE) -> tuple[int, int]:
-    """(width, height) after torchvision's ``Resize(resize)`` of an image of ``image_size`` = (width, height)."""
+    """(width, height) after torchvision's ``Resize(resize)`` of an image of size ``image_size``."""
     width, height = _image_size(image_size)
     resize = _positive_int(resize, "resize")
     short, long = (width, height) if width <= height else (height, width)
@@ -61,8 +62,8 @@ def resized_size(image_size, resize: int = PAPER_RESIZE) -> tuple[int, int]:
 
 def crop_window(image_size, *, crop_size: int = PAPER_CROP_SIZE,
                 resize: int = PAPER_RESIZE) -> tuple[float, float, float, float]:
-    """The ``Resize(resize)`` + ``CenterCrop(crop_size)`` crop as ``(x0, y0, x1, y1)`` in the coordinates of the
-    original image of ``image_size`` = (width, height); see the module docstring for the rounding."""
+    """The ``Resize(resize)`` + ``CenterCrop(crop_size)`` crop as ``(x0, y0, x1, y1)`` in the coordinates of
+    the original image of ``image_size`` = (width, height); see the module docstring for the rounding."""
     width, height = _image_size(image_size)
     crop_size = _positive_int(crop_size, "crop_size")
     new_width, new_height = resized_size((width, height), resize)
@@ -99,7 +100,8 @@ def _as_boxes(boxes) -> tuple[np.ndarray, np.ndarray]:
 
 def box_fractions_in_crop(boxes, image_size, *, crop_size: int = PAPER_CROP_SIZE,
                           resize: int = PAPER_RESIZE) -> np.ndarray:
-    """For each ``(class index, (x0, y0, x1, y1))`` of ``boxes``: area(box & crop) / area(box), float64 (K,)."""
+    """For each ``(class index, (x0, y0, x1, y1))`` of ``boxes``: area(box & crop) / area(box); float64 (K,)
+    in original-image coordinates of ``image_size`` = (width, height)."""
     _, coordinates = _as_boxes(boxes)
     cx0, cy0, cx1, cy1 = crop_window(image_size, crop_size=crop_size, resize=resize)
     overlap_x = np.clip(np.minimum(coordinates[:, 2], cx1) - np.maximum(coordinates[:, 0], cx0), 0.0, None)
@@ -113,7 +115,8 @@ def crop_labels(boxes, image_size, *, num_classes: int, crop_size: int = PAPER_C
     """The seed's multi-hot label of the centre crop (A.3): class k is positive when the crop holds at least
     ``min_fraction`` of the area of one of its boxes.
 
-    ``boxes``: ``(class index, (x0, y0, x1, y1))`` pairs in original-image coordinates (``AnnotatedImage.boxes``);
+    ``boxes``: ``(class index, (x0, y0, x1, y1))`` pairs in original-image coordinates
+    (``AnnotatedImage.boxes``);
     ``image_size``: (width, height). Returns float32 (num_classes,) of 0.0 and 1.0.
     """
     num_classes = _positive_int(num_classes, "num_classes")
@@ -122,7 +125,8 @@ def crop_labels(boxes, image_size, *, num_classes: int, crop_size: int = PAPER_C
         raise ValueError(f"min_fraction must be a number in (0, 1], got {min_fraction!r}")
     classes, _ = _as_boxes(boxes)
     if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
-        raise ValueError(f"class indices must lie in 0..{num_classes - 1}, got {sorted(set(classes.tolist()))}")
+        raise ValueError(f"class indices must lie in 0..{num_classes - 1}, "
+                         f"got {sorted(set(classes.tolist()))}")
     labels = np.zeros(num_classes, dtype=np.float32)
     if classes.size:
         fractions = box_fractions_in_crop(boxes, image_size, crop_size=crop_size, resize=resize)
