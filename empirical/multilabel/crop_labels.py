@@ -94,7 +94,8 @@ def _as_boxes(boxes) -> tuple[np.ndarray, np.ndarray]:
     if (coordinates[:, 2] <= coordinates[:, 0]).any() or (coordinates[:, 3] <= coordinates[:, 1]).any():
         bad = int(np.flatnonzero((coordinates[:, 2] <= coordinates[:, 0])
                                  | (coordinates[:, 3] <= coordinates[:, 1]))[0])
-        raise ValueError(f"boxes[{bad}] = {tuple(coordinates[bad])} has no area (need x0 < x1 and y0 < y1)")
+        raise ValueError(f"boxes[{bad}] = {tuple(coordinates[bad].tolist())} has no area (need x0 < x1 and "
+                         "y0 < y1)")
     return classes.astype(np.int64), coordinates
 
 

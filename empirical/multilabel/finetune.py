@@ -263,7 +263,7 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
                     loss = loss_function(model(images).float(), targets.to(device))
                     loss.backward()
                     optimiser.step()
-                    total += float(loss) * len(targets)
+                    total += float(loss.detach()) * len(targets)
                     seen += len(targets)
             val_loss, val_map, used = _evaluate(model, val_loader, device, loss_function)
             row = {"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss, "val_map": val_map,
