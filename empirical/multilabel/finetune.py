@@ -46,6 +46,7 @@ __all__ = [
     "load_finetuned",
     "mean_average_precision",
     "replace_classifier",
+    "resolve_device",
 ]
 
 PAPER_EPOCHS = 20
@@ -169,7 +170,8 @@ def _evaluate(model, loader, device, loss_function) -> tuple[float, float, int]:
     return total / len(labels), mean_ap, used
 
 
-def _resolve_device(device) -> torch.device:
+def resolve_device(device) -> torch.device:
+    """``device`` as a ``torch.device``; ValueError for a name that is no device, or absent CUDA."""
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -208,7 +210,7 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     if train.class_names != validation.class_names:
         raise ValueError(f"train and validation name different classes: {train.class_names[:5]}... and "
                          f"{validation.class_names[:5]}...")
-    device = _resolve_device(device)
+    device = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     geometry = input_geometry(model_name)
