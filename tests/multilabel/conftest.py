@@ -71,3 +71,13 @@ def files():
 
     return SimpleNamespace(write_png=write_png, coco_document=coco_document, write_coco=write_coco,
                            voc_xml=voc_xml, write_voc=write_voc)
+
+
+@pytest.fixture(scope="session")
+def tiny_canvases(tmp_path_factory):
+    """12 training and 8 validation digit canvases (COCO layout), written once for the session."""
+    from empirical.multilabel.digit_canvases import write_digit_canvases
+
+    root = tmp_path_factory.mktemp("canvases")
+    write_digit_canvases(root, train_canvases=12, val_canvases=8, rng=0)
+    return root
