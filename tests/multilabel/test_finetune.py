@@ -172,3 +172,30 @@ def test_command_line_bad_input_gives_one_message_and_exit_2(tiny_canvases, tmp_
         main([item for flag, values in base.items() for item in (flag, *values)])
     error = capsys.readouterr().err
     assert caught.value.code == 2 and message in error and "Traceback" not in error
+
+
+def test_demo_writes_its_canvases_once_and_fine_tunes_from_the_digit_weights(tmp_path):
+    from empirical.multilabel.demo import finetune_demo
+
+    tiny = {"train_canvases": 6, "val_canvases": 4, "epochs": 1, "batch_size": 4}
+    result = finetune_demo(tmp_path, progress=False, **tiny)
+    assert (tmp_path / "data" / "annotations" / "instances_val.json").is_file()
+    assert result.best_path == tmp_path / "finetune" / "best.pt" and len(result.metrics) == 2
+    stamp = (tmp_path / "data" / "train" / "canvas_00000.png").stat().st_mtime_ns
+    finetune_demo(tmp_path, progress=False, **tiny)  # same settings: data kept, the finished run not redone
+    assert (tmp_path / "data" / "train" / "canvas_00000.png").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="unknown demo setting 'epoch'"):
+        finetune_demo(tmp_path, epoch=3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fine_tuning_runs_on_cuda_when_asked(tiny_canvases, tmp_path):
+    result = _run(tiny_canvases, tmp_path / "cuda", epochs=1, device="cuda")
+    assert load_finetuned("demo", result.best_path, 10, "cuda").fc.weight.is_cuda
+
+
+def test_asking_for_cuda_without_it_names_the_device(tiny_canvases, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="device 'cuda' was asked for, but CUDA is not available"):
+        _run(tiny_canvases, tmp_path, device="cuda")
