@@ -214,7 +214,9 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     geometry = input_geometry(model_name)
-    config = {"model": model_name, "weights": str(weights), "classes": list(train.class_names),
+    weights_name = str(Path(weights).resolve()) if isinstance(weights, (str, Path)) and weights != "random" \
+        else str(weights)
+    config = {"model": model_name, "weights": weights_name, "classes": list(train.class_names),
               "train_images": len(train), "validation_images": len(validation), "batch_size": batch_size,
               "lr": float(lr), "weight_decay": float(weight_decay), "seed": seed,
               "resize": geometry["resize"], "crop_size": geometry["crop_size"]}
