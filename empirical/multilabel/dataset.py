@@ -19,6 +19,7 @@ __all__ = [
     "DEMO_CROP_SIZE",
     "MultiLabelDataset",
     "input_geometry",
+    "multilabel_image_set",
     "random_horizontal_flip",
 ]
 
@@ -93,3 +94,22 @@ def random_horizontal_flip(images: torch.Tensor, *, rng: torch.Generator, probab
     drawn from ``rng`` (a CPU ``torch.Generator``). Returns a new tensor."""
     flip = torch.rand(images.shape[0], generator=rng) < probability
     return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
+
+
+def multilabel_image_set(annotations: AnnotationSet, model_name: str, n: int | None = None):
+    """The first ``n`` images of ``annotations`` (all when None), preprocessed for ``model_name`` as in
+    fine-tuning but without the flip, as an ``empirical.data.ImageSet`` for the faithfulness and
+    randomisation experiments. Its ``labels`` are None: the experiments then explain each image's highest
+    predicted label (seed A.3), not a ground-truth label; the crop labels stay in ``MultiLabelDataset``.
+    """
+    from empirical.data import ImageSet
+
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    dataset = MultiLabelDataset(annotations, **input_geometry(model_name))
+    count = len(dataset) if n is None else min(n, len(dataset))
+    if count == 0:
+        raise ValueError(f"annotations from {annotations.source} hold no images")
+    images = torch.stack([dataset[k][0] for k in range(count)])
+    names = tuple(image.path.name for image in annotations.images[:count])
+    return ImageSet(images, None, names, source=annotations.source)

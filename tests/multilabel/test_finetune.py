@@ -199,3 +199,12 @@ def test_asking_for_cuda_without_it_names_the_device(tiny_canvases, tmp_path):
         pytest.skip("CUDA is available here")
     with pytest.raises(ValueError, match="device 'cuda' was asked for, but CUDA is not available"):
         _run(tiny_canvases, tmp_path, device="cuda")
+
+
+def test_image_set_for_the_experiments_explains_predicted_labels(tiny_canvases):
+    from empirical.multilabel.dataset import multilabel_image_set
+
+    image_set = multilabel_image_set(_splits(tiny_canvases)[1], "demo", n=3)
+    assert image_set.images.shape == (3, 3, 32, 32) and image_set.labels is None
+    assert image_set.names == ("canvas_00000.png", "canvas_00001.png", "canvas_00002.png")
+    assert 0.0 <= float(image_set.images.min()) and float(image_set.images.max()) <= 1.0
