@@ -3,8 +3,9 @@ in COCO format, then the demo network fine-tuned on them from its shipped digit 
 ``finetune`` as COCO and VOC.
 
 The demo departs from the seed's recipe in its sizes only: 32-pixel resize and centre crop (the demo network's
-input), 600 training and 200 validation canvases, 12 epochs, batch 32, and AdamW at lr 3e-3 rather than 1e-4
-(at 1e-4 the small network barely moves in a few hundred steps: held-out mAP 0.26 -> 0.29 after 6 epochs).
+input), 1000 training and 300 validation canvases, 15 epochs, batch 32, and AdamW at lr 3e-3 rather than 1e-4
+(at 1e-4 the small network barely moves in a few hundred steps: held-out mAP 0.26 -> 0.29 after 6 epochs of
+400 canvases; at 1e-3 it reaches 0.93 after 15 epochs, at 3e-3 0.96).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from empirical.multilabel.finetune import FinetuneResult, finetune
 __all__ = ["DEMO_SETTINGS", "finetune_demo", "write_demo_data"]
 
 #: sizes of the demo: canvases written, and the fine-tuning's epochs, batch size and learning rate
-DEMO_SETTINGS = {"train_canvases": 600, "val_canvases": 200, "epochs": 12, "batch_size": 32, "lr": 3e-3}
+DEMO_SETTINGS = {"train_canvases": 1000, "val_canvases": 300, "epochs": 15, "batch_size": 32, "lr": 3e-3}
 
 
 def write_demo_data(root, *, seed: int = 0, train_canvases: int = DEMO_SETTINGS["train_canvases"],
