@@ -142,3 +142,35 @@ def test_labels_agree_with_a_pixel_counting_reference(case):
     if abs(counted - 0.4) > tolerance:
         assert crop_labels([(0, box)], size, num_classes=1, crop_size=crop_size, resize=resize)[0] == \
             float(counted >= 0.4)
+
+
+@st.composite
+def image_and_integer_box(draw):
+    width, height = draw(st.integers(16, 400)), draw(st.integers(16, 400))
+    crop_size, resize = draw(st.sampled_from([(224, 224), (32, 32), (32, 40)]))
+    x0, y0 = draw(st.integers(0, width - 8)), draw(st.integers(0, height - 8))
+    return (width, height), (x0, y0, draw(st.integers(x0 + 8, width)), draw(st.integers(y0 + 8, height))), \
+        crop_size, resize
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(image_and_integer_box())
+def test_fractions_agree_with_a_box_mask_sent_through_torchvisions_transforms(case):
+    """The box drawn as a mask on the original image, resized (nearest) and centre-cropped by torchvision:
+    the mask pixels left in the crop over those of the whole resized mask."""
+    from torchvision import transforms
+
+    size, (x0, y0, x1, y1), crop_size, resize = case
+    mask = torch.zeros(1, size[1], size[0])
+    mask[0, y0:y1, x0:x1] = 1.0
+    resized = transforms.Resize(resize, interpolation=transforms.InterpolationMode.NEAREST)(mask)
+    cropped = transforms.CenterCrop(crop_size)(resized)
+    new_width, new_height = resized_size(size, resize)
+    sides = ((x1 - x0) * new_width / size[0], (y1 - y0) * new_height / size[1])
+    if min(sides) < 4:  # too few resized pixels for a count to mean anything
+        return
+    counted = float(cropped.sum() / resized.sum())
+    exact = box_fractions_in_crop([(0, (x0, y0, x1, y1))], size, crop_size=crop_size, resize=resize)[0]
+    # nearest sampling moves each edge by at most a pixel of the resized image
+    assert abs(exact - counted) <= sum(3.0 / side for side in sides)
