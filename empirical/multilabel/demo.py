@@ -6,6 +6,10 @@ The demo departs from the seed's recipe in its sizes only: 32-pixel resize and c
 input), 1000 training and 300 validation canvases, 15 epochs, batch 32, and AdamW at lr 3e-3 rather than 1e-4
 (at 1e-4 the small network barely moves in a few hundred steps: held-out mAP 0.26 -> 0.29 after 6 epochs of
 400 canvases; at 1e-3 it reaches 0.93 after 15 epochs, at 3e-3 0.96).
+
+Measured (torch CPU, seed 0): untrained head 0.238 held-out mAP, fine-tuned 0.956 (best epoch 13) in 97 s wall
+on 2 threads of a quiet 2-core machine; 0.961 (epoch 15) on 1 thread, 107 s of CPU time. The result depends on
+the thread count (float summation order), not on the run being resumed.
 """
 
 from __future__ import annotations
