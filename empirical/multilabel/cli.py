@@ -15,6 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from empirical.models import MODEL_NAMES, load_model
+from empirical.multilabel.annotations import read_coco_split, read_voc
+from empirical.multilabel.finetune import (
+    PAPER_BATCH_SIZE,
+    PAPER_EPOCHS,
+    PAPER_LEARNING_RATE,
+    finetune,
+    resolve_device,
+)
+
 __all__ = ["DEFAULT_SPLITS", "build_parser", "main"]
 
 DEFAULT_SPLITS = {"coco": ("train2017", "val2017"), "voc": ("train", "val")}
@@ -22,9 +32,6 @@ DEFAULT_SPLITS = {"coco": ("train2017", "val2017"), "voc": ("train", "val")}
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m empirical finetune``."""
-    from empirical.models import MODEL_NAMES
-    from empirical.multilabel.finetune import PAPER_BATCH_SIZE, PAPER_EPOCHS, PAPER_LEARNING_RATE
-
     parser = argparse.ArgumentParser(prog="python -m empirical finetune",
                                      description="Fine-tune on COCO/VOC centre-crop labels (seed A.3).")
     parser.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
@@ -47,8 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_split(data_format: str, path: Path, split: str, images: int | None):
-    from empirical.multilabel.annotations import read_coco_split, read_voc
-
     if data_format == "coco":
         return read_coco_split(path, split, max_images=images)
     return read_voc(path, split, max_images=images)
@@ -56,9 +61,6 @@ def _read_split(data_format: str, path: Path, split: str, images: int | None):
 
 def main(argv=None) -> int:
     """Parse ``argv``, fine-tune, print the best and the untrained head's validation mAP; returns 0."""
-    from empirical.models import load_model
-    from empirical.multilabel.finetune import finetune, resolve_device
-
     parser = build_parser()
     args = parser.parse_args(argv)
     data_format, data_path = args.data[0], Path(args.data[1])

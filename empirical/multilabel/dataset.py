@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from empirical.models import IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.crop_labels import PAPER_CROP_SIZE, PAPER_MIN_FRACTION, PAPER_RESIZE, crop_labels
+from empirical.run.data import ImageSet
 
 __all__ = [
     "DEMO_CROP_SIZE",
@@ -30,8 +32,6 @@ DEMO_CROP_SIZE = 32
 def input_geometry(model_name: str) -> dict:
     """Resize, crop size and normalisation of ``model_name``'s inputs: the ImageNet networks 224/224 with
     ImageNet mean/std (seed A.3), ``demo`` 32/32 in [0, 1] without normalisation (its digit weights')."""
-    from empirical.models import IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES
-
     if model_name not in MODEL_NAMES:
         raise ValueError(f"unknown model name {model_name!r}; known: {', '.join(MODEL_NAMES)}")
     if model_name == "demo":
@@ -98,12 +98,10 @@ def random_horizontal_flip(images: torch.Tensor, *, rng: torch.Generator, probab
 
 def multilabel_image_set(annotations: AnnotationSet, model_name: str, n: int | None = None):
     """The first ``n`` images of ``annotations`` (all when None), preprocessed for ``model_name`` as in
-    fine-tuning but without the flip, as an ``empirical.data.ImageSet`` for the faithfulness and
+    fine-tuning but without the flip, as an ``empirical.run.data.ImageSet`` for the faithfulness and
     randomisation experiments. Its ``labels`` are None: the experiments then explain each image's highest
     predicted label (seed A.3), not a ground-truth label; the crop labels stay in ``MultiLabelDataset``.
     """
-    from empirical.data import ImageSet
-
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a positive integer or None, got {n!r}")
     dataset = MultiLabelDataset(annotations, **input_geometry(model_name))

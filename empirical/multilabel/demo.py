@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from empirical.models import DEMO_WEIGHTS_PATH
+from empirical.multilabel.annotations import read_coco_split
+from empirical.multilabel.digit_canvases import write_digit_canvases
 from empirical.multilabel.finetune import FinetuneResult, finetune
 
 __all__ = ["DEMO_SETTINGS", "finetune_demo", "write_demo_data"]
@@ -29,8 +32,6 @@ def write_demo_data(root, *, seed: int = 0, train_canvases: int = DEMO_SETTINGS[
                     val_canvases: int = DEMO_SETTINGS["val_canvases"]) -> Path:
     """The demo canvases under ``root`` (COCO layout, splits ``train`` and ``val``), written unless a copy of
     the same settings is there (``root/settings.json``). Returns ``root``."""
-    from empirical.multilabel.digit_canvases import write_digit_canvases
-
     root = Path(root)
     settings = {"seed": seed, "train_canvases": train_canvases, "val_canvases": val_canvases}
     marker = root / "settings.json"
@@ -45,9 +46,6 @@ def finetune_demo(out, *, seed: int = 0, device="cpu", progress: bool = True, **
 
     ``overrides``: any of ``DEMO_SETTINGS``. Returns the :class:`FinetuneResult` (best and untrained mAP).
     """
-    from empirical.models import DEMO_WEIGHTS_PATH
-    from empirical.multilabel.annotations import read_coco_split
-
     unknown = sorted(set(overrides) - set(DEMO_SETTINGS))
     if unknown:
         raise ValueError(f"unknown demo setting {unknown[0]!r}; known: {', '.join(DEMO_SETTINGS)}")

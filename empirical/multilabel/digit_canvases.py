@@ -4,16 +4,16 @@ reader (``annotations.read_coco_split``) and the same centre-crop labels serve t
 
 Layout under ``root`` (COCO's own): ``annotations/instances_train.json``, ``annotations/instances_val.json``,
 ``train/*.png``, ``val/*.png``. Categories ``1..10`` are named ``"0".."9"`` (class index = digit). Training
-canvases use digits of the training split of ``empirical.data.digits_split`` (the one the shipped demo
+canvases use digits of the training split of ``empirical.run.data.digits_split`` (the one the shipped demo
 weights saw), validation canvases only held-out digits.
 
 Each digit (8x8, intensities 0..16) is upsampled bilinearly to a random side in ``digit_sizes``, scaled to
-[0, 1] (the demo network's preprocessing, ``empirical.demo_net.digits_to_demo_input``) and placed at a random
-position of a canvas of random width and height in ``canvas_sizes``, bright ink on black; overlapping ink is
-combined by the maximum. A placement is redrawn while the digit's square overlaps an earlier square by more
-than ``max_overlap`` of a square's area; after 200 failed draws the canvas keeps the digits it has (at least
-one). The box of a digit is the tight box of its ink (values > ``INK_THRESHOLD``). Portrait and landscape
-canvases both occur, so the centre crop cuts some digits at the sides or the top and bottom.
+[0, 1] (the demo network's preprocessing, ``empirical.models.demo_net.digits_to_demo_input``) and placed at a
+random position of a canvas of random width and height in ``canvas_sizes``, bright ink on black; overlapping
+ink is combined by the maximum. A placement is redrawn while the digit's square overlaps an earlier square by
+more than ``max_overlap`` of a square's area; after 200 failed draws the canvas keeps the digits it has (at
+least one). The box of a digit is the tight box of its ink (values > ``INK_THRESHOLD``). Portrait and
+landscape canvases both occur, so the centre crop cuts some digits at the sides or the top and bottom.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional
+
+from empirical.run.data import digits_split
 
 __all__ = [
     "DEMO_CANVAS_SIZES",
@@ -103,8 +105,6 @@ def write_digit_canvases(root, *, train_canvases: int = 400, val_canvases: int =
     """
     from PIL import Image
     from sklearn.datasets import load_digits
-
-    from empirical.data import digits_split
 
     counts = {"train": _check_count(train_canvases, "train_canvases"),
               "val": _check_count(val_canvases, "val_canvases")}

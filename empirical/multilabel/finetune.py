@@ -32,12 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirical.models import build_model, load_model
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.dataset import MultiLabelDataset, input_geometry, random_horizontal_flip
+from empirical.run.results import FINETUNE_METRICS_COLUMNS
 
 __all__ = [
     "CLASSIFIER_ATTRIBUTE",
-    "METRICS_COLUMNS",
     "PAPER_BATCH_SIZE",
     "PAPER_EPOCHS",
     "PAPER_LEARNING_RATE",
@@ -53,7 +54,6 @@ PAPER_EPOCHS = 20
 PAPER_BATCH_SIZE = 64
 PAPER_LEARNING_RATE = 1e-4
 CLASSIFIER_ATTRIBUTE = {"resnet50": "fc", "densenet121": "classifier", "efficientnet-b0": "_fc", "demo": "fc"}
-METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_map", "val_classes", "seconds")
 _EPOCH_SEED_STRIDE = 1_000_003
 
 
@@ -106,8 +106,6 @@ def load_finetuned(model_name: str, path, num_classes: int, device="cpu") -> nn.
     """The fine-tuned network of ``path`` (``best.pt``, or ``last.pt`` whose ``model`` entry is used), with a
     ``num_classes`` head, in eval mode on ``device``; loaded with ``weights_only=True``. ValueError when the
     file does not fit the network."""
-    from empirical.models import build_model
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"fine-tuned weights not found: {path} (run `python -m empirical finetune`)")
@@ -140,7 +138,7 @@ def _write_metrics(history, path: Path) -> None:
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=FINETUNE_METRICS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     _atomic_text(buffer.getvalue(), path)
@@ -195,8 +193,6 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-
-    from empirical.models import load_model
 
     for name, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 2), ("seed", seed, 0),
                                  ("workers", workers, 0)):

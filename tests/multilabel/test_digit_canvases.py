@@ -44,11 +44,11 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
 def test_validation_canvases_use_only_held_out_digits(tmp_path, monkeypatch):
     from sklearn.datasets import load_digits
 
-    import empirical.data
+    from empirical.multilabel import digit_canvases
 
     target = load_digits().target
     # a split whose halves are recognisable by their classes: training digits 0-4, held-out digits 5-9
-    monkeypatch.setattr(empirical.data, "digits_split",
+    monkeypatch.setattr(digit_canvases, "digits_split",
                         lambda: (np.flatnonzero(target < 5), np.flatnonzero(target >= 5)))
     written = write_digit_canvases(tmp_path, train_canvases=6, val_canvases=6, rng=0)
     categories = {split: {a["category_id"] - 1 for a in json.loads(path.read_text())["annotations"]}
