@@ -1,4 +1,6 @@
-"""Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``.
+"""Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``, and
+``python -m empirical finetune ...`` (the multi-label fine-tuning of seed A.3,
+:func:`empirical.multilabel.cli.main`).
 
 A thin wrapper over :func:`empirical.run.runner.run`; a user's mistake prints one message and exits with
 code 2.
@@ -14,6 +16,9 @@ from empirical._checks import MAX_SEED
 from empirical.run.profiles import PROFILES
 
 EPILOG = """\
+fine-tuning (seed A.3):
+  python -m empirical finetune --data coco|voc PATH --model M --out DIR   (its own --help)
+
 profiles:
   demo      the demo network on held-out scikit-learn digits (CPU, minutes; the default)
   imagenet  ResNet-50, DenseNet-121, EfficientNet-B0 on 1000 ImageNet validation images
@@ -78,7 +83,14 @@ def _weights(values):
 
 
 def main(argv=None) -> int:
-    """Parse ``argv``, run, print where the tables are; returns the exit code."""
+    """Parse ``argv``, run, print where the tables are; returns the exit code. ``finetune ...`` goes to
+    :func:`empirical.multilabel.cli.main`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["finetune"]:
+        # imported only here, as the runner below: --help of the experiments should not wait for torch
+        from empirical.multilabel.cli import main as finetune_main
+
+        return finetune_main(argv[1:])
     args = parser().parse_args(argv)
     # imported once the arguments are parsed, so that --help and usage errors do not wait for torch
     import torch
