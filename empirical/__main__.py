@@ -24,6 +24,11 @@ profiles:
   imagenet  ResNet-50, DenseNet-121, EfficientNet-B0 on 1000 ImageNet validation images
             (needs --data and pretrained weights)
   bench     random weights and inputs: throughput only, marked so in every output
+  demo-multilabel  the demo network fine-tuned on multi-digit canvases (seed A.3, in the run folder; a
+            resumed run does not refit), then the experiments on held-out canvases: the highest predicted
+            label explained, its sigmoid as the faithfulness score
+  coco, voc the three networks fine-tuned by `python -m empirical finetune` (--weights MODEL=best.pt) on the
+            validation split of --data (COCO val2017, VOC val); top label, sigmoid score
 
 A run killed midway resumes from its finished chunks when started again with the same arguments and --out.
 """
@@ -44,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
                       help="attribution methods (default: the profile's; see empirical.attribution)")
     main.add_argument("--images", type=int, metavar="N", help="number of images (default: the profile's)")
     main.add_argument("--data", type=Path, metavar="DIR",
-                      help="ImageNet validation folder (imagenet profile)")
+                      help="ImageNet validation folder (imagenet profile), COCO or VOC folder (coco, voc)")
     main.add_argument("--weights", nargs="+", metavar="W",
                       help="'random', a weights file (one model), or MODEL=PATH for each model "
                            "(default: packaged demo weights, or the torch hub cache)")

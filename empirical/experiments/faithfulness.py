@@ -4,6 +4,9 @@ A blurred copy of each image is made with a constant (box) ``blur_kernel`` x ``b
 ``steps`` patches of size ``patch_size`` with the highest mean attribution are replaced one at a time from the
 blurred copy, most relevant first, and the softmax probability of the explained class is recorded before and
 after each step (``steps + 1`` values per image). The paper: kernel 15, patches 8 and 15, 30 steps at 224x224.
+``score="sigmoid"`` records the sigmoid of the explained label's logit instead: the score of a multi-label
+network trained with binary cross-entropy (seed A.3, COCO and VOC), whose labels are scored independently;
+there the explained label is the highest predicted one (``labels=None``).
 
 Border handling of the blur: reflection about the edge pixel (the edge pixel is not repeated: ``d c b | a b c
 d``, torch's ``reflect``, scipy.ndimage's ``mirror``), so the blurred copy keeps the colour statistics at the
@@ -25,6 +28,7 @@ from torch.nn import functional
 
 from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.multilabel.targets import SCORE_FUNCTIONS
 from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
 
 __all__ = [
@@ -36,12 +40,25 @@ __all__ = [
     "perturbation_curves",
     "replacement_steps",
     "run_faithfulness",
+    "score_function",
 ]
 
 PAPER_BLUR_KERNEL = 15
 PAPER_PATCH_SIZES = (8, 15)
 PAPER_STEPS = 30
 _NEVER = torch.iinfo(torch.int32).max
+
+
+def score_function(score):
+    """The score a perturbation curve tracks: ``"softmax"`` (single-label, seed A.1), ``"sigmoid"`` (the
+    explained label's own probability, multi-label, seed A.3) or a callable ``(logits (N, classes), targets
+    (N,)) -> (N,)``. ValueError naming ``score`` otherwise."""
+    if callable(score):
+        return score
+    if isinstance(score, str) and score in SCORE_FUNCTIONS:
+        return SCORE_FUNCTIONS[score]
+    raise ValueError(f"score must be one of {', '.join(SCORE_FUNCTIONS)} or a callable (logits, targets) -> "
+                     f"scores, got {score!r}")
 
 
 def blur(images: torch.Tensor, kernel_size: int = PAPER_BLUR_KERNEL) -> torch.Tensor:
@@ -113,13 +130,15 @@ def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = P
 def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
                         attribution: torch.Tensor, *, patch_size: int, steps: int = PAPER_STEPS,
                         blur_kernel: int = PAPER_BLUR_KERNEL, stride: int | None = None,
-                        batch_size: int = 64) -> torch.Tensor:
-    """Softmax probability of class ``targets`` for each image after 0..``steps`` patch replacements.
+                        batch_size: int = 64, score="softmax") -> torch.Tensor:
+    """Softmax probability (``score="sigmoid"``: sigmoid of the logit; see ``score_function``) of class
+    ``targets`` for each image after 0..``steps`` patch replacements.
 
     ``images`` (N, C, H, W) and ``attribution`` (N, H, W) on the model's device; returns (N, steps + 1)
     float64 on the CPU. All (image, step) pairs go through the network in batches of ``batch_size``.
     """
     batch_size = positive_int(batch_size, "batch_size")
+    score_of = score_function(score)
     if attribution.shape != (images.shape[0], *images.shape[-2:]):
         raise ValueError(f"attribution must have shape {(images.shape[0], *images.shape[-2:])}, "
                          f"got {tuple(attribution.shape)}")
@@ -134,8 +153,7 @@ def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: t
             which = image_index[start:start + batch_size]
             mask = (replaced_at[which] <= step_index[start:start + batch_size, None, None].int())[:, None]
             perturbed = torch.where(mask, blurred[which], images[which])
-            probabilities = model(perturbed).float().softmax(dim=1)
-            chosen = probabilities.gather(1, targets[which][:, None])[:, 0]
+            chosen = score_of(model(perturbed).float(), targets[which])
             scores[start:start + len(which)] = chosen.double().cpu()
     return scores.view(n, steps + 1)
 
@@ -163,7 +181,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
                      stride: int | None = None, forward_batch_size: int | None = None,
-                     attribution_options=None) -> pd.DataFrame:
+                     attribution_options=None, score="softmax") -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
@@ -171,7 +189,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     ``store`` are skipped. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
     ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
     random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
-    ``batch_size``) sets how many perturbed images go through the network at once.
+    ``batch_size``) sets how many perturbed images go through the network at once. ``score``: ``"softmax"``
+    (default), ``"sigmoid"`` for a multi-label network (seed A.3) or a callable, as ``score_function``.
+    ``labels=None`` explains each image's highest predicted class (the seed's choice for COCO and VOC).
     """
     batch_size = positive_int(batch_size, "batch_size")
     # inference needs no activations kept for a backward pass: larger batches fit and run faster
@@ -187,6 +207,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     if labels is not None and labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     resolved = resolve_methods(methods, attribution_options)
+    score_function(score)  # a bad score fails before any work
     starts = range(0, images.shape[0], batch_size)
     count = images.shape[0]
     pending = [(name, start) for name in resolved for start in starts
@@ -206,7 +227,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
             for patch_size in patch_sizes:
                 curves = perturbation_curves(model, x, targets, maps.to(x.device), patch_size=patch_size,
                                              steps=steps, blur_kernel=blur_kernel, stride=stride,
-                                             batch_size=forward_batch_size).numpy()
+                                             batch_size=forward_batch_size, score=score).numpy()
                 count = curves.shape[0]
                 pieces.append(pd.DataFrame({
                     "model": model_name, "method": name, "patch_size": patch_size,

@@ -23,6 +23,7 @@ from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.models import find_weights, load_model, weights_checksum
+from empirical.run.multilabel_inputs import check_finetune_settings, prepare
 from empirical.run.profiles import get_profile, load_images, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 
@@ -187,14 +188,17 @@ def _reproducible(device: str):
 
 
 def run(experiments, *, profile="demo", out, models=None, methods=None, images=None, data=None, weights=None,
-        device="cpu", batch_size=None, seed=0, progress=True) -> Path:
+        device="cpu", batch_size=None, seed=0, progress=True, finetune_settings=None) -> Path:
     """Run ``experiments`` (names of ``EXPERIMENTS`` or ``"all"``) under ``profile`` and write, under
     ``out``, ``<experiment>.csv`` (and ``faithfulness_area.csv``, ``activation_samples.npz``) and
     ``manifest.json``.
 
     ``models``/``methods``/``images``/``batch_size`` default to the profile's; ``data``: the ImageNet folder
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
-    a path (one model) or a dict model -> path. Returns ``out`` as a Path.
+    a path (one model) or a dict model -> path. The multi-label profiles (``demo-multilabel``, ``coco``,
+    ``voc``; seed A.3, ``empirical.run.multilabel_inputs``) load fine-tuned networks and explain the highest
+    predicted label with the sigmoid score; ``finetune_settings`` (``demo-multilabel`` only): any of
+    ``empirical.multilabel.demo.DEMO_SETTINGS``. Returns ``out`` as a Path.
     """
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)
@@ -221,20 +225,36 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
               "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names}}
+    if spec.dataset == "digit-canvases":  # the fine-tuning's sizes make the network: in the fingerprint
+        config["finetune_settings"] = check_finetune_settings(finetune_settings)
+    fingerprint = {key: config[key] for key in (*_FINGERPRINT, "finetune_settings") if key in config}
     if not spec.needs_data:  # a folder may hold fewer images than asked for: known only once listed
         _check_memory(count, _input_size(spec, model_names), spec.name)
-    image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
+    multilabel = None
+    if spec.multilabel:
+        out.mkdir(parents=True, exist_ok=True)
+        _check_resume(out, fingerprint)
+        multilabel = prepare(spec, out=out, models=model_names, images=count, data=data, weights=arguments,
+                             device=device, seed=int(seed), progress=progress,
+                             finetune_settings=finetune_settings)
+        image_set = multilabel.images
+    else:
+        image_set = None if spec.bench else load_images(spec, images=count, data=data, seed=int(seed))
     if image_set is not None:
         _check_labels(image_set, model_names)
     out.mkdir(parents=True, exist_ok=True)
-    _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+    _check_resume(out, fingerprint)
 
     weights_records, dataset = {}, image_set.describe() if image_set is not None else None
     table_names = [table_model_name(spec, n) for n in model_names]
     with _reproducible(device):
         for name in model_names:
-            model = _load(name, arguments[name], device, int(seed))
-            weights_records[name] = _weights_record(name, arguments[name])
+            if multilabel is not None:
+                model = multilabel.load(name, device)
+                weights_records[name] = _weights_record(name, multilabel.checkpoints[name])
+            else:
+                model = _load(name, arguments[name], device, int(seed))
+                weights_records[name] = _weights_record(name, arguments[name])
             inputs = image_set if image_set is not None else load_images(spec, images=count, model=name,
                                                                          seed=int(seed))
             dataset = dataset or inputs.describe()
@@ -247,12 +267,17 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 # the tables so far, so that a later failure leaves every finished experiment readable
                 _write_tables(out, [experiment], table_names, method_names)
             del model
+    if dataset is not None:
+        dataset = {"name": spec.dataset, **dataset}
+    extra = {} if multilabel is None else {"classes": list(multilabel.classes),
+                                           "finetune": multilabel.finetune}
     write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed), device=device,
                    weights=weights_records, dataset=dataset, bench=spec.bench, started=started,
                    finished=datetime.now(UTC).isoformat(timespec="seconds"),
                    elapsed_s=time.perf_counter() - started_clock,
                    tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
-                   device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu")
+                   device_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+                   **extra)
     return out
 
 
