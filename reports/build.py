@@ -176,7 +176,7 @@ def validate_source(source: Path) -> Path:
     inputs.load_empirical(empirical_source)
     folder = inputs.simulations_folder(source)
     if folder.is_dir():
-        for name in inputs.SIMULATIONS:
+        for name in SIMULATION_MODULES:
             inputs.load_simulation(folder, name)
     return empirical_source
 
