@@ -27,8 +27,9 @@ __all__ = ["DEMO_SETTINGS", "QUICK_DEMO_SETTINGS", "REPORT_DEMO_SETTINGS", "fine
 #: sizes of the demo: canvases written, and the fine-tuning's epochs, batch size and learning rate
 DEMO_SETTINGS = {"train_canvases": 1000, "val_canvases": 300, "epochs": 15, "batch_size": 32, "lr": 3e-3}
 #: the smaller fine-tuning of ``python -m reports`` (its whole run stays under 3 minutes on 2 cores): 400/100
-#: canvases, 6 epochs; measured (seed 0, 1 torch thread, a busy 2-core machine): held-out mAP 0.655 (epoch 6)
-#: against 0.260 for the untrained head, 44 s. 300/100/5 reached 0.523 in 34 s; batch 16 or lr 1e-2 did worse.
+#: canvases, 6 epochs; measured (seed 0, a busy 2-core machine): held-out mAP 0.655 (epoch 6) on 1 torch
+#: thread in 44 s, 0.632 (epoch 6) on 2 threads inside ``python -m reports``, against 0.260 for the untrained
+#: head. 300/100/5 reached 0.523 in 34 s; batch 16 or lr 1e-2 did worse.
 REPORT_DEMO_SETTINGS = {**DEMO_SETTINGS, "train_canvases": 400, "val_canvases": 100, "epochs": 6}
 #: ``python -m reports --quick``: a first look, not a trained network
 QUICK_DEMO_SETTINGS = {**DEMO_SETTINGS, "train_canvases": 100, "val_canvases": 40, "epochs": 2}
