@@ -1,4 +1,6 @@
-"""Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``.
+"""Command line: ``python -m empirical {randomization,faithfulness,activations,all} --profile P ...``, and
+``python -m empirical finetune ...`` (the multi-label fine-tuning of seed A.3,
+:func:`empirical.multilabel.cli.main`).
 
 A thin wrapper over :func:`empirical.run.runner.run`; a user's mistake prints one message and exits with
 code 2.
@@ -15,11 +17,19 @@ from empirical._checks import MAX_SEED
 from empirical.run.profiles import PROFILES
 
 EPILOG = """\
+fine-tuning (seed A.3):
+  python -m empirical finetune --data coco|voc PATH --model M --out DIR   (its own --help)
+
 profiles:
   demo      the demo network on held-out scikit-learn digits (CPU, minutes; the default)
   imagenet  ResNet-50, DenseNet-121, EfficientNet-B0 on 1000 ImageNet validation images
             (needs --data and pretrained weights)
   bench     random weights and inputs: throughput only, marked so in every output
+  demo-multilabel  the demo network fine-tuned on multi-digit canvases (seed A.3, in the run folder; a
+            resumed run does not refit), then the experiments on held-out canvases: the highest predicted
+            label explained, its sigmoid as the faithfulness score
+  coco, voc the three networks fine-tuned by `python -m empirical finetune` (--weights MODEL=best.pt) on the
+            validation split of --data (COCO val2017, VOC val); top label, sigmoid score
 
 A run killed midway resumes from its finished chunks when started again with the same arguments and --out.
 Several processes: torchrun --nproc_per_node=K -m empirical all ... (gloo on the CPU, nccl with --device cuda,
@@ -42,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
                       help="attribution methods (default: the profile's; see empirical.attribution)")
     main.add_argument("--images", type=int, metavar="N", help="number of images (default: the profile's)")
     main.add_argument("--data", type=Path, metavar="DIR",
-                      help="ImageNet validation folder (imagenet profile)")
+                      help="ImageNet validation folder (imagenet profile), COCO or VOC folder (coco, voc)")
     main.add_argument("--weights", nargs="+", metavar="W",
                       help="'random', a weights file (one model), or MODEL=PATH for each model "
                            "(default: packaged demo weights, or the torch hub cache)")
@@ -83,7 +93,14 @@ def _weights(values):
 
 
 def main(argv=None) -> int:
-    """Parse ``argv``, run, print where the tables are; returns the exit code."""
+    """Parse ``argv``, run, print where the tables are; returns the exit code. ``finetune ...`` goes to
+    :func:`empirical.multilabel.cli.main`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["finetune"]:
+        # imported only here, as the runner below: --help of the experiments should not wait for torch
+        from empirical.multilabel.cli import main as finetune_main
+
+        return finetune_main(argv[1:])
     args = parser().parse_args(argv)
     # imported once the arguments are parsed, so that --help and usage errors do not wait for torch
     import torch

@@ -31,6 +31,15 @@ def parser() -> argparse.ArgumentParser:
         "simulations are computed",
     )
     cli.add_argument(
+        "--from-multilabel",
+        dest="multilabel_source",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the multi-label section from this run of the demo-multilabel, coco or voc profile (default: "
+        "the empirical-multilabel folder of a --from report, else the demo-multilabel profile is run)",
+    )
+    cli.add_argument(
         "--out",
         type=Path,
         default=Path("results"),
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         path = build_report(
             arguments.out,
             source=arguments.source,
+            multilabel_source=arguments.multilabel_source,
             seed=arguments.seed,
             quick=arguments.quick,
             progress=arguments.progress,

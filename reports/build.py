@@ -2,7 +2,11 @@
 
 Without a source folder the report runs the simulations and the empirical ``demo`` profile into
 ``OUT/simulations`` and ``OUT/empirical``. With ``source`` (a report folder or a bare empirical run)
-every table found there is reused and only what is missing is computed.
+every table found there is reused and only what is missing is computed. The multi-label section (seed A.3)
+reads ``multilabel_source`` (a run of ``demo-multilabel``, ``coco`` or ``voc``), else the
+``empirical-multilabel`` folder of a report ``source``, else runs ``demo-multilabel`` into
+``OUT/empirical-multilabel`` at the report's smaller fine-tuning (``REPORT_DEMO_SETTINGS``); its fine-tuned
+network and chunks are kept there, so the next report does not refit.
 
 Every input of ``source`` is read and checked before anything is written. The report is built in
 ``.OUT.partial`` beside ``OUT`` and moved into ``OUT`` only when complete, so an earlier report in ``OUT``
@@ -13,7 +17,6 @@ empirical run's finished chunks after a failure, from which the same command res
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import shutil
@@ -30,7 +33,8 @@ from empirical.run import runner
 from empirical.run.profiles import get_profile
 from empirical.run.results import EXPERIMENTS
 from reports import inputs, render, sections
-from reports.inputs import EmpiricalRun, ReportInputError, SimulationResult
+from reports.inputs import WRITE_ERRNOS, EmpiricalRun, ReportInputError, SimulationResult
+from reports.multilabel import KEPT_EMPIRICAL, keep_multilabel_cache, multilabel_section, obtain_multilabel
 from simulations import (
     adaptive_beta,
     cauchy_overtake,
@@ -53,9 +57,8 @@ SIMULATION_MODULES = {
     "noise_injection": noise_injection,
 }
 #: the entries of a report folder, moved into OUT together once the build is complete
-REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical")
-#: errors of writing, not of computing: they stop the build instead of costing one section
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical",
+                  "empirical-multilabel")
 QUICK_IMAGES = 2
 QUICK_METHODS = ("gradient", "lrp-epsilon")
 
@@ -70,6 +73,7 @@ class Context:
     progress: bool
     source: Path | None = None
     run: EmpiricalRun | None = None
+    multilabel: EmpiricalRun | None = None
     simulations: dict[str, SimulationResult] = dataclasses.field(default_factory=dict)
     computed: list[str] = dataclasses.field(default_factory=list)
     reused: list[str] = dataclasses.field(default_factory=list)
@@ -83,7 +87,8 @@ class Context:
 
 
 def build_report(
-    out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False, progress: bool = True
+    out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False, progress: bool = True,
+    multilabel_source: Path | None = None,
 ) -> Path:
     """Build the report under ``out`` and return the path of ``report.html``.
 
@@ -97,8 +102,15 @@ def build_report(
     check_out(out)
     source = Path(source) if source is not None else None
     empirical_source = validate_source(source) if source is not None else None
+    if multilabel_source is None and source is not None and (source / "empirical-multilabel").is_dir():
+        multilabel_source = source / "empirical-multilabel"
+    if multilabel_source is not None:
+        multilabel_source = inputs.empirical_folder(Path(multilabel_source))
+        inputs.load_empirical(multilabel_source)
     started = time.perf_counter()
     staging = prepare_staging(out, keep_chunks_of=None if source is not None else out / "empirical")
+    if multilabel_source is None:
+        keep_multilabel_cache(out / "empirical-multilabel", staging / "empirical-multilabel")
     context = Context(
         out=staging,
         seed=seed,
@@ -108,7 +120,7 @@ def build_report(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     try:
-        _build(context, empirical_source, started)
+        _build(context, empirical_source, started, multilabel_source)
         move_into_place(staging, out)
     except BaseException:
         discard_staging(staging)
@@ -116,19 +128,22 @@ def build_report(
     return out / "report.html"
 
 
-def _build(context: Context, empirical_source: Path | None, started: float) -> None:
+def _build(context: Context, empirical_source: Path | None, started: float,
+           multilabel_source: Path | None = None) -> None:
     out = context.out
     for folder in ("figures", "tables", "simulations"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     with tqdm(total=4, desc="report", unit="stage", disable=not context.progress) as bar:
         bar.set_postfix_str("empirical")
         context.run = obtain_empirical(context, empirical_source)
+        context.multilabel = obtain_multilabel(context, multilabel_source)
         bar.update()
         bar.set_postfix_str("simulations")
         context.simulations = obtain_simulations(context)
         bar.update()
         bar.set_postfix_str("figures and tables")
         report_sections = sections.compose(context)
+        report_sections.insert(3, multilabel_section(context))  # after faithfulness (section 3)
         bar.update()
         bar.set_postfix_str("writing")
         context.elapsed_s = time.perf_counter() - started
@@ -163,7 +178,7 @@ def validate_source(source: Path) -> Path:
     inputs.load_empirical(empirical_source)
     folder = inputs.simulations_folder(source)
     if folder.is_dir():
-        for name in inputs.SIMULATIONS:
+        for name in SIMULATION_MODULES:
             inputs.load_simulation(folder, name)
     return empirical_source
 
@@ -191,9 +206,9 @@ def discard_staging(staging: Path) -> None:
     if not staging.is_dir():
         return
     for path in staging.iterdir():
-        if path.name == "empirical" and path.is_dir():
+        if path.name in KEPT_EMPIRICAL and path.is_dir():
             for inner in path.iterdir():
-                if inner.name != "chunks":
+                if inner.name not in KEPT_EMPIRICAL[path.name]:
                     _remove(inner)
             if not any(path.iterdir()):
                 path.rmdir()

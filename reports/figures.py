@@ -128,20 +128,22 @@ def randomization(table: pd.DataFrame, measure: str, normalization: str, path: P
     return _save(figure, path)
 
 
-def faithfulness(table: pd.DataFrame, patch_size: int, path: Path) -> Path:
-    """Seed figures 1-3: softmax score of the explained class per alteration step and method."""
+def faithfulness(table: pd.DataFrame, patch_size: int, path: Path, *,
+                 score_label: str = "softmax score (explained class)") -> Path:
+    """Seed figures 1-3: softmax score of the explained class per alteration step and method (``score_label``
+    names another score: the sigmoid of the top predicted label for multi-label runs, seed A.3)."""
     data = table[table["patch_size"] == patch_size]
     if data.empty:
         raise ValueError(f"no faithfulness rows for patch_size={patch_size!r}")
     models = sorted(data["model"].unique())
     colours = _colours(data["method"])
-    summary = _mean_band(data, ["model", "method", "step"], "score", clip=(0.0, 1.0))  # softmax scores
+    summary = _mean_band(data, ["model", "method", "step"], "score", clip=(0.0, 1.0))  # probabilities
     figure, axes = _panels(len(models))
     for axis, model in zip(axes, models, strict=True):
         _method_lines(axis, summary[summary["model"] == model], "step", colours)
         axis.set_title(model)
         axis.set_xlabel("patches replaced by the blurred copy")
-        axis.set_ylabel("softmax score (explained class)")
+        axis.set_ylabel(score_label)
     _legend(figure, axes, "method")
     _title(
         figure,

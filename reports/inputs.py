@@ -7,6 +7,7 @@ the job of :mod:`reports.build`.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import zipfile
@@ -21,6 +22,8 @@ from empirical.run.results import EXPERIMENT_TABLES, EXPERIMENTS, NUMERIC_COLUMN
 from simulations.results import NUMERIC_RESULT_COLUMNS, RESULT_COLUMNS
 
 ACTIVATION_SAMPLES = "activation_samples.npz"
+#: errors of writing, not of computing: they stop the build instead of costing one section
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 class ReportInputError(ValueError):

@@ -4,6 +4,9 @@ A blurred copy of each image is made with a constant (box) ``blur_kernel`` x ``b
 ``steps`` patches of size ``patch_size`` with the highest mean attribution are replaced one at a time from the
 blurred copy, most relevant first, and the softmax probability of the explained class is recorded before and
 after each step (``steps + 1`` values per image). The paper: kernel 15, patches 8 and 15, 30 steps at 224x224.
+``score="sigmoid"`` records the sigmoid of the explained label's logit instead: the score of a multi-label
+network trained with binary cross-entropy (seed A.3, COCO and VOC), whose labels are scored independently;
+there the explained label is the highest predicted one (``labels=None``).
 
 Border handling of the blur: reflection about the edge pixel (the edge pixel is not repeated: ``d c b | a b c
 d``, torch's ``reflect``, scipy.ndimage's ``mirror``), so the blurred copy keeps the colour statistics at the
@@ -32,6 +35,7 @@ from torch.nn import functional
 
 from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.multilabel.targets import SCORE_FUNCTIONS
 from empirical.run.distributed import Shard
 from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
 from empirical.run.streaming import ImageStream, as_stream
@@ -48,6 +52,7 @@ __all__ = [
     "relative_to_control",
     "replacement_steps",
     "run_faithfulness",
+    "score_function",
 ]
 
 PAPER_BLUR_KERNEL = 15
@@ -56,6 +61,18 @@ PAPER_STEPS = 30
 #: most relevant first (seed A.1) and least relevant first
 ORDERS = ("morf", "lerf")
 _NEVER = torch.iinfo(torch.int32).max
+
+
+def score_function(score):
+    """The score a perturbation curve tracks: ``"softmax"`` (single-label, seed A.1), ``"sigmoid"`` (the
+    explained label's own probability, multi-label, seed A.3) or a callable ``(logits (N, classes), targets
+    (N,)) -> (N,)``. ValueError naming ``score`` otherwise."""
+    if callable(score):
+        return score
+    if isinstance(score, str) and score in SCORE_FUNCTIONS:
+        return SCORE_FUNCTIONS[score]
+    raise ValueError(f"score must be one of {', '.join(SCORE_FUNCTIONS)} or a callable (logits, targets) -> "
+                     f"scores, got {score!r}")
 
 
 def blur(images: torch.Tensor, kernel_size: int = PAPER_BLUR_KERNEL) -> torch.Tensor:
@@ -136,13 +153,15 @@ def replacement_steps(attribution: torch.Tensor, patch_size: int, steps: int = P
 def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
                         attribution: torch.Tensor, *, patch_size: int, steps: int = PAPER_STEPS,
                         blur_kernel: int = PAPER_BLUR_KERNEL, stride: int | None = None,
-                        batch_size: int = 64, order: str = "morf") -> torch.Tensor:
-    """Softmax probability of class ``targets`` for each image after 0..``steps`` patch replacements.
+                        batch_size: int = 64, order: str = "morf", score="softmax") -> torch.Tensor:
+    """Softmax probability (``score="sigmoid"``: sigmoid of the logit; see ``score_function``) of class
+    ``targets`` for each image after 0..``steps`` patch replacements.
 
     ``images`` (N, C, H, W) and ``attribution`` (N, H, W) on the model's device; returns (N, steps + 1)
     float64 on the CPU. All (image, step) pairs go through the network in batches of ``batch_size``.
     """
     batch_size = positive_int(batch_size, "batch_size")
+    score_of = score_function(score)
     if attribution.shape != (images.shape[0], *images.shape[-2:]):
         raise ValueError(f"attribution must have shape {(images.shape[0], *images.shape[-2:])}, "
                          f"got {tuple(attribution.shape)}")
@@ -157,8 +176,7 @@ def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: t
             which = image_index[start:start + batch_size]
             mask = (replaced_at[which] <= step_index[start:start + batch_size, None, None].int())[:, None]
             perturbed = torch.where(mask, blurred[which], images[which])
-            probabilities = model(perturbed).float().softmax(dim=1)
-            chosen = probabilities.gather(1, targets[which][:, None])[:, 0]
+            chosen = score_of(model(perturbed).float(), targets[which])
             scores[start:start + len(which)] = chosen.double().cpu()
     return scores.view(n, steps + 1)
 
@@ -206,7 +224,8 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                      progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
                      blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
                      stride: int | None = None, forward_batch_size: int | None = None,
-                     attribution_options=None, order: str = "morf", shard=None) -> pd.DataFrame:
+                     attribution_options=None, order: str = "morf", shard=None,
+                     score="softmax") -> pd.DataFrame:
     """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
@@ -219,6 +238,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     table has no order column. ``images`` may also be an ``empirical.run.streaming.ImageStream``
     (``labels`` None), decoded batch by batch; ``shard`` (``empirical.run.distributed.Shard``) computes only
     this rank's chunks, then waits for the others.
+    ``score``: ``"softmax"`` (default), ``"sigmoid"`` for a multi-label network (seed A.3) or a callable, as
+    ``score_function``. ``labels=None`` explains each image's highest predicted class (the seed's choice for
+    COCO and VOC).
     """
     order = _check_order(order)
     batch_size = positive_int(batch_size, "batch_size")
@@ -237,6 +259,7 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     stream, shard = as_stream(images, labels), shard or Shard()
     resolved = resolve_methods(methods, attribution_options)
+    score_function(score)  # a bad score fails before any work
     starts = range(0, stream.count, batch_size)
     count = stream.count
     pending = shard.assign([(name, start) for name in resolved for start in starts
@@ -260,7 +283,8 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
             for patch_size in patch_sizes:
                 curves = perturbation_curves(model, x, targets, maps.to(x.device), patch_size=patch_size,
                                              steps=steps, blur_kernel=blur_kernel, stride=stride,
-                                             batch_size=forward_batch_size, order=order).numpy()
+                                             batch_size=forward_batch_size, order=order,
+                                             score=score).numpy()
                 count = curves.shape[0]
                 pieces.append(pd.DataFrame({
                     "model": model_name, "method": name, "patch_size": patch_size,

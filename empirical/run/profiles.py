@@ -14,14 +14,27 @@
   folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
 - ``bench``: random weights and random inputs at 224x224, for throughput only; every table names its models
   ``bench-random-<name>`` and the manifest says ``"bench": true``.
+- ``demo-multilabel`` (seed A.3 at toy scale): the demo network fine-tuned on multi-digit canvases
+  (``empirical.multilabel.demo``, by the same ``finetune`` as COCO) inside the run folder, then faithfulness
+  and randomisation on the first validation canvases (held-out digits; the validation split only picked the
+  best epoch). Explanations are of the highest predicted label and the curves follow the sigmoid of that
+  label (``score="sigmoid"``): the fine-tuned head scores each label independently (binary cross-entropy),
+  where the ImageNet curves follow the softmax.
+- ``coco`` / ``voc``: ResNet-50, DenseNet-121, EfficientNet-B0 fine-tuned by ``python -m empirical finetune``
+  (``weights``: their ``best.pt``), on the first images of the validation split of ``data`` (COCO
+  ``val2017``, VOC ``val``) at 224x224 with ImageNet mean/std; the paper's faithfulness settings with the
+  sigmoid score, the highest predicted label explained.
+
+``dataset`` names each profile's data in the manifest (``dataset.name``), by which the report labels its
+sections; the tables keep one set of columns for every profile (``empirical.run.results``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BENCH_PREFIX", "DEMO_FAITHFULNESS", "PAPER_FAITHFULNESS", "PROFILES", "Profile", "get_profile",
-           "load_images", "table_model_name"]
+__all__ = ["BENCH_PREFIX", "DEMO_FAITHFULNESS", "MULTILABEL_DATASETS", "PAPER_FAITHFULNESS", "PROFILES",
+           "Profile", "get_profile", "load_images", "table_model_name"]
 
 BENCH_PREFIX = "bench-random-"
 PAPER_FAITHFULNESS = {"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}
@@ -30,6 +43,11 @@ DEMO_FAITHFULNESS = {"patch_sizes": (2, 4), "blur_kernel": 11, "steps": 30}
 _ALL_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop",
                 "lrp-epsilon", "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat",
                 "epsilon-gamma-box", "random-uniform")
+_DEMO_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop", "lrp-epsilon",
+                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform")
+_IMAGENET_MODELS = ("resnet50", "densenet121", "efficientnet-b0")
+#: the ``dataset`` of the multi-label profiles (seed A.3): fine-tuned networks, sigmoid score, top label
+MULTILABEL_DATASETS = ("digit-canvases", "coco", "voc")
 
 
 @dataclass(frozen=True)
@@ -49,32 +67,44 @@ class Profile:
     faithfulness: dict = field(default_factory=dict)
     randomization: dict = field(default_factory=dict)
     activations: dict = field(default_factory=dict)
+    dataset: str = "digits"
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the networks are multi-label fine-tuned ones (seed A.3; ``MULTILABEL_DATASETS``)."""
+        return self.dataset in MULTILABEL_DATASETS
 
     def options(self, experiment: str, model: str | None = None) -> dict:
         """The profile's keyword options for ``run_<experiment>``; the 32x32 ``demo`` network always gets the
-        faithfulness settings scaled to its size."""
+        faithfulness patch, blur and step settings scaled to its size."""
         if experiment == "faithfulness" and model == "demo":
-            return dict(DEMO_FAITHFULNESS)
+            return {**self.faithfulness, **DEMO_FAITHFULNESS}
         return dict(getattr(self, experiment))
 
 
 PROFILES = {
     "demo": Profile(
         name="demo", models=("demo",), allowed_models=("demo",),
-        methods=("gradient", "gradient-mean", "gradient-x-input", "guided-backprop", "lrp-epsilon",
-                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform"),
-        images=32, batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
-        faithfulness=DEMO_FAITHFULNESS),
+        methods=_DEMO_METHODS, images=32, batch_size=32, image_size=32, needs_data=False,
+        random_weights=False, bench=False, faithfulness=DEMO_FAITHFULNESS),
     "imagenet": Profile(
-        name="imagenet", models=("resnet50", "densenet121", "efficientnet-b0"),
-        allowed_models=("resnet50", "densenet121", "efficientnet-b0"), methods=_ALL_METHODS,
+        name="imagenet", models=_IMAGENET_MODELS, allowed_models=_IMAGENET_MODELS, methods=_ALL_METHODS,
         images=1000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
-        faithfulness=PAPER_FAITHFULNESS),
+        faithfulness=PAPER_FAITHFULNESS, dataset="imagenet"),
     "bench": Profile(
         name="bench", models=("resnet50", "densenet121", "efficientnet-b0"),
         allowed_models=("resnet50", "densenet121", "efficientnet-b0", "demo"),
         methods=("gradient", "epsilon-plus-flat"), images=64, batch_size=64, image_size=224, needs_data=False,
-        random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS),
+        random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS, dataset="random"),
+    "demo-multilabel": Profile(
+        name="demo-multilabel", models=("demo",), allowed_models=("demo",), methods=_DEMO_METHODS, images=32,
+        batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
+        faithfulness={**DEMO_FAITHFULNESS, "score": "sigmoid"}, dataset="digit-canvases"),
+    # the seed's figure 2 (right) uses 5000 MSCOCO images; VOC's val split of 2012 holds 5823
+    **{name: Profile(
+        name=name, models=_IMAGENET_MODELS, allowed_models=_IMAGENET_MODELS, methods=_ALL_METHODS,
+        images=5000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
+        faithfulness={**PAPER_FAITHFULNESS, "score": "sigmoid"}, dataset=name) for name in ("coco", "voc")},
 }
 
 
@@ -101,6 +131,9 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
     from empirical.run import data as datasets
 
     count = profile.images if images is None else images
+    if profile.multilabel:
+        raise ValueError(f"the images of the multi-label profile {profile.name!r} come from "
+                         "empirical.run.multilabel_inputs.prepare, not load_images")
     if profile.needs_data:
         if data is None:
             raise ValueError(f"profile {profile.name!r} needs data: pass --data with an ImageNet validation "

@@ -35,6 +35,7 @@ __all__ = [
     "NUMERIC_COLUMNS",
     "FAITHFULNESS_AREA_COLUMNS",
     "FAITHFULNESS_COLUMNS",
+    "FINETUNE_METRICS_COLUMNS",
     "RANDOMIZATION_COLUMNS",
     "TABLE_COLUMNS",
     "ChunkStore",
@@ -69,6 +70,8 @@ NUMERIC_COLUMNS = {
     "faithfulness_area.csv": ("patch_size", "image", "area"),
     "activations.csv": ("level", "value"),
 }
+#: columns of ``metrics.csv`` of a multi-label fine-tuning (seed A.3), one row per epoch (0: untrained head)
+FINETUNE_METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_map", "val_classes", "seconds")
 #: the tables each experiment writes
 EXPERIMENT_TABLES = {
     "randomization": ("randomization.csv",),

@@ -27,9 +27,10 @@ from empirical.experiments.randomization import run_randomization
 from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
+from empirical.run.multilabel_inputs import check_finetune_settings, prepare
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
-from empirical.run.streaming import check_workers, open_images
+from empirical.run.streaming import TensorStream, check_workers, open_images
 
 __all__ = ["run"]
 
@@ -155,7 +156,7 @@ def _reproducible(device: str):
 
 
 def run(experiments, *, profile="demo", out, models=None, methods=None, images=None, data=None, weights=None,
-        device="cpu", batch_size=None, seed=0, progress=True, workers=None) -> Path:
+        device="cpu", batch_size=None, seed=0, progress=True, workers=None, finetune_settings=None) -> Path:
     """Run ``experiments`` (names of ``EXPERIMENTS`` or ``"all"``) under ``profile`` and write, under
     ``out``, ``<experiment>.csv`` (and ``faithfulness_area.csv``, ``activation_samples.npz``) and
     ``manifest.json``.
@@ -163,7 +164,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     ``models``/``methods``/``images``/``batch_size`` default to the profile's; ``data``: the ImageNet folder
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
     a path (one model) or a dict model -> path. ``workers``: image-decoding processes (default
-    ``empirical.run.streaming.default_workers()``; 0: in this process). Returns ``out`` as a Path.
+    ``empirical.run.streaming.default_workers()``; 0: in this process). The multi-label profiles
+    (``demo-multilabel``, ``coco``, ``voc``; seed A.3, ``empirical.run.multilabel_inputs``) load fine-tuned
+    networks and explain the highest predicted label with the sigmoid score; ``finetune_settings``
+    (``demo-multilabel`` only): any of ``empirical.multilabel.demo.DEMO_SETTINGS``. Returns ``out``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank computes its share of the chunks and rank 0 writes
     the tables and the manifest (``empirical.run.distributed``); the tables are the same bytes.
@@ -196,24 +200,44 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names},
               # the rule, bias handling and adaptive beta of each LRP method (issue 11), for the report
               "lrp_settings": {m: method_settings(m) for m in method_names if m in LRP_METHODS}}
+    if spec.dataset == "digit-canvases":  # the fine-tuning's sizes make the network: in the fingerprint
+        config["finetune_settings"] = check_finetune_settings(finetune_settings)
+    fingerprint = {key: config[key] for key in (*_FINGERPRINT, "finetune_settings") if key in config}
     with shard_from_environment(device) as (shard, device):
-        image_set = None if spec.bench else open_images(spec, images=count, data=data, seed=int(seed),
-                                                        workers=workers, shard=shard)
+        multilabel = None
+        if spec.multilabel:
+            if shard.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                _check_resume(out, fingerprint)
+            shard.barrier()  # rank 0 fine-tunes (or finds the cached network); the others then load it
+            multilabel = _prepared_multilabel(spec, shard, out=out, models=model_names, images=count,
+                                              data=data, weights=arguments, device=device, seed=int(seed),
+                                              progress=progress, finetune_settings=finetune_settings)
+            loaded = multilabel.images
+            image_set = TensorStream(count=len(loaded), labels=loaded.labels, names=loaded.names,
+                                     source=loaded.source, skipped=loaded.skipped, tensor=loaded.images)
+        else:
+            image_set = None if spec.bench else open_images(spec, images=count, data=data, seed=int(seed),
+                                                            workers=workers, shard=shard)
         if image_set is not None:
             _check_labels(image_set, model_names)
         if shard.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+            _check_resume(out, fingerprint)
         shard.barrier()
         if not shard.is_main:  # a refused resume stops rank 0 with the message; the others stop here
-            _check_resume(out, {key: config[key] for key in _FINGERPRINT})
+            _check_resume(out, fingerprint)
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
         table_names = [table_model_name(spec, n) for n in model_names]
         with _reproducible(device):
             for name in model_names:
-                model = _load(name, arguments[name], device, int(seed))
-                weights_records[name] = _weights_record(name, arguments[name])
+                if multilabel is not None:
+                    model = multilabel.load(name, device)
+                    weights_records[name] = _weights_record(name, multilabel.checkpoints[name])
+                else:
+                    model = _load(name, arguments[name], device, int(seed))
+                    weights_records[name] = _weights_record(name, arguments[name])
                 inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
                                                                              seed=int(seed), shard=shard)
                 dataset = dataset or inputs.describe()
@@ -227,6 +251,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                     if shard.is_main:
                         _write_tables(out, [experiment], table_names, method_names)
                 del model
+        if dataset is not None:
+            dataset = {"name": spec.dataset, **dataset}
+        extra = {} if multilabel is None else {"classes": list(multilabel.classes),
+                                               "finetune": multilabel.finetune}
         if shard.is_main:
             # <experiment>.choices.json: the choices of each test beside its table (issue 15)
             for experiment in chosen:
@@ -239,9 +267,17 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                            elapsed_s=time.perf_counter() - started_clock,
                            tables=sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".npz")),
                            device_name=(torch.cuda.get_device_name(device) if device.startswith("cuda")
-                                        else "cpu"), processes=shard.world)
+                                        else "cpu"), processes=shard.world, **extra)
         shard.barrier()
     return out
+
+
+def _prepared_multilabel(spec, shard, **arguments):
+    """The fine-tuned networks and images of a multi-label profile: rank 0 fine-tunes (or finds the cached
+    run), then every other rank reads what rank 0 left in ``out``."""
+    found = prepare(spec, **arguments) if shard.is_main else None
+    shard.barrier()
+    return found if found is not None else prepare(spec, **arguments)
 
 
 def _write_tables(out: Path, experiments, model_names, method_names) -> None:

@@ -37,6 +37,8 @@ def source(tmp_path, results_writers) -> Path:
     write_empirical_run, write_simulations = results_writers
     folder = tmp_path / "source"
     write_empirical_run(folder / "empirical", images=2, steps=2, levels=2)
+    write_empirical_run(folder / "empirical-multilabel", images=2, steps=2, levels=2,
+                        profile="demo-multilabel")
     write_simulations(folder / "simulations")
     return folder
 

@@ -11,8 +11,8 @@ import pytest
 from reports import build_report
 from reports.__main__ import main
 
-SECTIONS = ("theorems", "randomization", "faithfulness", "overtaking", "nonpositive", "rewards", "claims",
-            "provenance")
+SECTIONS = ("theorems", "randomization", "faithfulness", "multilabel", "overtaking", "nonpositive", "rewards",
+            "claims", "provenance")
 
 
 class _Collector(HTMLParser):
@@ -38,6 +38,7 @@ def source(tmp_path_factory, results_writers) -> Path:
     write_empirical_run, write_simulations = results_writers
     folder = tmp_path_factory.mktemp("source")
     write_empirical_run(folder / "empirical", models=("demo", "tiny"), images=4)
+    write_empirical_run(folder / "empirical-multilabel", images=4, profile="demo-multilabel")
     write_simulations(folder / "simulations", failing="adaptive_beta")
     return folder
 
@@ -60,6 +61,17 @@ def _parse(path: Path) -> _Collector:
 def test_html_holds_every_section_and_parses(report):
     page = _parse(report / "report.html")
     assert set(SECTIONS) <= page.ids
+
+
+@pytest.mark.slow
+def test_multilabel_section_is_built_from_the_sources_multilabel_run(report):
+    page = _parse(report / "report.html")
+    assert "multilabel" in page.ids and "sigmoid" in "".join(page.text)
+    assert (report / "empirical-multilabel" / "manifest.json").is_file()
+    names = {path.name for path in (report / "figures").glob("multilabel_*.png")}
+    assert {f"multilabel_randomization_ssim_{n}.png" for n in ("second-moment", "max-abs")} <= names
+    assert any(name.startswith("multilabel_faithfulness_patch") for name in names)
+    assert (report / "tables" / "multilabel_faithfulness_tests.csv").is_file()
 
 
 @pytest.mark.slow

@@ -1,0 +1,104 @@
+"""Networks and images of the multi-label profiles (seed A.3): ``demo-multilabel``, ``coco``, ``voc``.
+
+- ``demo-multilabel``: the digit canvases are written and the demo network fine-tuned on them inside the run
+  folder (``OUT/multilabel-demo/{data,finetune}``, ``empirical.multilabel.demo.finetune_demo``); a run
+  started again finds the finished fine-tuning there and does not refit (``finetune`` resumes from its
+  ``last.pt``). ``weights`` (a ``best.pt`` of the same settings) skips the fine-tuning altogether. The
+  experiments see the first validation canvases: held-out digits, never trained on (the validation split
+  only picked the best epoch).
+- ``coco`` / ``voc``: the validation split of ``data`` (COCO ``val2017``, VOC ``val``) and the fine-tuned
+  checkpoints given as ``weights`` (``best.pt`` of ``python -m empirical finetune``), one per network.
+
+The images carry no labels: the experiments explain each image's highest predicted label (seed A.3).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from empirical.multilabel.annotations import read_coco_split, read_voc
+from empirical.multilabel.cli import DEFAULT_SPLITS
+from empirical.multilabel.dataset import multilabel_image_set
+from empirical.multilabel.demo import DEMO_SETTINGS, finetune_demo, write_demo_data
+from empirical.multilabel.finetune import load_finetuned
+from empirical.run.data import ImageSet
+
+__all__ = ["DEMO_FOLDER", "MultilabelInputs", "check_finetune_settings", "prepare"]
+
+#: the folder of a ``demo-multilabel`` run that holds its canvases and its fine-tuning
+DEMO_FOLDER = "multilabel-demo"
+
+
+@dataclass(frozen=True)
+class MultilabelInputs:
+    """The images of a multi-label run, its classes, each network's fine-tuned checkpoint and (demo) the
+    fine-tuning's record for the manifest."""
+
+    images: ImageSet
+    classes: tuple[str, ...]
+    checkpoints: dict
+    finetune: dict | None = None
+
+    def load(self, name: str, device: str):
+        """The fine-tuned network ``name`` (``weights_only=True``), in eval mode on ``device``."""
+        return load_finetuned(name, self.checkpoints[name], len(self.classes), device=device)
+
+
+def check_finetune_settings(settings) -> dict:
+    """``settings`` (None or a dict of ``DEMO_SETTINGS`` keys) completed with the demo's defaults; ValueError
+    naming an unknown key."""
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(DEMO_SETTINGS))
+    if unknown:
+        raise ValueError(f"finetune_settings: unknown demo setting {unknown[0]!r}; known: "
+                         f"{', '.join(DEMO_SETTINGS)}")
+    return {**DEMO_SETTINGS, **settings}
+
+
+def prepare(profile, *, out, models, images: int, data, weights: dict, device: str, seed: int,
+            progress: bool, finetune_settings=None) -> MultilabelInputs:
+    """The :class:`MultilabelInputs` of a run of the multi-label ``profile`` (module docstring);
+    ``weights``: model -> checkpoint path or None."""
+    if profile.dataset == "digit-canvases":
+        return _demo(out=Path(out), images=images, checkpoint=weights.get("demo"), device=device, seed=seed,
+                     progress=progress, settings=check_finetune_settings(finetune_settings))
+    if finetune_settings:
+        raise ValueError(f"finetune_settings is only read by the 'demo-multilabel' profile, not "
+                         f"{profile.name!r}; got {finetune_settings!r}")
+    if data is None:
+        raise ValueError(f"profile {profile.name!r} needs data: pass --data with the {profile.dataset} "
+                         "folder that python -m empirical finetune read")
+    missing = [name for name in models if weights.get(name) in (None, "random")]
+    if missing:
+        raise ValueError(f"profile {profile.name!r} needs the fine-tuned weights of {missing[0]!r}: pass "
+                         f"--weights {missing[0]}=OUT/best.pt from python -m empirical finetune")
+    data = Path(data)
+    if not data.is_dir():
+        raise ValueError(f"data must be the {profile.dataset} folder, got {str(data)!r}")
+    split = DEFAULT_SPLITS[profile.dataset][1]
+    annotations = read_coco_split(data, split) if profile.dataset == "coco" else read_voc(data, split)
+    image_set = multilabel_image_set(annotations, models[0], images)
+    return MultilabelInputs(image_set, annotations.class_names, {name: str(weights[name]) for name in models})
+
+
+def _demo(*, out: Path, images: int, checkpoint, device: str, seed: int, progress: bool,
+          settings: dict) -> MultilabelInputs:
+    folder = out / DEMO_FOLDER
+    record = {"settings": settings}
+    if checkpoint in (None, "random"):
+        result = finetune_demo(folder, seed=seed, device=device, progress=progress, **settings)
+        checkpoint = result.best_path
+        record.update(best_epoch=result.best_epoch, best_val_map=result.best_map,
+                      untrained_head_val_map=result.untrained_map)
+    elif (Path(checkpoint).parent / "finetune.json").is_file():  # the record the fine-tuning left beside it
+        saved = json.loads((Path(checkpoint).parent / "finetune.json").read_text())
+        record.update({key: saved.get(key) for key in ("best_epoch", "best_val_map",
+                                                       "untrained_head_val_map")})
+    data = write_demo_data(folder / "data", seed=seed, train_canvases=settings["train_canvases"],
+                           val_canvases=settings["val_canvases"])
+    validation = read_coco_split(data, "val")
+    record["checkpoint"] = str(Path(checkpoint).resolve())
+    return MultilabelInputs(multilabel_image_set(validation, "demo", images), validation.class_names,
+                            {"demo": str(checkpoint)}, record)

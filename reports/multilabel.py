@@ -1,0 +1,148 @@
+"""The multi-label section of the report (seed A.3: figure 2 right and figure 3 faithfulness curves, figure 6
+SSIM randomisation curves) from a run of a multi-label profile (``demo-multilabel``, ``coco``, ``voc``).
+
+The same figures, 95% bands and paired tests as the single-label sections (``reports.figures``,
+``reports.stats``), labelled by the run's dataset (``manifest.json``: ``dataset.name``). The curves follow the
+sigmoid of the explained label, which is the network's highest predicted label, not a ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from empirical.measures.similarity import NORMALIZATIONS
+from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
+from empirical.run import runner
+from empirical.run.multilabel_inputs import DEMO_FOLDER
+from reports import figures, inputs, stats
+from reports.inputs import WRITE_ERRNOS, EmpiricalRun
+from reports.render import Note, Paragraph, Section, Table
+from reports.sections import _figure, _save
+
+__all__ = ["DATASET_TITLES", "KEPT_EMPIRICAL", "MULTILABEL_EXPERIMENTS", "MULTILABEL_IMAGES",
+           "MULTILABEL_METHODS", "keep_multilabel_cache", "multilabel_section", "obtain_multilabel"]
+
+DATASET_TITLES = {"digit-canvases": "the embedded multi-digit canvases (demo-multilabel)", "coco": "MSCOCO",
+                  "voc": "PASCAL VOC"}
+#: the kept parts of a report's empirical folders: finished chunks and the multi-label demo's fine-tuning
+KEPT_EMPIRICAL = {"empirical": ("chunks",), "empirical-multilabel": ("chunks", DEMO_FOLDER)}
+#: the multi-label section's demo run: held-out canvases and methods (the fine-tuning: REPORT_DEMO_SETTINGS)
+MULTILABEL_IMAGES = 16
+MULTILABEL_METHODS = ("gradient", "lrp-epsilon", "epsilon-plus-flat", "random-uniform")
+MULTILABEL_EXPERIMENTS = ("faithfulness", "randomization")
+#: ``--quick``: images and methods of the multi-label run
+_QUICK = (2, ("gradient", "lrp-epsilon"))
+
+
+def multilabel_section(context) -> Section:
+    """Section 3b: faithfulness and randomisation of a fine-tuned multi-label network."""
+    section = Section("3b. Multi-label: faithfulness and randomisation (seed A.3, figures 2 right, 3, 6)",
+                      "multilabel")
+    run = getattr(context, "multilabel", None)
+    if run is None:
+        problems = [p for p in context.missing if "multi-label" in p]
+        return section.add(Note("No multi-label run: " + "; ".join(problems or ["none was given"])))
+    manifest = run.manifest
+    dataset = (manifest.get("dataset") or {}).get("name", "unknown")
+    finetune = manifest.get("finetune") or {}
+    fitted = ""
+    if finetune.get("best_val_map") is not None:
+        fitted = (f" Fine-tuned (sigmoid + binary cross-entropy, AdamW) to a held-out mAP of "
+                  f"{finetune['best_val_map']:.3f} (epoch {finetune.get('best_epoch')}), against "
+                  f"{finetune.get('untrained_head_val_map', float('nan')):.3f} for the untrained head.")
+    images = (manifest.get("dataset") or {}).get("images", "?")
+    section.add(Paragraph(
+        f"Dataset: {DATASET_TITLES.get(dataset, dataset)}, profile {manifest.get('profile')!r}, "
+        f"{images} images.{fitted} Each image is explained for its "
+        "highest predicted label (seed A.3), and the faithfulness curves follow the sigmoid of that label's "
+        "logit where the ImageNet curves follow the softmax: the labels are scored independently, and a "
+        "softmax over them would couple them."))
+    curves, area = run.table("faithfulness.csv"), run.table("faithfulness_area.csv")
+    if curves is None or area is None:
+        section.add(Note(f"The multi-label run at {run.path} has no faithfulness tables."))
+    else:
+        for patch_size in sorted(curves["patch_size"].unique()):
+            section.add(_figure(context, _faithfulness, f"multilabel_faithfulness_patch{patch_size}",
+                                f"{dataset}: sigmoid score against alteration step, patch size {patch_size}",
+                                curves, int(patch_size)))
+        ranking = stats.rank_methods(area)
+        caption = f"{dataset}: methods ranked by mean area (lower is better; 95% t interval)"
+        section.add(Table(ranking, caption, _save(context, ranking, "multilabel_faithfulness_ranking")))
+        tests = stats.paired_tests(area)
+        significant = int(tests["significant"].sum()) if not tests.empty else 0
+        section.add(Paragraph(f"Paired Wilcoxon tests, Holm-corrected as in section 3: {significant} of "
+                              f"{len(tests)} differences are significant at 5%."))
+        section.add(Table(tests, f"{dataset}: paired tests of the area (a minus b; negative: a is better)",
+                          _save(context, tests, "multilabel_faithfulness_tests")))
+    table = run.table("randomization.csv")
+    if table is None:
+        section.add(Note(f"The multi-label run at {run.path} has no randomization.csv."))
+        return section
+    for normalization in NORMALIZATIONS:
+        section.add(_figure(context, figures.randomization, f"multilabel_randomization_ssim_{normalization}",
+                            f"{dataset}: SSIM after {normalization} normalisation (figure 6)", table, "ssim",
+                            normalization))
+    return section
+
+
+def _faithfulness(table, patch_size, path):
+    return figures.faithfulness(table, patch_size, path, score_label="sigmoid score (top predicted label)")
+
+
+def keep_multilabel_cache(earlier: Path, staging: Path) -> None:
+    """Copy the finished chunks and the fine-tuned demo of an earlier report's multi-label run into the
+    staging folder (unless an interrupted build left them there), so that the report does not refit."""
+    for name in KEPT_EMPIRICAL["empirical-multilabel"]:
+        if (earlier / name).is_dir() and not (staging / name).exists():
+            shutil.copytree(earlier / name, staging / name)
+
+
+def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
+    """Reuse the multi-label run at ``source`` (copied into OUT/empirical-multilabel) or run the
+    ``demo-multilabel`` profile there at the report's size; a failure costs only the multi-label section."""
+    target = context.out / "empirical-multilabel"
+    if source is not None:
+        inputs.copy_empirical(source, target)
+        context.reused.append(f"multi-label run from {source}")
+        return inputs.load_empirical(target)
+    options = dict(profile="demo-multilabel", out=target, seed=context.seed, progress=context.progress,
+                   images=_QUICK[0] if context.quick else MULTILABEL_IMAGES,
+                   methods=list(_QUICK[1] if context.quick else MULTILABEL_METHODS),
+                   finetune_settings=QUICK_DEMO_SETTINGS if context.quick else REPORT_DEMO_SETTINGS)
+    settings = target / "chunks" / "settings.json"
+    try:
+        earlier = json.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        earlier = {}
+    wanted = {key: options[key] for key in ("seed", "images", "finetune_settings")}
+    if earlier is not None and (not isinstance(earlier, dict)
+                                or any(earlier.get(key) != value for key, value in wanted.items())):
+        for name in KEPT_EMPIRICAL["empirical-multilabel"]:  # another seed or size: superseded, not resumed
+            _remove(target / name)
+        context.computed.append("discarded OUT/empirical-multilabel of an earlier run with other settings")
+    started = time.perf_counter()
+    try:
+        runner.run(list(MULTILABEL_EXPERIMENTS), **options)
+    except ValueError:
+        raise  # bad settings: the user's to fix, with the runner's message
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise
+        context.missing.append(f"the multi-label demo run failed: {error!r}")
+        return None
+    except Exception as error:
+        context.missing.append(f"the multi-label demo run failed: {error!r}")
+        return None
+    context.computed.append(f"empirical demo-multilabel faithfulness and randomization, fine-tuning included "
+                            f"({time.perf_counter() - started:.0f} s)")
+    return inputs.load_empirical(target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
