@@ -74,7 +74,7 @@ def _simulation_with_text(folder: Path) -> Path:
     _run_folder(folder / "empirical")
     (folder / "simulations").mkdir()
     (folder / "simulations" / "adaptive_beta.csv").write_text(
-        "quantity,estimate,se,ci_low,ci_high,theory,agree,level\nbeta,abc,0.1,0.3,0.7,0.5,True,0.99\n")
+        "quantity,estimate,se,ci_low,ci_high,theory,agree,level,relation\nbeta,abc,0.1,0.3,0.7,0.5,True,0.99,equal\n")
     return folder
 
 
