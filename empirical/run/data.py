@@ -30,6 +30,7 @@ __all__ = [
     "imagenet_class_index",
     "imagenet_wnids",
     "load_digits",
+    "list_image_folder",
     "load_image_folder",
     "random_images",
 ]
@@ -181,15 +182,7 @@ def load_image_folder(root, n: int | None = None, *, labels_file=None, transform
     numbered by position in sorted order, with a warning: that is right only when every class is present.
     """
     n = _check_count(n)
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"data folder not found: {root} (pass an ImageNet validation folder)")
-    if not root.is_dir():
-        raise ValueError(f"data must be a folder of images, got the file {root}")
-    files, labels = _list_images(root, labels_file)
-    if not files:
-        raise ValueError(f"data folder {root} holds no image files ({', '.join(IMAGE_SUFFIXES)}): expected "
-                         "class sub-folders or flat image files")
+    root, files, labels = list_image_folder(root, labels_file)
     if transform is None:
         transform = imagenet_transform()
     wanted = len(files) if n is None else n
@@ -215,6 +208,21 @@ def load_image_folder(root, n: int | None = None, *, labels_file=None, transform
     label_tensor = None if labels is None else torch.tensor([labels[k] for k in kept], dtype=torch.int64)
     names = tuple(str(files[k].relative_to(root)) for k in kept)
     return ImageSet(images, label_tensor, names, source=str(root.resolve()), skipped=tuple(skipped))
+
+
+def list_image_folder(root, labels_file=None) -> tuple[Path, list[Path], list[int] | None]:
+    """``root`` as a Path, its image files in sorted order and their labels (or None), as
+    :func:`load_image_folder` reads them; a missing, non-folder or image-free ``root`` is one clear error."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"data folder not found: {root} (pass an ImageNet validation folder)")
+    if not root.is_dir():
+        raise ValueError(f"data must be a folder of images, got the file {root}")
+    files, labels = _list_images(root, labels_file)
+    if not files:
+        raise ValueError(f"data folder {root} holds no image files ({', '.join(IMAGE_SUFFIXES)}): expected "
+                         "class sub-folders or flat image files")
+    return root, files, labels
 
 
 def _is_image(path: Path) -> bool:

@@ -205,15 +205,7 @@ def scan_image_folder(root, n: int | None = None, *, labels_file=None, transform
 
     n = data._check_count(n)
     workers = check_workers(workers)
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"data folder not found: {root} (pass an ImageNet validation folder)")
-    if not root.is_dir():
-        raise ValueError(f"data must be a folder of images, got the file {root}")
-    files, labels = data._list_images(root, labels_file)
-    if not files:
-        raise ValueError(f"data folder {root} holds no image files ({', '.join(data.IMAGE_SUFFIXES)}): "
-                         "expected class sub-folders or flat image files")
+    root, files, labels = data.list_image_folder(root, labels_file)
     if transform is None:
         from empirical.models import imagenet_transform
 
