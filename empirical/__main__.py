@@ -15,6 +15,7 @@ from pathlib import Path
 
 from empirical._checks import MAX_SEED
 from empirical.run.profiles import PROFILES
+from empirical.run.results import EXPERIMENTS
 
 EPILOG = """\
 fine-tuning (seed A.3):
@@ -42,8 +43,9 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m empirical", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Model-randomisation and faithfulness experiments on real networks (seed A.1, H, I, J).")
-    main.add_argument("experiment", choices=("randomization", "faithfulness", "activations", "all"),
-                      help="which experiment to run ('all': the three)")
+    main.add_argument("experiment", choices=(*EXPERIMENTS, "all"),
+                      help="which experiment to run (faithfulness_lerf: least relevant first; rewards: "
+                           "every test on noisy variants of each method, issue 15; 'all': every one)")
     main.add_argument("--profile", default="demo", choices=tuple(PROFILES),
                       help="run profile (default: demo)")
     main.add_argument("--model", nargs="+", dest="models", metavar="M",

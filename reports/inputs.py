@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from empirical.run.results import EXPERIMENT_TABLES, EXPERIMENTS, NUMERIC_COLUMNS, TABLE_COLUMNS
+from empirical.run.results import (
+    CORE_EXPERIMENTS,
+    EXPERIMENT_TABLES,
+    EXPERIMENTS,
+    NUMERIC_COLUMNS,
+    TABLE_COLUMNS,
+)
 from simulations.results import NUMERIC_RESULT_COLUMNS, RESULT_COLUMNS
 
 ACTIVATION_SAMPLES = "activation_samples.npz"
@@ -37,7 +43,7 @@ class EmpiricalRun:
     path: Path
     manifest: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    experiments: tuple[str, ...] = EXPERIMENTS
+    experiments: tuple[str, ...] = CORE_EXPERIMENTS
 
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
@@ -148,16 +154,17 @@ def _read_table(path: Path, columns: tuple[str, ...], numeric: tuple[str, ...] =
 
 
 def listed_experiments(manifest: dict) -> tuple[str, ...]:
-    """The experiments a manifest says were run (all of them when it does not say)."""
+    """The experiments a manifest says were run (``CORE_EXPERIMENTS`` when it does not say: the manifests
+    of the first releases, which had only those; ``"all"`` means the same)."""
     listed = manifest.get("experiments")
     if not listed:
-        return EXPERIMENTS
+        return CORE_EXPERIMENTS
     if isinstance(listed, str):
         listed = [listed]
     aliases = {"randomisation": "randomization", "activation": "activations"}
     names = {aliases.get(str(name), str(name)) for name in listed}
     if "all" in names:
-        return EXPERIMENTS
+        return CORE_EXPERIMENTS
     return tuple(name for name in EXPERIMENTS if name in names)
 
 

@@ -1,161 +1,44 @@
 """Report section "What each test rewards" (issue 15): every test's score against the noise level s.
 
-On the demo network (packaged weights, held-out digits), each base method M is replaced by M+noise(s) =
-M + s RMS(M) Z (``empirical.experiments.noisy``; Z iid N(0, 1) a pixel, a fresh Z for every model and
-call) at s in ``LEVELS``, and every test scores it:
-
-- MPRT (seed A.1, H): similarity of the original model's noisy map with the fully randomised model's (the
-  seed's top-down schedule, every step), SSIM (Theorem 1), Spearman (Theorem 3) and MSE (Theorem 4), after
-  each normalisation; lower similarity (higher MSE) passes.
-- sMPRT and eMPRT (Hedström et al. 2023; ``empirical.measures.mprt_variants``) on the same two models.
-- MoRF and LeRF areas (seed A.1; ``empirical.experiments.faithfulness``) and their gap LeRF - MoRF.
+Reads ``rewards.csv`` of the empirical run (``empirical.experiments.rewards``: each base method M replaced
+by M+noise(s) = M + s RMS(M) Z, scored by MPRT with SSIM, Spearman and MSE after both normalisations,
+sMPRT, eMPRT, and the MoRF and LeRF areas and their gap) and the run's declared choices of that experiment.
+The default report's demo run computes it; a run of any profile (``python -m empirical rewards``, or
+``all``) brings it to a report ``--from`` it.
 
 A test *rewards noise* when its score improves (in the test's own direction) as s grows: the 95% t interval
 over images of the per-image least-squares slope of the oriented score against s lies above 0; it
 *penalises noise* when it lies below 0, and is *indifferent* otherwise. The closed forms of
-``theory.noise_injection`` (case (b): independent noises on both maps) are drawn over the measured
-second-moment-normalised MSE and Spearman, from each image's clean-pair moments.
+``theory.noise_injection`` (case (b): independent noises on both maps), from each image's clean-pair
+moments, are drawn over the measured second-moment-normalised MSE and Spearman. The rank tables and their
+reliability (``reports.ranking``) rank the methods themselves (s = 0) by every test.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
-import theory
-from empirical.attribution import attribute
-from empirical.experiments.faithfulness import perturbation_curves
-from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
-from empirical.experiments.randomization import randomised_copy, top_down_schedule
-from empirical.measures import mprt_variants, similarity
-from empirical.models import load_model
-from empirical.run.profiles import get_profile, load_images
+from empirical.experiments.noisy import DEFAULT_LEVELS
+from empirical.experiments.rewards import TEST_DIRECTIONS
 from reports import figures, ranking
 from reports.render import Figure, Note, Paragraph, Section, Table
 
-__all__ = ["BASE_METHODS", "IMAGES", "LEVELS", "TEST_DIRECTIONS", "measure_scores", "rewards_section",
-           "slope_verdicts"]
+__all__ = ["LEVELS", "TEST_DIRECTIONS", "rewards_section", "slope_verdicts", "verdict_summary"]
 
 LEVELS = DEFAULT_LEVELS
-BASE_METHODS = ("gradient",)
-IMAGES = 6
-#: ``--quick``: fewer images and levels
-QUICK_IMAGES, QUICK_LEVELS = 3, (0.0, 1.0, 2.0)
-SMPRT_SAMPLES = 3
-SMPRT_NOISE = 0.1  # Quantus SmoothMPRT's default noise_magnitude
-EMPRT_BINS = 100  # Quantus EfficientMPRT's default n_bins
-#: the demo profile's faithfulness settings at its patch size 4 (of 2 and 4): 30 steps, blur 11
-PATCH_SIZE, STEPS, BLUR_KERNEL = 4, 30, 11
-#: test -> True where a higher score passes (is the better explanation by that test)
-TEST_DIRECTIONS = {
-    **{f"MPRT {m} ({n})": m == "mse" for m in ("ssim", "spearman", "mse")
-       for n in ("second-moment", "max-abs")},
-    "sMPRT (spearman)": False, "eMPRT": True, "MoRF area": False, "LeRF area": True, "gap LeRF-MoRF": True,
-}
-
-
-class _FreshNoise:
-    """M+noise(s) drawing a new Z at every call (stream = call count): the maps of two models, or of two
-    noisy inputs, never share noise (theory.noise_injection's case (b)). ``clean``: a cache of M's clean
-    maps by (model, input bytes) shared across levels, since only the noise changes with s."""
-
-    def __init__(self, method: str, level: float, seed: int, clean: dict):
-        self.method, self.level, self.seed, self.calls, self.clean = method, level, seed, 0, clean
-
-    def clean_maps(self, model, x, targets):
-        key = (id(model), hash(x.detach().cpu().numpy().tobytes()), hash(targets.cpu().numpy().tobytes()))
-        if key not in self.clean:
-            self.clean[key] = attribute(model, x, targets, self.method).detach()
-        return self.clean[key]
-
-    def __call__(self, model, x, targets):
-        maps = self.clean_maps(model, x, targets)
-        self.calls += 1
-        if self.level == 0:
-            return maps
-        rms = maps.flatten(1).square().mean(1).sqrt().view(-1, 1, 1)
-        noise = noise_for_images(maps.shape[1:], range(len(maps)), seed=self.seed, stream=self.calls,
-                                 dtype=maps.dtype)
-        return maps + self.level * rms * noise
-
-
-def _mprt_rows(reference, randomised, clean_ref, clean_rand, level):
-    rows = {}
-    for normalization in ("second-moment", "max-abs"):
-        rows[f"MPRT ssim ({normalization})"] = similarity.ssim(reference, randomised, normalize=normalization)
-        rows[f"MPRT spearman ({normalization})"] = similarity.spearman(reference, randomised,
-                                                                       normalize=normalization)
-        rows[f"MPRT mse ({normalization})"] = similarity.mse(reference, randomised, normalize=normalization)
-    a, b = clean_ref.flatten(1).double(), clean_rand.flatten(1).double()
-    a, b = a / a.square().mean(1, keepdim=True).sqrt(), b / b.square().mean(1, keepdim=True).sqrt()
-    mu_a, mu_b, var_a, var_b = a.mean(1), b.mean(1), a.var(1, correction=0), b.var(1, correction=0)
-    cov = ((a - mu_a[:, None]) * (b - mu_b[:, None])).mean(1)
-    args = [t.numpy() for t in (mu_a, mu_b, var_a, var_b, cov)]
-    theory_rows = {
-        "MPRT mse (second-moment)": theory.noise_injection.normalized_mse_noisy_pair(*args, level),
-        "MPRT spearman (second-moment)": theory.noise_injection.spearman_noisy_pair(*args, level),
-    }
-    return rows, theory_rows
-
-
-def measure_scores(*, rng_seed: int = 0, images: int = IMAGES, base_methods=BASE_METHODS,
-                   levels=LEVELS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tidy scores (test, method, level, image, value) and closed forms (test, method, level, image, theory)
-    of every test of the module docstring on the demo network."""
-    model = load_model("demo")
-    image_set = load_images(get_profile("demo"), images=images, seed=rng_seed)
-    x, labels = image_set.images, image_set.labels
-    with torch.no_grad():
-        targets = model(x).argmax(1) if labels is None else labels
-    schedule = top_down_schedule(model, "demo")
-    randomised = randomised_copy(model, schedule, len(schedule), seed=rng_seed)
-    rows, closed = [], []
-
-    def add(table, test, method, level, values, column="value"):
-        values = np.asarray(torch.as_tensor(values).double().cpu(), dtype=float)
-        table.extend({"test": test, "method": method, "level": level, "image": i, column: v}
-                     for i, v in enumerate(values))
-
-    for method in base_methods:
-        cache = {}
-        clean_ref = _FreshNoise(method, 0.0, rng_seed, cache)(model, x, targets)
-        clean_rand = _FreshNoise(method, 0.0, rng_seed, cache)(randomised, x, targets)
-        for level in levels:
-            explain = _FreshNoise(method, level, rng_seed, cache)
-            reference, other = explain(model, x, targets), explain(randomised, x, targets)
-            measured, predicted = _mprt_rows(reference, other, clean_ref, clean_rand, level)
-            for test, values in measured.items():
-                add(rows, test, method, level, values)
-            for test, values in predicted.items():
-                add(closed, test, method, level, values, "theory")
-            smooth = mprt_variants.smooth_mprt(
-                model, x, targets, explain, randomisation=lambda m: [("all", randomised)], layerwise=False,
-                samples=SMPRT_SAMPLES, noise_magnitude=SMPRT_NOISE, similarity="spearman",
-                rng=rng_seed + 1)
-            add(rows, "sMPRT (spearman)", method, level, smooth.last)
-            efficient = mprt_variants.efficient_mprt(model, x, targets, explain,
-                                                     randomisation=lambda m: [("all", randomised)],
-                                                     bins=EMPRT_BINS)
-            add(rows, "eMPRT", method, level, efficient.score)
-            areas = {}
-            for order in ("morf", "lerf"):
-                curves = perturbation_curves(model, x, targets, explain(model, x, targets),
-                                             patch_size=PATCH_SIZE, steps=STEPS, blur_kernel=BLUR_KERNEL,
-                                             order=order, batch_size=256).numpy()
-                areas[order] = (curves.sum(1) - (curves[:, 0] + curves[:, -1]) / 2) / STEPS
-            add(rows, "MoRF area", method, level, areas["morf"])
-            add(rows, "LeRF area", method, level, areas["lerf"])
-            add(rows, "gap LeRF-MoRF", method, level, areas["lerf"] - areas["morf"])
-    return pd.DataFrame(rows), pd.DataFrame(closed)
+#: the verdict table is shown whole up to this many rows, else as a test x method summary
+SHOWN_ROWS = 24
 
 
 def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: float = 0.95) -> pd.DataFrame:
-    """Per (test, method): mean over images of the least-squares slope of the oriented score (+ where the
-    test's better direction) against s, its t interval, and the verdict (module docstring)."""
+    """Per ([model,] test, method): mean over images of the least-squares slope of the oriented score (+
+    where the test's better direction) against s, its t interval, and the verdict (module docstring)."""
     out = []
-    for (test, method), part in scores.groupby(["test", "method"], sort=False):
+    keys = ["model", "test", "method"] if "model" in scores.columns else ["test", "method"]
+    for key, part in scores.groupby(keys, sort=False):
+        test, method = key[-2:]
         sign = 1.0 if directions[test] else -1.0
         wide = part.pivot(index="image", columns="level", values="value").dropna()
         s = wide.columns.to_numpy(float)
@@ -168,7 +51,7 @@ def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: floa
                 else np.inf)
         low, high = mean - half, mean + half
         verdict = "rewards noise" if low > 0 else "penalises noise" if high < 0 else "indifferent"
-        out.append({"test": test, "method": method, "slope": mean, "ci_low": low, "ci_high": high,
+        out.append({**dict(zip(keys, key, strict=True)), "slope": mean, "ci_low": low, "ci_high": high,
                     "images": n, "verdict": verdict})
     return pd.DataFrame(out)
 
@@ -199,47 +82,98 @@ def _plot(scores: pd.DataFrame, closed: pd.DataFrame, path) -> None:
     figures._save(fig, path)
 
 
+def verdict_summary(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Tests x (model, method): the verdict word with its slope interval, for a table too long to show."""
+    cell = verdicts.assign(cell=verdicts["verdict"].str.replace(" noise", "") + " ["
+                           + verdicts["ci_low"].map("{:.3g}".format) + ", "
+                           + verdicts["ci_high"].map("{:.3g}".format) + "]")
+    columns = ["model", "method"] if "model" in verdicts.columns else ["method"]
+    wide = cell.pivot_table(index="test", columns=columns, values="cell", aggfunc="first", sort=False)
+    wide.columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in wide.columns]
+    return wide.reindex([t for t in TEST_DIRECTIONS if t in wide.index]).reset_index()
+
+
+def _settings(run) -> str:
+    options = ((run.manifest.get("config") or {}).get("options") or {})
+    models = {model: chosen.get("rewards") for model, chosen in options.items() if chosen.get("rewards")}
+    if not models:
+        return ""
+    model, chosen = next(iter(models.items()))
+    return (f" Settings ({model}): sMPRT {chosen.get('smprt_samples', 3)} noisy inputs of noise "
+            f"{chosen.get('smprt_noise', 0.1)} (Quantus's default noise; its default 50 samples cut for run "
+            f"time), Spearman; eMPRT {chosen.get('emprt_bins', 100)} equal-width bins; MoRF/LeRF at patch "
+            f"{chosen.get('patch_size')}, {chosen.get('steps')} steps, box blur {chosen.get('blur_kernel')}; "
+            "every choice per model in rewards.choices.json.")
+
+
 def rewards_section(context) -> Section:
     """The section: settings, the score-vs-s figure, one verdict per test, rank tables and reliability."""
     section = Section("6. What each test rewards", "rewards")
-    try:
-        images, levels = (QUICK_IMAGES, QUICK_LEVELS) if context.quick else (IMAGES, LEVELS)
-        scores, closed = measure_scores(rng_seed=context.seed, images=images, levels=levels)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        section.blocks.append(Note(f"Not computed: {error}"))
+    run = context.run
+    table = None if run is None else run.table("rewards.csv")
+    if table is None or table.empty:
+        where = "no empirical run" if run is None else f"the run at {run.path} has no rewards.csv"
+        section.blocks.append(Note(f"Not computed: {where}; `python -m empirical rewards --profile P --out "
+                                   "DIR` (or `all`) makes it."))
         return section
-    context.computed.append("rewards: demo network, noisy variants")
-    scores.to_csv(context.out / "tables" / "rewards_scores.csv", index=False)
-    closed.to_csv(context.out / "tables" / "rewards_theory.csv", index=False)
+    levels = sorted(table["level"].unique())
     section.blocks.append(Paragraph(
-        f"Demo network, {images} held-out digits, base methods {', '.join(BASE_METHODS)}, noise levels s = "
-        f"{', '.join(f'{s:g}' for s in levels)} (M + s RMS(M) Z, a fresh Z for every map). MPRT: original vs "
-        f"fully randomised model (the seed's top-down schedule, every step). sMPRT: {SMPRT_SAMPLES} noisy "
-        f"inputs (noise {SMPRT_NOISE}, Quantus's default; the issue's small sample), Spearman. eMPRT: "
-        f"{EMPRT_BINS} bins. MoRF/LeRF: patch {PATCH_SIZE}, {STEPS} steps, box blur {BLUR_KERNEL}. Verdict: "
-        "95% t interval over images of the slope of the score against s, oriented so that + is better by the "
-        "test: above 0 rewards noise, below 0 penalises it, else indifferent. Dashed: theory.noise_injection "
-        "(case b) from each image's clean-pair moments."))
-    path = "figures/rewards_vs_noise.png"
-    try:
-        _plot(scores, closed, context.out / path)
-        section.blocks.append(Figure(path, "Mean score against noise level s; dashed: closed form"))
-    except ValueError as error:
-        section.blocks.append(Note(f"Figure not drawn: {error}"))
-    verdicts = slope_verdicts(scores)
+        f"Models {', '.join(sorted(table['model'].unique()))}; base methods "
+        f"{', '.join(dict.fromkeys(table['method']))}; {table['image'].nunique()} images; noise levels s = "
+        f"{', '.join(f'{s:g}' for s in levels)} (M + s RMS(M) Z, a fresh Z for every map). MPRT: original "
+        "vs fully randomised model (the seed's top-down schedule, every step); sMPRT and eMPRT on the same "
+        "two models." + _settings(run) + " Verdict: 95% t interval over images of the slope of the score "
+        "against s, oriented so that + is better by the test: above 0 rewards noise, below 0 penalises it, "
+        "else indifferent. Dashed: theory.noise_injection (case b) from each image's clean-pair moments."))
+    verdicts = []
+    for model, part in table.groupby("model", sort=False):
+        scores = part[["test", "method", "level", "image", "value"]]
+        closed = part.dropna(subset=["theory"])[["test", "method", "level", "image", "theory"]]
+        path = f"figures/rewards_vs_noise_{model}.png"
+        try:
+            _plot(scores, closed, context.out / path)
+            section.blocks.append(Figure(path, f"{model}: mean score against noise level s; dashed: closed "
+                                               "form"))
+        except ValueError as error:
+            section.blocks.append(Note(f"Figure not drawn: {error}"))
+        verdicts.append(slope_verdicts(part))
+    verdicts = pd.concat(verdicts, ignore_index=True)
+    order = {test: k for k, test in enumerate(TEST_DIRECTIONS)}
+    methods = {method: k for k, method in enumerate(dict.fromkeys(table["method"]))}
+    verdicts = verdicts.sort_values(["model", "method", "test"], kind="mergesort", key=lambda column: (
+        column.map(methods) if column.name == "method" else column.map(order) if column.name == "test"
+        else column)).reset_index(drop=True)
     verdicts.to_csv(context.out / "tables" / "rewards_verdicts.csv", index=False)
     context.rewards_verdicts = verdicts
-    section.blocks.append(Table(verdicts, "One verdict per test and base method (slope of the oriented score "
-                                "per unit s, 95% t interval over images)", "tables/rewards_verdicts.csv"))
-    wide = scores.assign(method=scores["method"] + "+noise(" + scores["level"].map("{:g}".format) + ")")
-    tests = ranking.scores_from_long(wide, TEST_DIRECTIONS, score="value")
-    reliability = ranking.ranking_reliability(tests, rng=context.rng("rewards-ranking"), resamples=500)
-    for name, caption in (("ranks", "Rank of each noisy variant by each test (1 = best)"),
+    caption = ("One verdict per test and base method (slope of the oriented score per unit s, 95% t interval "
+               "over images)")
+    shown = verdicts if len(verdicts) <= SHOWN_ROWS else verdict_summary(verdicts)
+    if shown is not verdicts:
+        caption += "; each cell: the verdict [interval of the slope]"
+    section.blocks.append(Table(shown, caption, "tables/rewards_verdicts.csv"))
+    for model, part in table[table["level"] == 0].groupby("model", sort=False):
+        _reliability(context, section, model, part)
+    return section
+
+
+def _reliability(context, section: Section, model: str, clean: pd.DataFrame) -> None:
+    """Rank tables and their reliability of the methods themselves (s = 0) by every test."""
+    if clean["method"].nunique() < 2:
+        section.blocks.append(Note(f"{model}: one base method only, so there is no ranking to assess."))
+        return
+    try:
+        tests = ranking.scores_from_long(clean, TEST_DIRECTIONS, score="value")
+        reliability = ranking.ranking_reliability(tests, rng=context.rng(f"rewards-ranking-{model}"),
+                                                  resamples=500)
+    except ValueError as error:
+        section.blocks.append(Note(f"{model}: no ranking reliability: {error}"))
+        return
+    for name, caption in (("ranks", "rank of each method by each test (1 = best)"),
                           ("concordance", "Kendall's W across images, per test"),
-                          ("intervals", "Bootstrap 95% intervals of each variant's rank (500 resamples)"),
+                          ("intervals", "bootstrap 95% intervals of each method's rank (500 resamples)"),
                           ("correlations", "Spearman correlation of the rank vectors of each pair of tests")):
         frame = reliability[name]
         frame = frame.reset_index() if name == "ranks" else frame
-        frame.to_csv(context.out / "tables" / f"rewards_{name}.csv", index=False)
-        section.blocks.append(Table(frame, caption, f"tables/rewards_{name}.csv"))
-    return section
+        relative = f"tables/rewards_{name}_{model}.csv"
+        frame.to_csv(context.out / relative, index=False)
+        section.blocks.append(Table(frame, f"{model}: {caption}", relative))

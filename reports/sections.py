@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 
 from empirical.measures.similarity import MEASURES, NORMALIZATIONS
-from reports import claims, evidence, figures, overtaking, rewards, stats, theorems
+from reports import claims, evidence, figures, overtaking, rewards, stats, symmetric, theorems
 from reports.provenance import provenance_section
 from reports.render import Figure, Note, Paragraph, Section, Table
 
@@ -259,6 +259,8 @@ def faithfulness_section(context) -> Section:
             _save(context, tests, "faithfulness_tests"),
         )
     )
+    for block in symmetric.symmetric_blocks(context, area, _table(context, "faithfulness_lerf_area.csv")):
+        section.add(block)
     return section
 
 

@@ -13,14 +13,17 @@ import inspect
 import json
 from pathlib import Path
 
-from empirical.experiments import activations, faithfulness, randomization
+from empirical.experiments import activations, faithfulness, randomization, rewards
 from empirical.experiments.noisy import parse_noisy_name
 from empirical.measures.similarity import MEASURES, NORMALIZATIONS
 
 __all__ = ["choices_path", "experiment_choices", "write_choices"]
 
 _FUNCTIONS = {"randomization": randomization.run_randomization, "faithfulness": faithfulness.run_faithfulness,
-              "activations": activations.run_activations}
+              "faithfulness_lerf": faithfulness.run_faithfulness, "activations": activations.run_activations,
+              "rewards": rewards.run_rewards}
+_OUTPUTS = {"softmax": "softmax probability of the explained class",
+            "sigmoid": "sigmoid of the explained (highest predicted) label's logit"}
 
 
 def _defaults(experiment: str) -> dict:
@@ -50,7 +53,8 @@ def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
             "ssim_window": "uniform7 (7x7 uniform, sample covariance)",
             "spearman": "all pixels, ties averaged",
             "output": "the explained class's logit (the attribution methods' target)", **noise}
-    if experiment == "faithfulness":
+    output = _OUTPUTS.get(settings.get("score"), str(settings.get("score")))
+    if experiment in ("faithfulness", "faithfulness_lerf"):
         patches = settings["patch_sizes"]
         return {
             "order": settings["order"],
@@ -58,8 +62,28 @@ def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
             "blur_source": "the image itself, reflected borders",
             "patch_grid": {"patch_sizes": list(patches) if not isinstance(patches, int) else [patches],
                            "stride": settings["stride"] or "patch size (non-overlapping from the top-left)"},
-            "steps": settings["steps"], "output": "softmax probability of the explained class",
+            "steps": settings["steps"], "output": output,
             "area": "trapezoid over steps / steps", **noise}
+    if experiment == "rewards":
+        return {
+            "noise": "M+noise(s): s * RMS(map) * iid N(0, 1) a pixel, a fresh draw for every map",
+            "noise_level": list(settings["levels"]),
+            "base_methods": list(settings["base_methods"] or methods),
+            "images": settings["max_images"] or "all",
+            "mprt": {"granularity": "block", "order": "top-down, every step at once (original vs fully "
+                     "randomised)",
+                     "reinitialisation": "kaiming-normal (fan_in), batch-norm reset to identity",
+                     "normalisation": ["second-moment", "max-abs"], "similarity": ["ssim", "spearman", "mse"],
+                     "ssim_window": "uniform7 (7x7 uniform, sample covariance)"},
+            "smprt": {"samples": settings["smprt_samples"], "noise_magnitude": settings["smprt_noise"],
+                      "similarity": "spearman", "normalisation": "second-moment, then absolute value",
+                      "model_states": "original and fully randomised (top-down)"},
+            "emprt": {"bins": settings["emprt_bins"], "bin_rule": "equal width between the map's min and max",
+                      "normalisation": None, "model_states": "original and fully randomised (top-down)"},
+            "faithfulness": {"orders": ["morf", "lerf"], "patch_size": settings["patch_size"],
+                             "blur_kernel": f"{settings['blur_kernel']}x{settings['blur_kernel']} box",
+                             "steps": settings["steps"], "output": output},
+            "theory": "theory.noise_injection case (b), from each image's clean-pair moments"}
     return {"statistics": "per level: zero and non-positive fractions, quantiles",
             "sample_size": settings["sample_size"], "output": "activations after each level"}
 

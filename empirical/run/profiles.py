@@ -7,9 +7,10 @@
   4x4, practically unchanged (measured on 32 digits: area 0.955-0.958 for every method, the random control
   included), so the test would measure nothing. An 11x11 blur (about 3 digit pixels) removes the strokes'
   detail, as the paper's blur removes texture: areas at patch 4 were 0.64-0.77 for
-  gradient, LRP-epsilon and epsilon-plus-flat against 0.90 for the random control. 32 images and no
-  integrated gradients (its interpolation steps multiply the cost of every randomisation step), so that
-  ``all`` fits in minutes.
+  gradient, LRP-epsilon and epsilon-plus-flat against 0.90 for the random control. 32 images; integrated
+  gradients with 16 steps rather than 50 (its interpolation steps multiply the cost of every randomisation
+  step); least-relevant-first faithfulness at patch 4 only; the noise-injection experiment (``rewards``) on
+  six base methods and the first 6 images, so that ``all`` fits in minutes.
 - ``imagenet``: ResNet-50, DenseNet-121, EfficientNet-B0 on the first 1000 images of an ImageNet validation
   folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
 - ``bench``: random weights and random inputs at 224x224, for throughput only; every table names its models
@@ -43,8 +44,16 @@ DEMO_FAITHFULNESS = {"patch_sizes": (2, 4), "blur_kernel": 11, "steps": 30}
 _ALL_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop",
                 "lrp-epsilon", "lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat",
                 "epsilon-gamma-box", "random-uniform")
-_DEMO_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop", "lrp-epsilon",
-                 "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform")
+_DEMO_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "integrated-gradients", "guided-backprop",
+                 "lrp-epsilon", "lrp-alpha2beta1", "lrp-adaptive-beta", "epsilon-plus-flat", "random-uniform")
+#: integrated gradients on the demo: 16 Gauss-Legendre steps (the method's default is 50), a third of the cost
+DEMO_ATTRIBUTION_OPTIONS = {"integrated-gradients": {"steps": 16}}
+#: the noise-injection experiment on the demo: six base methods (the gradient family the seed's section D
+#: names, two LRP rules, the random control) on the first 6 images
+DEMO_REWARDS = {"base_methods": ("gradient", "gradient-mean", "integrated-gradients", "lrp-epsilon",
+                                 "epsilon-plus-flat", "random-uniform"), "max_images": 6}
+#: the noise-injection experiment on the full-size networks: every method, the first 100 images
+FULL_REWARDS = {"max_images": 100}
 _IMAGENET_MODELS = ("resnet50", "densenet121", "efficientnet-b0")
 #: the ``dataset`` of the multi-label profiles (seed A.3): fine-tuned networks, sigmoid score, top label
 MULTILABEL_DATASETS = ("digit-canvases", "coco", "voc")
@@ -68,6 +77,12 @@ class Profile:
     randomization: dict = field(default_factory=dict)
     activations: dict = field(default_factory=dict)
     dataset: str = "digits"
+    #: options of ``faithfulness_lerf`` beyond those of ``faithfulness`` (e.g. fewer patch sizes)
+    faithfulness_lerf: dict = field(default_factory=dict)
+    #: options of ``run_rewards`` (base methods, images, sMPRT/eMPRT settings)
+    rewards: dict = field(default_factory=dict)
+    #: method name -> keyword options, for every experiment (``attribution_options``)
+    attribution_options: dict = field(default_factory=dict)
 
     @property
     def multilabel(self) -> bool:
@@ -76,35 +91,55 @@ class Profile:
 
     def options(self, experiment: str, model: str | None = None) -> dict:
         """The profile's keyword options for ``run_<experiment>``; the 32x32 ``demo`` network always gets the
-        faithfulness patch, blur and step settings scaled to its size."""
-        if experiment == "faithfulness" and model == "demo":
-            return {**self.faithfulness, **DEMO_FAITHFULNESS}
+        faithfulness patch, blur and step settings scaled to its size. ``faithfulness_lerf`` is faithfulness
+        in least-relevant-first order; ``rewards`` perturbs at the larger of the faithfulness patch sizes
+        with the faithfulness blur, steps and score."""
+        if experiment in ("faithfulness", "faithfulness_lerf", "rewards"):
+            options = dict(self.faithfulness)
+            if model == "demo":
+                options.update(DEMO_FAITHFULNESS)
+            if experiment == "faithfulness_lerf":
+                return {**options, **self.faithfulness_lerf, "order": "lerf"}
+            if experiment == "rewards":
+                perturbation = {"patch_size": max(options.pop("patch_sizes")), **options}
+                return {**perturbation, **self.rewards}
+            return options
         return dict(getattr(self, experiment))
+
+    def method_options(self, methods) -> dict:
+        """The profile's keyword options of the methods among ``methods`` (a noisy variant ``M+noise(s)``
+        takes M's), for ``attribution_options``."""
+        bases = {name.rsplit("+noise(", 1)[0] for name in methods}
+        return {name: dict(options) for name, options in self.attribution_options.items() if name in bases}
 
 
 PROFILES = {
     "demo": Profile(
         name="demo", models=("demo",), allowed_models=("demo",),
         methods=_DEMO_METHODS, images=32, batch_size=32, image_size=32, needs_data=False,
-        random_weights=False, bench=False, faithfulness=DEMO_FAITHFULNESS),
+        random_weights=False, bench=False, faithfulness=DEMO_FAITHFULNESS, rewards=DEMO_REWARDS,
+        faithfulness_lerf={"patch_sizes": (4,)}, attribution_options=DEMO_ATTRIBUTION_OPTIONS),
     "imagenet": Profile(
         name="imagenet", models=_IMAGENET_MODELS, allowed_models=_IMAGENET_MODELS, methods=_ALL_METHODS,
         images=1000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
-        faithfulness=PAPER_FAITHFULNESS, dataset="imagenet"),
+        faithfulness=PAPER_FAITHFULNESS, dataset="imagenet", rewards=FULL_REWARDS),
     "bench": Profile(
         name="bench", models=("resnet50", "densenet121", "efficientnet-b0"),
         allowed_models=("resnet50", "densenet121", "efficientnet-b0", "demo"),
         methods=("gradient", "epsilon-plus-flat"), images=64, batch_size=64, image_size=224, needs_data=False,
-        random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS, dataset="random"),
+        random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS, dataset="random",
+        rewards={"max_images": 8}),
     "demo-multilabel": Profile(
         name="demo-multilabel", models=("demo",), allowed_models=("demo",), methods=_DEMO_METHODS, images=32,
         batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
-        faithfulness={**DEMO_FAITHFULNESS, "score": "sigmoid"}, dataset="digit-canvases"),
+        faithfulness={**DEMO_FAITHFULNESS, "score": "sigmoid"}, dataset="digit-canvases",
+        rewards=DEMO_REWARDS, attribution_options=DEMO_ATTRIBUTION_OPTIONS),
     # the seed's figure 2 (right) uses 5000 MSCOCO images; VOC's val split of 2012 holds 5823
     **{name: Profile(
         name=name, models=_IMAGENET_MODELS, allowed_models=_IMAGENET_MODELS, methods=_ALL_METHODS,
         images=5000, batch_size=64, image_size=224, needs_data=True, random_weights=False, bench=False,
-        faithfulness={**PAPER_FAITHFULNESS, "score": "sigmoid"}, dataset=name) for name in ("coco", "voc")},
+        faithfulness={**PAPER_FAITHFULNESS, "score": "sigmoid"}, dataset=name, rewards=FULL_REWARDS)
+        for name in ("coco", "voc")},
 }
 
 

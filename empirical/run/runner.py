@@ -1,8 +1,9 @@
 """Run the empirical experiments of a profile and write their tables and manifest (docs/results-format.md).
 
 ``run(["faithfulness"], out="runs/x")`` loads the profile's networks and images, calls ``run_randomization``,
-``run_faithfulness`` and ``run_activations`` (each writes finished chunks under ``out/chunks/``), then writes
-the final CSVs and ``manifest.json``. A run started again with the same settings and ``out`` skips the
+``run_faithfulness`` (most relevant first, and for ``faithfulness_lerf`` least relevant first),
+``run_activations`` and ``run_rewards`` (each writes finished chunks under ``out/chunks/``), then writes the
+final CSVs and ``manifest.json``. A run started again with the same settings and ``out`` skips the
 finished chunks and ends with the same tables; different settings in the same ``out`` are refused.
 """
 
@@ -24,6 +25,7 @@ from empirical.experiments._common import known_methods
 from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
+from empirical.experiments.rewards import run_rewards
 from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
@@ -35,7 +37,10 @@ from empirical.run.streaming import TensorStream, check_workers, open_images
 __all__ = ["run"]
 
 _EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run_faithfulness,
-                         "activations": run_activations}
+                         "faithfulness_lerf": run_faithfulness, "activations": run_activations,
+                         "rewards": run_rewards}
+#: the experiments that explain: they take the profile's method options (``attribution_options``)
+_EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
 # the settings that change the numbers of a chunk: a resumed run must agree on all of them
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
 #: classes of each network's output; the ImageNet networks are built with torchvision's and
@@ -197,7 +202,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     config = {"experiments": chosen, "profile": spec.name, "models": model_names, "methods": method_names,
               "images": count, "data": None if data is None else str(Path(data).resolve()),
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
-              "options": {m: {e: spec.options(e, m) for e in chosen} for m in model_names},
+              "options": {m: {e: _experiment_options(spec, e, m, method_names) for e in chosen}
+                          for m in model_names},
               # the rule, bias handling and adaptive beta of each LRP method (issue 11), for the report
               "lrp_settings": {m: method_settings(m) for m in method_names if m in LRP_METHODS}}
     if spec.dataset == "digit-canvases":  # the fine-tuning's sizes make the network: in the fingerprint
@@ -246,7 +252,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                         model, inputs, None, model_name=table_model_name(spec, name),
                         store=ChunkStore(out, experiment),
                         methods=method_names, batch_size=batch, shard=shard,
-                        seed=int(seed), device=device, progress=progress, **spec.options(experiment, name))
+                        seed=int(seed), device=device, progress=progress,
+                        **_experiment_options(spec, experiment, name, method_names))
                     # the tables so far, so that a later failure leaves every finished experiment readable
                     if shard.is_main:
                         _write_tables(out, [experiment], table_names, method_names)
@@ -258,8 +265,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
         if shard.is_main:
             # <experiment>.choices.json: the choices of each test beside its table (issue 15)
             for experiment in chosen:
-                write_choices(out, experiment, {table_model_name(spec, n): spec.options(experiment, n)
-                                                for n in model_names}, method_names)
+                write_choices(out, experiment, {table_model_name(spec, n): _experiment_options(
+                    spec, experiment, n, method_names) for n in model_names}, method_names)
             write_manifest(out, profile=spec.name, experiments=chosen, config=config, seed=int(seed),
                            device=config["device"], weights=weights_records, dataset=dataset,
                            bench=spec.bench,
@@ -270,6 +277,18 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                                         else "cpu"), processes=shard.world, **extra)
         shard.barrier()
     return out
+
+
+def _experiment_options(spec, experiment: str, model: str, methods) -> dict:
+    """``spec.options`` plus the profile's options of the chosen methods; the rewards experiment's base
+    methods narrowed to the chosen methods (all of them when none of the profile's is chosen)."""
+    options = spec.options(experiment, model)
+    method_options = spec.method_options(methods)
+    if experiment in _EXPLAINING and method_options:
+        options["attribution_options"] = method_options
+    if experiment == "rewards" and "base_methods" in options:
+        options["base_methods"] = [m for m in options["base_methods"] if m in methods] or list(methods)
+    return options
 
 
 def _prepared_multilabel(spec, shard, **arguments):
@@ -289,5 +308,5 @@ def _write_tables(out: Path, experiments, model_names, method_names) -> None:
             keep &= table["method"].isin(method_names)
         table = table[keep].reset_index(drop=True)
         write_table(table, out / f"{experiment}.csv")
-        if experiment == "faithfulness":
-            write_table(faithfulness_area(table), out / "faithfulness_area.csv")
+        if experiment in ("faithfulness", "faithfulness_lerf"):
+            write_table(faithfulness_area(table), out / f"{experiment}_area.csv")

@@ -29,6 +29,24 @@ def _tail(k: np.ndarray, gamma: float) -> np.ndarray:
     return 0.5 - np.arctan(k / gamma) / np.pi
 
 
+#: the fixture's rewards tests and the slope of each score per unit noise level s
+REWARD_SLOPES = {"MPRT ssim (second-moment)": -0.05, "MPRT spearman (second-moment)": -0.05,
+                 "MPRT mse (second-moment)": 0.3, "MPRT ssim (max-abs)": 0.0,
+                 "MPRT spearman (max-abs)": -0.05,
+                 "MPRT mse (max-abs)": 0.05, "sMPRT (spearman)": -0.05, "eMPRT": 0.0, "MoRF area": 0.0,
+                 "LeRF area": 0.0, "gap LeRF-MoRF": 0.0}
+
+
+def _rewards_table(models, methods, images) -> pd.DataFrame:
+    rows = [dict(model=model, method=method, level=level, test=test, image=image,
+                 # an offset per image and method, none per level: every image's slope is exactly the test's
+                 value=0.5 + slope * level + 0.01 * image * (k + 1) + 0.003 * k,
+                 theory=0.5 + slope * level if test == "MPRT mse (second-moment)" else np.nan)
+            for model in models for k, method in enumerate(methods) for level in (0.0, 1.0, 2.0)
+            for test, slope in REWARD_SLOPES.items() for image in range(images)]
+    return pd.DataFrame(rows)
+
+
 def write_empirical_run(
     folder: Path,
     *,
@@ -123,11 +141,17 @@ def write_empirical_run(
     pd.DataFrame(randomization).to_csv(folder / "randomization.csv", index=False)
     pd.DataFrame(curves).to_csv(folder / "faithfulness.csv", index=False)
     pd.DataFrame(areas).to_csv(folder / "faithfulness_area.csv", index=False)
+    # least relevant first: the same curves reversed in quality (a slower drop), so the gap is positive
+    lerf = pd.DataFrame(curves).assign(score=lambda t: np.clip(1.0 - 0.1 * (1 - t["score"]), 0, 1))
+    lerf.to_csv(folder / "faithfulness_lerf.csv", index=False)
+    lerf.groupby(["model", "method", "patch_size", "image"], as_index=False)["score"].mean().rename(
+        columns={"score": "area"}).to_csv(folder / "faithfulness_lerf_area.csv", index=False)
+    _rewards_table(models, methods, images).to_csv(folder / "rewards.csv", index=False)
     pd.DataFrame(activations).to_csv(folder / "activations.csv", index=False)
     np.savez(folder / "activation_samples.npz", **samples)
     manifest = dict(
         profile=profile,
-        experiments=["randomization", "faithfulness", "activations"],
+        experiments=["randomization", "faithfulness", "faithfulness_lerf", "activations", "rewards"],
         config=dict(images=images),
         seed=seed,
         versions=dict(python="3.11", torch="2.14.1"),

@@ -79,8 +79,9 @@ def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, m
     monkeypatch.setattr(build.runner, "run", fake_run)
     context = build.Context(out=tmp_path, seed=0, quick=True, progress=False)
     run = build.obtain_empirical(context, None)
-    assert run.experiments == ("randomization", "faithfulness")
-    assert calls[-1] == ["randomization", "faithfulness"]  # one manifest for what finished
+    assert run.experiments == ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
+    # one manifest for what finished
+    assert calls[-1] == ["randomization", "faithfulness", "faithfulness_lerf", "rewards"]
     assert any(
         "activations" in problem and "activation hooks broke" in problem for problem in context.missing
     )

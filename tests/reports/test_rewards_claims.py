@@ -1,4 +1,5 @@
-"""reports.rewards (slope verdicts, fresh noise) and reports.claims (the ledger's verdicts).
+"""reports.rewards (slope verdicts, the section from a run's rewards.csv) and reports.claims (the ledger's
+verdicts).
 
 Oracles: scores built to rise, stay flat or fall with s by a known slope; hand-made run tables whose
 claims hold or fail by construction.
@@ -11,7 +12,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from reports import claims, rewards
 
@@ -40,21 +40,33 @@ def test_a_flat_score_is_indifferent():
     assert row["verdict"] == "indifferent" and row["ci_low"] < 0 < row["ci_high"]
 
 
-def test_fresh_noise_draws_a_new_noise_at_every_call_and_keeps_the_clean_map():
-    from empirical.models import load_model
+def test_section_reads_the_runs_rewards_table_and_orients_each_verdict(tmp_path, results_writers):
+    from reports import inputs
+    from tests.reports.conftest import REWARD_SLOPES
 
-    demo_model = load_model("demo")
-    demo_batch = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(7))
-    targets = torch.zeros(3, dtype=torch.long)
-    cache = {}
-    clean = rewards._FreshNoise("gradient", 0.0, 0, cache)(demo_model, demo_batch, targets)
-    noisy = rewards._FreshNoise("gradient", 1.0, 0, cache)
-    first, second = noisy(demo_model, demo_batch, targets), noisy(demo_model, demo_batch, targets)
-    assert not torch.allclose(first, second)
-    assert len(cache) == 1  # the clean map is computed once for every level
-    # the noise has variance s^2 mean(A^2) (s = 1): the residual's mean square is near the map's
-    ratio = (first - clean).square().mean() / clean.square().mean()
-    assert 0.8 < float(ratio) < 1.2
+    write_empirical_run, _ = results_writers
+    run = inputs.load_empirical(write_empirical_run(tmp_path / "run", images=6))
+    for folder in ("tables", "figures"):
+        (tmp_path / folder).mkdir()
+    context = SimpleNamespace(run=run, out=tmp_path, rng=lambda name: np.random.default_rng(0))
+    section = rewards.rewards_section(context)
+    verdicts = pd.read_csv(tmp_path / "tables" / "rewards_verdicts.csv")
+    assert len(verdicts) == 3 * len(REWARD_SLOPES) and context.rewards_verdicts is not None
+    # the fixture's slopes per unit s, oriented by each test's direction (a falling similarity passes MPRT)
+    for test, slope in REWARD_SLOPES.items():
+        oriented = slope if rewards.TEST_DIRECTIONS[test] else -slope
+        expected = "rewards noise" if oriented > 0 else "penalises noise" if oriented < 0 else "indifferent"
+        assert set(verdicts.loc[verdicts["test"] == test, "verdict"]) == {expected}, test
+    # 33 rows: the section shows the test x method summary; ranks of the three methods by every test
+    captions = [getattr(block, "caption", "") for block in section.blocks]
+    assert any("each cell: the verdict" in caption for caption in captions)
+    ranks = pd.read_csv(tmp_path / "tables" / "rewards_ranks_demo.csv")
+    assert len(ranks) == 3 and (tmp_path / "figures" / "rewards_vs_noise_demo.png").is_file()
+
+
+def test_section_without_a_rewards_table_says_how_to_make_it(tmp_path):
+    section = rewards.rewards_section(SimpleNamespace(run=_run({}), out=tmp_path))
+    assert "python -m empirical rewards" in section.blocks[0].text
 
 
 def _run(tables):
@@ -78,14 +90,3 @@ def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
     assert list(ledger) == ["holds", "does not hold", "not testable here", "not testable here", "holds",
                             "not testable here", "holds", "not testable here"]
     assert len(ledger) == len(claims.CLAIMS)
-
-
-@pytest.mark.slow
-def test_measure_scores_on_the_demo_network_gives_every_test_at_every_level():
-    scores, closed = rewards.measure_scores(images=2, levels=(0.0, 2.0))
-    assert set(scores["test"]) == set(rewards.TEST_DIRECTIONS)
-    assert set(scores["level"]) == {0.0, 2.0} and scores["value"].notna().all()
-    # at s = 0 the measured normalised MSE is the closed form at the clean moments (same maps, exact)
-    mse = scores[(scores["test"] == "MPRT mse (second-moment)") & (scores["level"] == 0)]["value"].to_numpy()
-    predicted = closed[(closed["test"] == "MPRT mse (second-moment)") & (closed["level"] == 0)]["theory"]
-    np.testing.assert_allclose(mse, predicted.to_numpy(), rtol=1e-4)

@@ -80,8 +80,10 @@ def test_all_writes_exactly_the_documented_files(tmp_path):
     out = run("all", out=tmp_path, images=2, methods=["gradient"], batch_size=2, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [
         "activation_samples.npz", "activations.choices.json", "activations.csv", "chunks",
-        "faithfulness.choices.json", "faithfulness.csv", "faithfulness_area.csv", "manifest.json",
-        "randomization.choices.json", "randomization.csv"]
+        "faithfulness.choices.json", "faithfulness.csv", "faithfulness_area.csv",
+        "faithfulness_lerf.choices.json", "faithfulness_lerf.csv", "faithfulness_lerf_area.csv",
+        "manifest.json", "randomization.choices.json", "randomization.csv", "rewards.choices.json",
+        "rewards.csv"]
     choices = json.loads((out / "randomization.choices.json").read_text())["models"]["demo"]
     assert choices["granularity"] == "block" and choices["noise_level"] == {"gradient": 0.0}
     faithfulness_choices = json.loads((out / "faithfulness.choices.json").read_text())["models"]["demo"]
@@ -90,8 +92,23 @@ def test_all_writes_exactly_the_documented_files(tmp_path):
     assert tuple(pd.read_csv(out / "activations.csv").columns) == TABLE_COLUMNS["activations.csv"]
     with np.load(out / "activation_samples.npz") as samples:
         assert samples.files and all(key.startswith("demo/") for key in samples.files)
+    lerf_choices = json.loads((out / "faithfulness_lerf.choices.json").read_text())["models"]["demo"]
+    assert lerf_choices["order"] == "lerf" and lerf_choices["patch_grid"]["patch_sizes"] == [4]
+    lerf, morf = (pd.read_csv(out / f"{name}_area.csv") for name in ("faithfulness_lerf", "faithfulness"))
+    assert tuple(lerf.columns) == TABLE_COLUMNS["faithfulness_lerf_area.csv"]
+    # the same images and settings in the other order: different curves at patch 4
+    both = morf[morf["patch_size"] == 4].merge(lerf, on=["model", "method", "patch_size", "image"])
+    assert len(both) == 2 and not np.allclose(both["area_x"], both["area_y"])
+    rewards = pd.read_csv(out / "rewards.csv")
+    assert tuple(rewards.columns) == TABLE_COLUMNS["rewards.csv"]
+    # the demo profile's base methods narrowed to the chosen one; every test at every level on both images
+    assert set(rewards["method"]) == {"gradient"} and set(rewards["image"]) == {0, 1}
+    assert rewards.groupby(["test", "level"]).size().eq(2).all() and rewards["level"].nunique() == 5
+    reward_choices = json.loads((out / "rewards.choices.json").read_text())["models"]["demo"]
+    assert reward_choices["base_methods"] == ["gradient"] and reward_choices["emprt"]["bins"] == 100
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["experiments"] == ["randomization", "faithfulness", "activations"]
+    assert manifest["experiments"] == ["randomization", "faithfulness", "faithfulness_lerf", "activations",
+                                       "rewards"]
 
 
 @pytest.mark.slow
