@@ -31,8 +31,9 @@ def test_gap_interval_against_scipy_t_and_ratios_by_hand():
     row = table.loc["gradient"]
     assert row["gap"] == pytest.approx(gaps.mean()) and row["images"] == 3
     assert (row["gap_ci_low"], row["gap_ci_high"]) == pytest.approx((low, high))
-    assert row["morf_vs_control"] == pytest.approx(np.mean(np.divide(MORF["gradient"], MORF["random-uniform"])))
-    assert row["lerf_vs_control"] == pytest.approx(np.mean(np.divide(LERF["gradient"], LERF["random-uniform"])))
+    for name, areas in (("morf", MORF), ("lerf", LERF)):
+        ratios = np.divide(areas["gradient"], areas["random-uniform"])
+        assert row[f"{name}_vs_control"] == pytest.approx(ratios.mean())
     assert table.loc["random-uniform", "morf_vs_control"] == pytest.approx(1.0)
     assert list(table.index) == ["gradient", "random-uniform"]  # the larger gap first
 
