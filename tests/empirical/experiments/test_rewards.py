@@ -99,3 +99,17 @@ def test_bad_settings_are_one_error_naming_the_argument(tmp_path, demo_model, de
     with pytest.raises(ValueError, match=named):
         _run(tmp_path, demo_model, demo_batch, **options)
     assert not (tmp_path / "chunks").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet50", "densenet121", "efficientnet-b0"])
+def test_every_test_runs_on_the_full_size_networks_and_matches_the_closed_form_at_zero(tmp_path, name):
+    torch.manual_seed(0)  # load_model's random weights for this test only; the experiment draws with seed
+    model = load_model(name, weights="random", rng=0).eval()
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    table = rewards.run_rewards(model, images, None, model_name=name, store=ChunkStore(tmp_path, "rewards"),
+                                methods=["gradient"], batch_size=1, progress=False, levels=(0.0, 1.0),
+                                patch_size=16, steps=3, blur_kernel=15)
+    assert set(table["test"]) == set(rewards.TESTS) and table["value"].notna().all()
+    zero = table[(table["test"] == "MPRT mse (second-moment)") & (table["level"] == 0)]
+    np.testing.assert_allclose(zero["value"], zero["theory"], rtol=1e-4)
