@@ -35,8 +35,8 @@ DEMO_SETTINGS = {"train_canvases": 1000, "val_canvases": 300, "test_canvases": 2
                  "batch_size": 32, "lr": 3e-3}
 #: the smaller fine-tuning of ``python -m reports`` (its whole run stays under 3 minutes on 2 cores):
 #: 400/100/100 canvases, 6 epochs; measured (seed 0, 1 torch thread): test mAP 0.641 against 0.273 for the
-#: untrained head (validation mAP 0.644 at the chosen epoch 6) in 16 s wall. 300 training canvases and 5 epochs
-#: did worse, and so did batch 16 or lr 1e-2 (measured before the test split, on validation mAP).
+#: untrained head (validation mAP 0.644 at the chosen epoch 6) in 16 s wall. 300 training canvases and 5
+#: epochs did worse, and so did batch 16 or lr 1e-2 (measured before the test split, on validation mAP).
 REPORT_DEMO_SETTINGS = {**DEMO_SETTINGS, "train_canvases": 400, "val_canvases": 100, "test_canvases": 100,
                         "epochs": 6}
 #: ``python -m reports --quick``: a first look, not a trained network
