@@ -16,7 +16,7 @@ from pathlib import Path
 from empirical.measures.similarity import NORMALIZATIONS
 from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
 from empirical.run import runner
-from empirical.run.multilabel_inputs import DEMO_FOLDER, recorded_checkpoint
+from empirical.run.multilabel_inputs import DEMO_FOLDER, recorded_checkpoint, relative_to_run
 from reports import figures, inputs, stats
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun
 from reports.render import Note, Paragraph, Section, Table
@@ -47,7 +47,7 @@ def multilabel_section(context) -> Section:
         return section.add(Note("No multi-label run: " + "; ".join(problems or ["none was given"])))
     manifest = run.manifest
     dataset = (manifest.get("dataset") or {}).get("name", "unknown")
-    fitted = _fitted(manifest.get("finetune") or {}, run.path)
+    fitted = _fitted(manifest.get("finetune") or {}, run.path, getattr(context, "out", None))
     images = (manifest.get("dataset") or {}).get("images", "?")
     section.add(Paragraph(
         f"Dataset: {DATASET_TITLES.get(dataset, dataset)}, profile {manifest.get('profile')!r}, "
@@ -87,10 +87,12 @@ def _map(value) -> str:
     return "?" if value is None else f"{value:.3f}"
 
 
-def _fitted(finetune: dict, run_folder: Path) -> str:
+def _fitted(finetune: dict, run_folder: Path, report_folder: Path | None) -> str:
     """The fine-tuning sentences of section 3b: the test mAP (canvases that neither trained nor picked the
     epoch) against the untrained head's as the held-out figure, the validation mAP as the one that picked
-    the epoch, and where the checkpoint is (a relative record resolved against the run folder)."""
+    the epoch, and where the checkpoint is (a relative record resolved against the run folder, and shown
+    relative to the report folder when inside it: the report is written in a staging folder that is then
+    renamed, so an absolute path would name a folder that is gone)."""
     if finetune.get("best_val_map") is None and finetune.get("test_map") is None:
         return ""
     text = " Fine-tuned (sigmoid + binary cross-entropy, AdamW)"
@@ -106,7 +108,11 @@ def _fitted(finetune: dict, run_folder: Path) -> str:
              f"that choice, is {validation} (untrained head {untrained}).")
     checkpoint = recorded_checkpoint(finetune, run_folder)
     if checkpoint is not None:
-        text += f" Checkpoint: {checkpoint}{'' if checkpoint.is_file() else ' (no longer there)'}."
+        shown = checkpoint if report_folder is None else relative_to_run(checkpoint, report_folder)
+        if not Path(shown).is_absolute():
+            shown = f"{shown} in the report folder"
+        kept = "" if checkpoint.is_file() else " (not kept with this copy of the run)"
+        text += f" Checkpoint: {shown}{kept}."
     return text
 
 
