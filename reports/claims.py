@@ -3,12 +3,18 @@ measured in this run and a verdict: holds, does not hold, or not testable here (
 
 Each check reads the tables of the empirical run (randomization.csv, faithfulness_area.csv,
 activations.csv) and the verdicts of "What each test rewards"; the thresholds that turn a qualitative
-claim into a verdict are stated in the row's ``evidence``.
+claim into a verdict are stated in the row's ``evidence``. The claim of section H (ImageNet and multi-label
+results alike) compares the single-label run with the multi-label run of section 3b when the report has
+both: the ImageNet and COCO/VOC runs of ``--from`` and ``--from-multilabel``, or, in the default report,
+their toy analogue (the digits demo against the digit canvases), which its verdict says.
 """
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
+from scipy.stats import kendalltau
 
 from reports.render import Note, Paragraph, Section, Table
 
@@ -23,6 +29,19 @@ NEAR_TWO = 1.8
 SMALL_P = 0.1
 #: "near zero" curve: the largest P of the level below this
 NEAR_ZERO_P = 0.01
+
+#: "alike" orders: Kendall's tau of the two runs' method means above this, for every comparison
+ALIKE_TAU = 0.0
+#: the fewest methods both runs share for an order to be compared (two methods give tau = +-1 by chance)
+ALIKE_MIN_METHODS = 3
+#: the control that should be the least faithful (largest MoRF area) in both runs
+CONTROL_METHOD = "random-uniform"
+#: how the evidence names each run's data (manifest ``dataset.name``)
+DATASET_NAMES = {"digits": "single-label digits", "imagenet": "single-label ImageNet",
+                 "digit-canvases": "multi-label digit canvases", "coco": "multi-label MSCOCO",
+                 "voc": "multi-label PASCAL VOC"}
+#: the datasets the seed compares (section H); any other pair is a toy analogue of the claim
+_SEED_PAIR = ({"imagenet"}, {"coco", "voc"})
 
 CLAIMS = (
     "randomisation checks reward noise, faithfulness tests do not (the seed's thesis)",
@@ -131,6 +150,84 @@ def _lrp_ahead(area: pd.DataFrame | None):
     return (HOLDS if (best_lrp < best_gradient).all() else FAILS), evidence + " (MoRF: lower is better)"
 
 
+def _dataset(run) -> str:
+    return ((run.manifest or {}).get("dataset") or {}).get("name") or "unknown"
+
+
+def _area_means(area: pd.DataFrame) -> dict[int, pd.Series]:
+    """Mean MoRF area per method (over the run's models and images), one series per patch size."""
+    return {int(size): rows.groupby("method")["area"].mean()
+            for size, rows in area.groupby("patch_size")}
+
+
+def _last_step_ssim(randomization: pd.DataFrame) -> pd.Series:
+    """Mean SSIM (second-moment normalisation) per method at each model's last randomisation step."""
+    rows = randomization[(randomization["measure"] == "ssim")
+                         & (randomization["normalization"] == "second-moment")]
+    last = rows[rows["step"] == rows.groupby("model")["step"].transform("max")]
+    return last.groupby("method")["value"].mean()
+
+
+def _tau(first: pd.Series, second: pd.Series, methods) -> float:
+    """Kendall's tau (scipy) of the two runs' means over ``methods``; NaN when it is undefined."""
+    tau = kendalltau(first[methods].to_numpy(), second[methods].to_numpy()).statistic
+    return float(tau)
+
+
+def _faithfulness_orders(areas, names) -> tuple[list[float], list[str], list[bool]]:
+    """Per patch size both runs have: Kendall's tau of the mean areas over the shared methods, its evidence,
+    and (where both have the control) whether the control is last in both."""
+    taus, parts, control_last = [], [], []
+    for size in sorted(set(areas[0]) & set(areas[1])):
+        shared = sorted(set(areas[0][size].index) & set(areas[1][size].index))
+        if len(shared) < ALIKE_MIN_METHODS:
+            continue
+        taus.append(_tau(areas[0][size], areas[1][size], shared))
+        parts.append(f"MoRF area, patch {size}: tau {taus[-1]:.2f} over {len(shared)} methods")
+        if CONTROL_METHOD in shared:
+            last = [means[size][shared].idxmax() == CONTROL_METHOD for means in areas]
+            control_last.append(all(last))
+            where = " and ".join(name for name, is_last in zip(names, last, strict=True) if is_last)
+            parts[-1] += f", {CONTROL_METHOD} last in {where or 'neither'}"
+    return taus, parts, control_last
+
+
+def _alike(single, multilabel):
+    """Section H: the faithfulness orders (mean MoRF area per patch size; the control last) and the
+    randomisation order (mean SSIM at the last step) of the single-label and the multi-label run agree."""
+    if single is None or multilabel is None:
+        lacking = "a single-label run" if single is None else "a multi-label run (section 3b)"
+        return UNTESTABLE, f"needs a single-label run beside a multi-label run; this report lacks {lacking}"
+    names = _dataset(single), _dataset(multilabel)
+    if names[0] not in ("digits", "imagenet"):
+        return UNTESTABLE, f"the single-label run's data is {names[0]!r}, neither ImageNet nor the digits"
+    compared = " vs ".join(DATASET_NAMES.get(name, name) for name in names)
+    toy = not (names[0] in _SEED_PAIR[0] and names[1] in _SEED_PAIR[1])
+    areas = [run.table("faithfulness_area.csv") for run in (single, multilabel)]
+    randomizations = [run.table("randomization.csv") for run in (single, multilabel)]
+    if any(table is None for table in (*areas, *randomizations)):
+        return UNTESTABLE, f"{compared}: needs faithfulness_area.csv and randomization.csv of both runs"
+    taus, parts, control_last = _faithfulness_orders([_area_means(area) for area in areas], names)
+    ssims = [_last_step_ssim(table) for table in randomizations]
+    shared = sorted(set(ssims[0].index) & set(ssims[1].index))
+    if not parts or len(shared) < ALIKE_MIN_METHODS:
+        return UNTESTABLE, (f"{compared}: fewer than {ALIKE_MIN_METHODS} methods in both runs' faithfulness "
+                            "(at a common patch size) or randomisation tables")
+    taus.append(_tau(ssims[0], ssims[1], shared))
+    parts.append(f"SSIM (second-moment) at the last randomisation step: tau {taus[-1]:.2f} over "
+                 f"{len(shared)} methods")
+    if not control_last:
+        parts.append(f"{CONTROL_METHOD} not in both runs' faithfulness tables: its place is not judged")
+    holds = all(not math.isnan(tau) and tau > ALIKE_TAU for tau in taus) and all(control_last)
+    rule = (f"Kendall tau of the methods' means (scipy); holds when every tau > {ALIKE_TAU:g} and "
+            f"{CONTROL_METHOD} has the largest mean area in both runs at every patch size; else does not "
+            "hold")
+    analogue = " (the toy analogue of ImageNet vs COCO/VOC)" if toy else ""
+    evidence = f"{compared}{analogue}: {'; '.join(parts)} ({rule})"
+    verdict = HOLDS if holds else FAILS
+    return (f"{verdict} (toy analogue)" if toy else verdict), evidence
+
+
 def claims_table(context) -> pd.DataFrame:
     """One row per claim of ``CLAIMS``: claim, evidence, verdict."""
     run = context.run
@@ -144,7 +241,7 @@ def claims_table(context) -> pd.DataFrame:
         _overtaking(activations),
         _overtaking(activations, "resnet50", (9, 12)),
         _lrp_ahead(table("faithfulness_area.csv")),
-        (UNTESTABLE, "needs a multi-label run beside an ImageNet run; this report reads one run"),
+        _alike(run, getattr(context, "multilabel", None)),
     )
     return pd.DataFrame([{"claim": claim, "evidence": evidence, "verdict": verdict}
                          for claim, (verdict, evidence) in zip(CLAIMS, checks, strict=True)])

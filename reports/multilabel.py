@@ -16,7 +16,7 @@ from pathlib import Path
 from empirical.measures.similarity import NORMALIZATIONS
 from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
 from empirical.run import runner
-from empirical.run.multilabel_inputs import DEMO_FOLDER
+from empirical.run.multilabel_inputs import DEMO_FOLDER, recorded_checkpoint, relative_to_run
 from reports import figures, inputs, stats
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun
 from reports.render import Note, Paragraph, Section, Table
@@ -47,12 +47,7 @@ def multilabel_section(context) -> Section:
         return section.add(Note("No multi-label run: " + "; ".join(problems or ["none was given"])))
     manifest = run.manifest
     dataset = (manifest.get("dataset") or {}).get("name", "unknown")
-    finetune = manifest.get("finetune") or {}
-    fitted = ""
-    if finetune.get("best_val_map") is not None:
-        fitted = (f" Fine-tuned (sigmoid + binary cross-entropy, AdamW) to a held-out mAP of "
-                  f"{finetune['best_val_map']:.3f} (epoch {finetune.get('best_epoch')}), against "
-                  f"{finetune.get('untrained_head_val_map', float('nan')):.3f} for the untrained head.")
+    fitted = _fitted(manifest.get("finetune") or {}, run.path, getattr(context, "out", None))
     images = (manifest.get("dataset") or {}).get("images", "?")
     section.add(Paragraph(
         f"Dataset: {DATASET_TITLES.get(dataset, dataset)}, profile {manifest.get('profile')!r}, "
@@ -86,6 +81,39 @@ def multilabel_section(context) -> Section:
                             f"{dataset}: SSIM after {normalization} normalisation (figure 6)", table, "ssim",
                             normalization))
     return section
+
+
+def _map(value) -> str:
+    return "?" if value is None else f"{value:.3f}"
+
+
+def _fitted(finetune: dict, run_folder: Path, report_folder: Path | None) -> str:
+    """The fine-tuning sentences of section 3b: the test mAP (canvases that neither trained nor picked the
+    epoch) against the untrained head's as the held-out figure, the validation mAP as the one that picked
+    the epoch, and where the checkpoint is (a relative record resolved against the run folder, and shown
+    relative to the report folder when inside it: the report is written in a staging folder that is then
+    renamed, so an absolute path would name a folder that is gone)."""
+    if finetune.get("best_val_map") is None and finetune.get("test_map") is None:
+        return ""
+    text = " Fine-tuned (sigmoid + binary cross-entropy, AdamW)"
+    if finetune.get("test_map") is not None:
+        text += (f" to a held-out test mAP of {_map(finetune['test_map'])}, against "
+                 f"{_map(finetune.get('untrained_head_test_map'))} for the untrained head on the same test "
+                 "images (neither trained on nor used to pick the epoch);")
+    else:  # a record from before the demo had a test split
+        text += " (no test split recorded: only the validation mAP is known);"
+    validation = _map(finetune.get("best_val_map"))
+    untrained = _map(finetune.get("untrained_head_val_map"))
+    text += (f" the validation mAP, which picked epoch {finetune.get('best_epoch')} and is biased upwards by "
+             f"that choice, is {validation} (untrained head {untrained}).")
+    checkpoint = recorded_checkpoint(finetune, run_folder)
+    if checkpoint is not None:
+        shown = checkpoint if report_folder is None else relative_to_run(checkpoint, report_folder)
+        if not Path(shown).is_absolute():
+            shown = f"{shown} in the report folder"
+        kept = "" if checkpoint.is_file() else " (not kept with this copy of the run)"
+        text += f" Checkpoint: {shown}{kept}."
+    return text
 
 
 def _faithfulness(table, patch_size, path):

@@ -2,10 +2,12 @@
 handwritten digits, written as PNG images plus COCO-format ``instances_{split}.json`` files, so that the same
 reader (``annotations.read_coco_split``) and the same centre-crop labels serve the demo and real COCO.
 
-Layout under ``root`` (COCO's own): ``annotations/instances_train.json``, ``annotations/instances_val.json``,
-``train/*.png``, ``val/*.png``. Categories ``1..10`` are named ``"0".."9"`` (class index = digit). Training
-canvases use digits of the training split of ``empirical.run.data.digits_split`` (the one the shipped demo
-weights saw), validation canvases only held-out digits.
+Layout under ``root`` (COCO's own): ``annotations/instances_{train,val,test}.json`` and
+``{train,val,test}/*.png``. Categories ``1..10`` are named ``"0".."9"`` (class index = digit). The three
+splits draw from disjoint pools of digits (``canvas_digit_pools``): training canvases from the training split
+of ``empirical.run.data.digits_split`` (the one the shipped demo weights saw); validation and test canvases
+each from one half of its held-out digits (a fixed stratified halving), so the test canvases share no digit
+with the canvases that trained the network or picked its epoch.
 
 Each digit (8x8, intensities 0..16) is upsampled bilinearly to a random side in ``digit_sizes``, scaled to
 [0, 1] (the demo network's preprocessing, ``empirical.models.demo_net.digits_to_demo_input``) and placed at a
@@ -31,6 +33,8 @@ __all__ = [
     "DEMO_CANVAS_SIZES",
     "DEMO_DIGIT_SIZES",
     "INK_THRESHOLD",
+    "SPLITS",
+    "canvas_digit_pools",
     "write_digit_canvases",
 ]
 
@@ -38,6 +42,24 @@ DEMO_CANVAS_SIZES = (36, 52)
 DEMO_DIGIT_SIZES = (14, 20)
 INK_THRESHOLD = 0.05
 _PLACEMENT_TRIES = 200
+#: the canvas splits, in the order their canvases are drawn from ``rng``
+SPLITS = ("train", "val", "test")
+#: the fixed seed of the halving of the held-out digits into the validation and the test pool
+_HELD_OUT_HALVING_SEED = 0
+
+
+def canvas_digit_pools() -> dict[str, np.ndarray]:
+    """Indices into scikit-learn's digits that each canvas split draws from (module docstring): ``train`` the
+    training split of ``digits_split``, ``val`` and ``test`` the two halves of its held-out split, stratified
+    by digit with a fixed seed. Returns {split: sorted indices}; the three are disjoint."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    train, held_out = digits_split()
+    target = load_digits().target
+    val, test = train_test_split(held_out, test_size=0.5, random_state=_HELD_OUT_HALVING_SEED,
+                                 stratify=target[held_out])
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
 def _check_range(value, name: str) -> tuple[int, int]:
@@ -95,19 +117,20 @@ def _canvas(digit_images, digit_labels, *, canvas_sizes, digit_sizes, digits_per
 
 
 def write_digit_canvases(root, *, train_canvases: int = 400, val_canvases: int = 150,
-                         canvas_sizes=DEMO_CANVAS_SIZES, digit_sizes=DEMO_DIGIT_SIZES,
-                         digits_per_canvas=(2, 3),
+                         test_canvases: int = 150, canvas_sizes=DEMO_CANVAS_SIZES,
+                         digit_sizes=DEMO_DIGIT_SIZES, digits_per_canvas=(2, 3),
                          max_overlap: float = 0.1, rng) -> dict[str, tuple[Path, Path]]:
     """Write the demo canvases under ``root`` (layout in the module docstring); ``rng``: an int seed or a
     ``numpy.random.Generator``, the only source of randomness.
 
-    Returns {split: (annotation file, image folder)} for ``train`` and ``val``.
+    Returns {split: (annotation file, image folder)} for ``train``, ``val`` and ``test``.
     """
     from PIL import Image
     from sklearn.datasets import load_digits
 
     counts = {"train": _check_count(train_canvases, "train_canvases"),
-              "val": _check_count(val_canvases, "val_canvases")}
+              "val": _check_count(val_canvases, "val_canvases"),
+              "test": _check_count(test_canvases, "test_canvases")}
     canvas_sizes = _check_range(canvas_sizes, "canvas_sizes")
     digit_sizes = _check_range(digit_sizes, "digit_sizes")
     digits_per_canvas = _check_range(digits_per_canvas, "digits_per_canvas")
@@ -122,7 +145,7 @@ def write_digit_canvases(root, *, train_canvases: int = 400, val_canvases: int =
     elif not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be an integer seed or a numpy.random.Generator, got {rng!r}")
     digits = load_digits()
-    indices = dict(zip(("train", "val"), digits_split(), strict=True))
+    indices = canvas_digit_pools()
     root = Path(root)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     categories = [{"id": digit + 1, "name": str(digit), "supercategory": "digit"} for digit in range(10)]

@@ -10,11 +10,17 @@ at least one positive validation label (a class without positives has no defined
 count of classes used is in the metrics). Epoch 0 of the metrics is the network with its fresh, untrained
 head.
 
+The validation mAP picked the epoch, so it is biased upwards as an estimate of the network's performance. A
+``test`` set, when given, is held out from both: after training, the best checkpoint and the untrained head
+(the same fresh classifier as epoch 0) are scored on it by the same scikit-learn mAP, once each (the demo
+does this; ``python -m empirical finetune`` for COCO/VOC has no test split and records none).
+
 Files in ``out``: ``best.pt`` (state dict of the best epoch), ``last.pt`` (model, optimiser, epoch, history:
 what a killed run resumes from), ``metrics.csv`` (one row per epoch), ``finetune.json`` (configuration and
-result). Every file is written atomically (temporary file, then rename) after each finished epoch. All random
-draws (head initialisation, shuffling, flips, dropout) come from generators seeded by ``seed`` and the epoch,
-so a resumed run ends in the same state as an uninterrupted one (same device and thread count).
+result; with a ``test`` set also ``test_map`` and ``untrained_head_test_map``). Every file is written
+atomically (temporary file, then rename) after each finished epoch. All random draws (head initialisation,
+shuffling, flips, dropout) come from generators seeded by ``seed`` and the epoch, so a resumed run ends in
+the same state as an uninterrupted one (same device and thread count).
 """
 
 from __future__ import annotations
@@ -59,13 +65,16 @@ _EPOCH_SEED_STRIDE = 1_000_003
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """Where the best checkpoint is, its epoch and validation mAP, the untrained head's mAP, all metrics."""
+    """Where the best checkpoint is, its epoch and validation mAP, the untrained head's validation mAP, all
+    metrics, and (with a test set) the test mAP of the best checkpoint and of the untrained head."""
 
     best_path: Path
     best_epoch: int
     best_map: float
     untrained_map: float
     metrics: tuple[dict, ...]
+    test_map: float | None = None
+    untrained_test_map: float | None = None
 
 
 def replace_classifier(model: nn.Module, model_name: str, num_classes: int, *,
@@ -120,6 +129,13 @@ def load_finetuned(model_name: str, path, num_classes: int, device="cpu") -> nn.
         raise ValueError(f"weights in {path} do not fit {model_name!r} with {num_classes} classes: "
                          f"{str(error).splitlines()[0]}") from error
     return model.eval().to(device)
+
+
+def _untrained(model_name: str, weights, num_classes: int, seed: int) -> nn.Module:
+    """The network of epoch 0 on the CPU: ``weights`` loaded, the classifier replaced by a fresh head drawn
+    from ``seed`` (the same head every time, so the untrained head can be rebuilt after a resume)."""
+    model = load_model(model_name, weights=weights, device="cpu")
+    return replace_classifier(model, model_name, num_classes, rng=torch.Generator().manual_seed(seed))
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -182,14 +198,15 @@ def resolve_device(device) -> torch.device:
 def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *, weights, out,
              epochs: int = PAPER_EPOCHS, batch_size: int = PAPER_BATCH_SIZE, lr: float = PAPER_LEARNING_RATE,
              weight_decay: float = 0.01, device="cpu", seed: int = 0, workers: int = 0,
-             progress: bool = True,
+             progress: bool = True, test: AnnotationSet | None = None,
              on_epoch_end: Callable[[int, dict], None] | None = None) -> FinetuneResult:
     """Fine-tune ``model_name`` from ``weights`` (as ``empirical.models.load_model`` takes them) on ``train``
-    and select by validation mAP on ``validation`` (recipe and files: module docstring).
+    and select by validation mAP on ``validation`` (recipe and files: module docstring); ``test`` (optional)
+    scores the best checkpoint and the untrained head on images that neither trained nor selected.
 
-    Resumes from ``out/last.pt`` when it holds a run of the same configuration (``epochs`` may grow); a
-    different configuration there is a ValueError. ``on_epoch_end(epoch, metrics row)`` runs after each
-    epoch's files are written. Returns a :class:`FinetuneResult`.
+    Resumes from ``out/last.pt`` when it holds a run of the same configuration (``epochs`` may grow; the test
+    set is no part of it); a different configuration there is a ValueError. ``on_epoch_end(epoch, metrics
+    row)`` runs after each epoch's files are written. Returns a :class:`FinetuneResult`.
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -200,12 +217,14 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0 or not math.isfinite(lr):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    for name, data in (("train", train), ("validation", validation)):
+    for name, data in (("train", train), ("validation", validation), ("test", test)):
+        if name == "test" and data is None:
+            continue
         if not isinstance(data, AnnotationSet) or len(data) == 0:
             raise ValueError(f"{name} must be a non-empty AnnotationSet, got {data!r:.80}")
-    if train.class_names != validation.class_names:
-        raise ValueError(f"train and validation name different classes: {train.class_names[:5]}... and "
-                         f"{validation.class_names[:5]}...")
+        if data.class_names != train.class_names:
+            raise ValueError(f"train and {name} name different classes: {train.class_names[:5]}... and "
+                             f"{data.class_names[:5]}...")
     device = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,9 +238,7 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     train_set = MultiLabelDataset(train, **geometry)
     val_loader = DataLoader(MultiLabelDataset(validation, **geometry), batch_size=batch_size,
                             num_workers=workers)
-    model = load_model(model_name, weights=weights, device="cpu")
-    replace_classifier(model, model_name, train.num_classes, rng=torch.Generator().manual_seed(seed))
-    model.to(device)
+    model = _untrained(model_name, weights, train.num_classes, seed).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_function = nn.BCEWithLogitsLoss()
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -283,10 +300,19 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     trained = [row for row in history if 0 < row["epoch"] <= epochs]
     best = max(trained, key=lambda row: row["val_map"]) if trained else history[0]
     _write_metrics(history, out / "metrics.csv")
-    result = FinetuneResult(best_path, int(best["epoch"]), float(best["val_map"]),
-                            float(history[0]["val_map"]), tuple(history))
-    _atomic_text(json.dumps({"config": config, "epochs": epochs, "best_epoch": result.best_epoch,
-                             "best_val_map": result.best_map, "untrained_head_val_map": result.untrained_map,
-                             "train": train.describe(), "validation": validation.describe()},
-                            indent=2) + "\n", out / "finetune.json")
-    return result
+    record = {"config": config, "epochs": epochs, "best_epoch": int(best["epoch"]),
+              "best_val_map": float(best["val_map"]), "untrained_head_val_map": float(history[0]["val_map"]),
+              "train": train.describe(), "validation": validation.describe()}
+    if test is not None:
+        test_loader = DataLoader(MultiLabelDataset(test, **geometry), batch_size=batch_size,
+                                 num_workers=workers)
+        untrained = _untrained(model_name, weights, train.num_classes, seed).to(device)
+        networks = {"test_map": load_finetuned(model_name, best_path, train.num_classes, device=device),
+                    "untrained_head_test_map": untrained}
+        for key, network in networks.items():
+            record[key] = _evaluate(network, test_loader, device, loss_function)[1]
+        record["test"] = test.describe()
+    _atomic_text(json.dumps(record, indent=2) + "\n", out / "finetune.json")
+    return FinetuneResult(best_path, record["best_epoch"], record["best_val_map"],
+                          record["untrained_head_val_map"], tuple(history), record.get("test_map"),
+                          record.get("untrained_head_test_map"))

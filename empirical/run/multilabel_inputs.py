@@ -4,8 +4,12 @@
   folder (``OUT/multilabel-demo/{data,finetune}``, ``empirical.multilabel.demo.finetune_demo``); a run
   started again finds the finished fine-tuning there and does not refit (``finetune`` resumes from its
   ``last.pt``). ``weights`` (a ``best.pt`` of the same settings) skips the fine-tuning altogether. The
-  experiments see the first validation canvases: held-out digits, never trained on (the validation split
-  only picked the best epoch).
+  experiments see the first test canvases: digits that neither trained the network nor picked its epoch
+  (that was the validation split). The manifest's ``finetune`` record holds the validation mAP that picked
+  the epoch, the test mAP of the best checkpoint and of the untrained head, and the ``checkpoint``: relative
+  to the run folder when it lies inside it (so the record survives the folder being moved, as
+  ``python -m reports`` moves its staging folder into place), absolute otherwise; ``recorded_checkpoint``
+  reads it back.
 - ``coco`` / ``voc``: the validation split of ``data`` (COCO ``val2017``, VOC ``val``) and the fine-tuned
   checkpoints given as ``weights`` (``best.pt`` of ``python -m empirical finetune``), one per network.
 
@@ -25,10 +29,14 @@ from empirical.multilabel.demo import DEMO_SETTINGS, finetune_demo, write_demo_d
 from empirical.multilabel.finetune import load_finetuned
 from empirical.run.data import ImageSet
 
-__all__ = ["DEMO_FOLDER", "MultilabelInputs", "check_finetune_settings", "prepare"]
+__all__ = ["DEMO_FOLDER", "FINETUNE_RESULT_KEYS", "MultilabelInputs", "check_finetune_settings", "prepare",
+           "recorded_checkpoint", "relative_to_run"]
 
 #: the folder of a ``demo-multilabel`` run that holds its canvases and its fine-tuning
 DEMO_FOLDER = "multilabel-demo"
+#: the results of the demo's fine-tuning copied from its ``finetune.json`` into the manifest
+FINETUNE_RESULT_KEYS = ("best_epoch", "best_val_map", "untrained_head_val_map", "test_map",
+                        "untrained_head_test_map")
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,26 @@ def prepare(profile, *, out, models, images: int, data, weights: dict, device: s
     return MultilabelInputs(image_set, annotations.class_names, {name: str(weights[name]) for name in models})
 
 
+def relative_to_run(path, run_folder) -> str:
+    """``path`` as recorded in a run's manifest: relative to ``run_folder`` (POSIX separators) when it lies
+    inside it, else absolute. Returns the string."""
+    path, run_folder = Path(path).resolve(), Path(run_folder).resolve()
+    try:
+        return path.relative_to(run_folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def recorded_checkpoint(record: dict | None, run_folder) -> Path | None:
+    """The fine-tuned checkpoint a manifest's ``finetune`` ``record`` names, a relative path resolved against
+    ``run_folder`` (where the manifest now lies). Returns None when the record names none."""
+    checkpoint = (record or {}).get("checkpoint")
+    if not checkpoint:
+        return None
+    checkpoint = Path(checkpoint)
+    return checkpoint if checkpoint.is_absolute() else Path(run_folder) / checkpoint
+
+
 def _demo(*, out: Path, images: int, checkpoint, device: str, seed: int, progress: bool,
           settings: dict) -> MultilabelInputs:
     folder = out / DEMO_FOLDER
@@ -91,14 +119,14 @@ def _demo(*, out: Path, images: int, checkpoint, device: str, seed: int, progres
         result = finetune_demo(folder, seed=seed, device=device, progress=progress, **settings)
         checkpoint = result.best_path
         record.update(best_epoch=result.best_epoch, best_val_map=result.best_map,
-                      untrained_head_val_map=result.untrained_map)
+                      untrained_head_val_map=result.untrained_map, test_map=result.test_map,
+                      untrained_head_test_map=result.untrained_test_map)
     elif (Path(checkpoint).parent / "finetune.json").is_file():  # the record the fine-tuning left beside it
         saved = json.loads((Path(checkpoint).parent / "finetune.json").read_text())
-        record.update({key: saved.get(key) for key in ("best_epoch", "best_val_map",
-                                                       "untrained_head_val_map")})
+        record.update({key: saved.get(key) for key in FINETUNE_RESULT_KEYS})
     data = write_demo_data(folder / "data", seed=seed, train_canvases=settings["train_canvases"],
-                           val_canvases=settings["val_canvases"])
-    validation = read_coco_split(data, "val")
-    record["checkpoint"] = str(Path(checkpoint).resolve())
-    return MultilabelInputs(multilabel_image_set(validation, "demo", images), validation.class_names,
+                           val_canvases=settings["val_canvases"], test_canvases=settings["test_canvases"])
+    test = read_coco_split(data, "test")
+    record["checkpoint"] = relative_to_run(checkpoint, out)
+    return MultilabelInputs(multilabel_image_set(test, "demo", images), test.class_names,
                             {"demo": str(checkpoint)}, record)

@@ -75,9 +75,9 @@ def files():
 
 @pytest.fixture(scope="session")
 def tiny_canvases(tmp_path_factory):
-    """12 training and 8 validation digit canvases (COCO layout), written once for the session."""
+    """12 training, 8 validation and 6 test digit canvases (COCO layout), written once for the session."""
     from empirical.multilabel.digit_canvases import write_digit_canvases
 
     root = tmp_path_factory.mktemp("canvases")
-    write_digit_canvases(root, train_canvases=12, val_canvases=8, rng=0)
+    write_digit_canvases(root, train_canvases=12, val_canvases=8, test_canvases=6, rng=0)
     return root

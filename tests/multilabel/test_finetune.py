@@ -61,7 +61,8 @@ def test_mean_average_precision_is_sklearns_macro_over_classes_with_positives():
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_finished_epoch_and_ends_as_an_uninterrupted_one(tiny_canvases,
                                                                                          tmp_path):
-    whole = _run(tiny_canvases, tmp_path / "whole", epochs=3)
+    test = read_coco_split(tiny_canvases, "test")
+    whole = _run(tiny_canvases, tmp_path / "whole", epochs=3, test=test)
 
     def kill_after_first(epoch, row):
         if epoch == 1:
@@ -70,10 +71,13 @@ def test_killed_run_resumes_from_its_last_finished_epoch_and_ends_as_an_uninterr
     with pytest.raises(Killed):
         _run(tiny_canvases, tmp_path / "killed", epochs=3, on_epoch_end=kill_after_first)
     finished = []
-    resumed = _run(tiny_canvases, tmp_path / "killed", epochs=3, on_epoch_end=lambda e, r: finished.append(e))
+    resumed = _run(tiny_canvases, tmp_path / "killed", epochs=3, on_epoch_end=lambda e, r: finished.append(e),
+                   test=test)
     assert finished == [2, 3]  # epoch 1 was not redone
     assert _without_times(resumed.metrics) == _without_times(whole.metrics)
     assert (resumed.best_epoch, resumed.best_map) == (whole.best_epoch, whole.best_map)
+    # the test set is no part of the resumed configuration, and scores the same networks
+    assert (resumed.test_map, resumed.untrained_test_map) == (whole.test_map, whole.untrained_test_map)
     for name in ("best.pt", "last.pt"):
         expected, actual = _state(tmp_path / "whole" / name), _state(tmp_path / "killed" / name)
         assert all(torch.equal(expected[key], actual[key]) for key in expected)
@@ -102,6 +106,51 @@ def test_best_checkpoint_loads_with_weights_only_and_reproduces_the_best_epochs_
         load_finetuned("demo", result.best_path, 7)
     with pytest.raises(FileNotFoundError, match="fine-tuned weights not found"):
         load_finetuned("demo", tmp_path / "none.pt", 10)
+
+
+def _sklearn_map(model, annotations) -> float:
+    """The oracle: scikit-learn's average_precision_score per class with a positive, averaged, written out
+    here rather than through ``mean_average_precision``."""
+    from sklearn.metrics import average_precision_score
+
+    from empirical.multilabel.dataset import MultiLabelDataset, input_geometry
+
+    dataset = MultiLabelDataset(annotations, **input_geometry("demo"))
+    images = torch.stack([dataset[k][0] for k in range(len(dataset))])
+    labels = torch.stack([dataset[k][1] for k in range(len(dataset))]).numpy()
+    with torch.no_grad():
+        scores = model.eval()(images).double().numpy()
+    return float(np.mean([average_precision_score(labels[:, k], scores[:, k])
+                          for k in range(labels.shape[1]) if labels[:, k].any()]))
+
+
+def test_test_map_is_sklearns_average_precision_of_the_saved_best_checkpoint_and_the_untrained_head(
+        tiny_canvases, tmp_path):
+    import json
+
+    from empirical.models import load_model
+
+    test = read_coco_split(tiny_canvases, "test")
+    result = _run(tiny_canvases, tmp_path / "run", epochs=2, test=test, seed=3)
+    state = torch.load(result.best_path, map_location="cpu", weights_only=True)
+    best = build_model("demo", rng=0)
+    best.fc = torch.nn.Linear(best.fc.in_features, 10)
+    best.load_state_dict(state)
+    assert result.test_map == pytest.approx(_sklearn_map(best, test), abs=1e-12)
+    # the untrained head: the shipped weights and the fresh head drawn from the run's seed, as at epoch 0
+    untrained = replace_classifier(load_model("demo", weights=DEMO_WEIGHTS_PATH), "demo", 10,
+                                   rng=torch.Generator().manual_seed(3))
+    assert result.untrained_test_map == pytest.approx(_sklearn_map(untrained, test), abs=1e-12)
+    validation = _splits(tiny_canvases)[1]
+    assert result.untrained_map == pytest.approx(_sklearn_map(untrained, validation), abs=1e-12)
+    record = json.loads((tmp_path / "run" / "finetune.json").read_text())
+    assert (record["test_map"], record["untrained_head_test_map"]) == (result.test_map,
+                                                                       result.untrained_test_map)
+    assert record["test"]["images"] == len(test)
+    # without a test set (python -m empirical finetune for COCO/VOC) nothing about a test is recorded
+    plain = _run(tiny_canvases, tmp_path / "plain", epochs=1)
+    assert plain.test_map is None and plain.untrained_test_map is None
+    assert "test_map" not in json.loads((tmp_path / "plain" / "finetune.json").read_text())
 
 
 def test_same_seed_same_result_other_seed_other_result_and_a_different_run_in_out_is_refused(tiny_canvases,
@@ -177,10 +226,11 @@ def test_command_line_bad_input_gives_one_message_and_exit_2(tiny_canvases, tmp_
 def test_demo_writes_its_canvases_once_and_fine_tunes_from_the_digit_weights(tmp_path):
     from empirical.multilabel.demo import finetune_demo
 
-    tiny = {"train_canvases": 6, "val_canvases": 4, "epochs": 1, "batch_size": 4}
+    tiny = {"train_canvases": 6, "val_canvases": 4, "test_canvases": 4, "epochs": 1, "batch_size": 4}
     result = finetune_demo(tmp_path, progress=False, **tiny)
-    assert (tmp_path / "data" / "annotations" / "instances_val.json").is_file()
+    assert (tmp_path / "data" / "annotations" / "instances_test.json").is_file()
     assert result.best_path == tmp_path / "finetune" / "best.pt" and len(result.metrics) == 2
+    assert 0 <= result.test_map <= 1 and 0 <= result.untrained_test_map <= 1
     stamp = (tmp_path / "data" / "train" / "canvas_00000.png").stat().st_mtime_ns
     finetune_demo(tmp_path, progress=False, **tiny)  # same settings: data kept, the finished run not redone
     assert (tmp_path / "data" / "train" / "canvas_00000.png").stat().st_mtime_ns == stamp

@@ -21,11 +21,12 @@ from empirical.experiments.faithfulness import perturbation_curves, run_faithful
 from empirical.multilabel.annotations import read_coco_split
 from empirical.multilabel.dataset import multilabel_image_set
 from empirical.multilabel.finetune import load_finetuned
+from empirical.run.multilabel_inputs import recorded_checkpoint, relative_to_run
 from empirical.run.profiles import DEMO_FAITHFULNESS, get_profile
 from empirical.run.results import ChunkStore
 from empirical.run.runner import run
 
-TINY_FINETUNE = {"train_canvases": 8, "val_canvases": 4, "epochs": 1, "batch_size": 4}
+TINY_FINETUNE = {"train_canvases": 8, "val_canvases": 4, "test_canvases": 3, "epochs": 1, "batch_size": 4}
 LOGITS = (2.0, -1.0, 0.5)
 
 
@@ -88,10 +89,15 @@ def test_demo_multilabel_profile_end_to_end_explains_the_top_label_by_its_sigmoi
     assert manifest["dataset"]["name"] == "digit-canvases" and manifest["dataset"]["labels"] is False
     assert manifest["classes"] == [str(d) for d in range(10)]
     assert manifest["finetune"]["settings"] == {**manifest["finetune"]["settings"], **TINY_FINETUNE}
+    saved = json.loads((tmp_path / "multilabel-demo" / "finetune" / "finetune.json").read_text())
+    for key in ("best_val_map", "untrained_head_val_map", "test_map", "untrained_head_test_map"):
+        assert manifest["finetune"][key] == saved[key] and 0 <= saved[key] <= 1
     checkpoint = tmp_path / "multilabel-demo" / "finetune" / "best.pt"
-    assert manifest["finetune"]["checkpoint"] == str(checkpoint.resolve())
+    assert manifest["finetune"]["checkpoint"] == "multilabel-demo/finetune/best.pt"  # inside the run folder
+    assert recorded_checkpoint(manifest["finetune"], tmp_path) == checkpoint
     model = load_finetuned("demo", checkpoint, 10)
-    images = multilabel_image_set(read_coco_split(tmp_path / "multilabel-demo" / "data", "val"), "demo", 2)
+    # the experiments explain the first test canvases: digits that neither trained nor picked the epoch
+    images = multilabel_image_set(read_coco_split(tmp_path / "multilabel-demo" / "data", "test"), "demo", 2)
     with torch.no_grad():
         logits = model(images.images)
     curves = pd.read_csv(tmp_path / "faithfulness.csv")
@@ -106,6 +112,23 @@ def test_demo_multilabel_profile_end_to_end_explains_the_top_label_by_its_sigmoi
     assert {p.name: p.stat().st_mtime_ns for p in checkpoint.parent.glob("*.pt")} == stamps
     with pytest.raises(ValueError, match="finetune_settings"):
         run(["faithfulness"], **{**options, "finetune_settings": {**TINY_FINETUNE, "epochs": 2}})
+
+
+def test_checkpoint_is_recorded_relative_to_the_run_folder_when_inside_it_and_read_back_after_a_move(
+        tmp_path):
+    run_folder, outside = tmp_path / "run", tmp_path / "elsewhere" / "best.pt"
+    inside = run_folder / "multilabel-demo" / "finetune" / "best.pt"
+    for path in (inside, outside):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"weights")
+    record = {"checkpoint": relative_to_run(inside, run_folder)}
+    assert record["checkpoint"] == "multilabel-demo/finetune/best.pt"
+    moved = run_folder.rename(tmp_path / "moved")  # as python -m reports renames its staging folder
+    assert recorded_checkpoint(record, moved) == moved / "multilabel-demo" / "finetune" / "best.pt"
+    assert recorded_checkpoint(record, moved).read_bytes() == b"weights"
+    assert relative_to_run(outside, moved) == str(outside.resolve())  # outside: absolute, read as it is
+    assert recorded_checkpoint({"checkpoint": str(outside.resolve())}, moved) == outside.resolve()
+    assert recorded_checkpoint({}, moved) is None and recorded_checkpoint(None, moved) is None
 
 
 @pytest.mark.parametrize(("options", "message"), [
