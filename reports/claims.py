@@ -6,7 +6,7 @@ activations.csv) and the verdicts of "What each test rewards"; the thresholds th
 claim into a verdict are stated in the row's ``evidence``. The claim of section H (ImageNet and multi-label
 results alike) compares the single-label run with the multi-label run of section 3b when the report has
 both: the ImageNet and COCO/VOC runs of ``--from`` and ``--from-multilabel``, or, in the default report,
-their toy analogue (the digits demo against the digit canvases), which its verdict says.
+their toy analogue (the digits demo against the digit canvases), which its evidence says.
 """
 
 from __future__ import annotations
@@ -58,15 +58,29 @@ CLAIMS = (
 def _thesis(verdicts: pd.DataFrame | None):
     if verdicts is None or verdicts.empty:
         return UNTESTABLE, "the section 'What each test rewards' was not computed"
-    by_test = verdicts.groupby("test")["verdict"].agg(lambda v: ", ".join(sorted(set(v))))
-    randomisation = [t for t in by_test.index if "MPRT" in t]
-    faithfulness = [t for t in by_test.index if "MPRT" not in t]
-    rewarded = [t for t in randomisation if "rewards noise" in by_test[t]]
-    faithful_rewarded = [t for t in faithfulness if "rewards noise" in by_test[t]]
-    evidence = (f"randomisation tests rewarding noise: {len(rewarded)} of {len(randomisation)} "
-                f"({', '.join(rewarded) or 'none'}); faithfulness tests rewarding noise: "
-                f"{', '.join(faithful_rewarded) or 'none'} (demo network)")
-    holds = len(rewarded) > len(randomisation) / 2 and not faithful_rewarded
+    # noise added to the random control's map, already independent of everything, is not what the claim is
+    # about: the control is shown in section 6 but not counted here
+    judged = verdicts[verdicts["method"] != CONTROL_METHOD]
+    if judged.empty:
+        return UNTESTABLE, f"section 6 has no base method but the control {CONTROL_METHOD}"
+    is_randomisation = judged["test"].str.contains("MPRT")
+    counts = judged.groupby("test", sort=False)["verdict"].agg(
+        lambda v: f"{(v == 'rewards noise').sum()}/{len(v)}")
+
+    def tally(part):
+        verdict = part["verdict"]
+        return int((verdict == "rewards noise").sum()), int((verdict == "penalises noise").sum())
+
+    rewarded, penalised = tally(judged[is_randomisation])
+    faithful_rewarded, _ = tally(judged[~is_randomisation])
+    where = ", ".join(sorted(set(judged["model"]))) if "model" in judged.columns else "the run"
+    evidence = (f"(test, method) pairs of {where}, the control left out; randomisation tests: {rewarded} "
+                f"reward noise, {penalised} penalise it, of {int(is_randomisation.sum())}; faithfulness "
+                f"tests: {faithful_rewarded} of {int((~is_randomisation).sum())} reward it. Methods "
+                f"rewarded per test: {'; '.join(f'{test} {count}' for test, count in counts.items())} (holds "
+                "when more randomisation pairs reward noise than penalise it and no faithfulness pair "
+                "rewards it)")
+    holds = rewarded > penalised and faithful_rewarded == 0
     return (HOLDS if holds else FAILS), evidence
 
 
@@ -225,7 +239,8 @@ def _alike(single, multilabel):
     analogue = " (the toy analogue of ImageNet vs COCO/VOC)" if toy else ""
     evidence = f"{compared}{analogue}: {'; '.join(parts)} ({rule})"
     verdict = HOLDS if holds else FAILS
-    return (f"{verdict} (toy analogue)" if toy else verdict), evidence
+    # the verdict stays one of the ledger's three words; the evidence says when it is the toy analogue
+    return verdict, evidence
 
 
 def claims_table(context) -> pd.DataFrame:

@@ -17,8 +17,8 @@
   ``bench-random-<name>`` and the manifest says ``"bench": true``.
 - ``demo-multilabel`` (seed A.3 at toy scale): the demo network fine-tuned on multi-digit canvases
   (``empirical.multilabel.demo``, by the same ``finetune`` as COCO) inside the run folder, then faithfulness
-  and randomisation on the first validation canvases (held-out digits; the validation split only picked the
-  best epoch). Explanations are of the highest predicted label and the curves follow the sigmoid of that
+  and randomisation on the first test canvases (held-out digits that neither trained the network nor picked
+  its best epoch). Explanations are of the highest predicted label and the curves follow the sigmoid of that
   label (``score="sigmoid"``): the fine-tuned head scores each label independently (binary cross-entropy),
   where the ImageNet curves follow the softmax.
 - ``coco`` / ``voc``: ResNet-50, DenseNet-121, EfficientNet-B0 fine-tuned by ``python -m empirical finetune``

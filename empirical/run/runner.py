@@ -29,7 +29,7 @@ from empirical.experiments.rewards import run_rewards
 from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
-from empirical.run.multilabel_inputs import check_finetune_settings, prepare
+from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 from empirical.run.streaming import TensorStream, check_workers, open_images
@@ -103,11 +103,13 @@ def _load(name: str, argument, device: str, seed: int) -> torch.nn.Module:
     return load_model(name, argument, device=device)
 
 
-def _weights_record(name: str, argument) -> dict | str:
+def _weights_record(name: str, argument, out: Path) -> dict | str:
     if argument == "random":
         return "random"
     path = Path(argument) if argument is not None else find_weights(name)
-    return {"path": str(path.resolve()), "sha256": weights_checksum(path)}
+    # inside the run folder (the demo's fine-tuning): relative to it, so the record survives a move of the
+    # folder, such as the report's rename of its staging folder into place
+    return {"path": relative_to_run(path, out), "sha256": weights_checksum(path)}
 
 
 def _check_resume(out: Path, fingerprint: dict) -> None:
@@ -240,10 +242,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             for name in model_names:
                 if multilabel is not None:
                     model = multilabel.load(name, device)
-                    weights_records[name] = _weights_record(name, multilabel.checkpoints[name])
+                    weights_records[name] = _weights_record(name, multilabel.checkpoints[name], out)
                 else:
                     model = _load(name, arguments[name], device, int(seed))
-                    weights_records[name] = _weights_record(name, arguments[name])
+                    weights_records[name] = _weights_record(name, arguments[name], out)
                 inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
                                                                              seed=int(seed), shard=shard)
                 dataset = dataset or inputs.describe()

@@ -71,7 +71,7 @@ def test_alike_orders_hold_as_the_toy_analogue_with_scipys_kendall_tau_in_the_ev
     row = _row(tmp_path, single, multilabel)
     taus = _oracle_taus(single, multilabel)
     assert all(tau > 0 for tau in taus)
-    assert row["verdict"] == "holds (toy analogue)"
+    assert row["verdict"] == "holds"
     assert row["evidence"].startswith("single-label digits vs multi-label digit canvases (the toy analogue")
     for size, tau in zip((8, 15), taus[:2], strict=True):
         assert f"MoRF area, patch {size}: tau {tau:.2f} over 4 methods" in row["evidence"]
