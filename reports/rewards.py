@@ -58,7 +58,8 @@ def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: floa
 
 def _plot(scores: pd.DataFrame, closed: pd.DataFrame, path) -> None:
     plt = figures.plt
-    tests = list(dict.fromkeys(scores["test"]))
+    present = set(scores["test"])
+    tests = [t for t in TEST_DIRECTIONS if t in present] + sorted(present - set(TEST_DIRECTIONS))
     columns = 4
     rows = -(-len(tests) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows), squeeze=False)
@@ -162,6 +163,8 @@ def _reliability(context, section: Section, model: str, clean: pd.DataFrame) -> 
         section.blocks.append(Note(f"{model}: one base method only, so there is no ranking to assess."))
         return
     try:
+        order = {test: k for k, test in enumerate(TEST_DIRECTIONS)}
+        clean = clean.sort_values("test", key=lambda column: column.map(order), kind="mergesort")
         tests = ranking.scores_from_long(clean, TEST_DIRECTIONS, score="value")
         reliability = ranking.ranking_reliability(tests, rng=context.rng(f"rewards-ranking-{model}"),
                                                   resamples=500)
