@@ -95,6 +95,8 @@ def test_demo_multilabel_profile_end_to_end_explains_the_top_label_by_its_sigmoi
     checkpoint = tmp_path / "multilabel-demo" / "finetune" / "best.pt"
     assert manifest["finetune"]["checkpoint"] == "multilabel-demo/finetune/best.pt"  # inside the run folder
     assert recorded_checkpoint(manifest["finetune"], tmp_path) == checkpoint
+    # the weights record too: the report renames its staging folder, so an absolute path would go stale
+    assert manifest["weights"]["demo"]["path"] == "multilabel-demo/finetune/best.pt"
     model = load_finetuned("demo", checkpoint, 10)
     # the experiments explain the first test canvases: digits that neither trained nor picked the epoch
     images = multilabel_image_set(read_coco_split(tmp_path / "multilabel-demo" / "data", "test"), "demo", 2)

@@ -73,7 +73,7 @@ def tiny(name, argument, device, seed):
     return nn.Sequential(nn.Conv2d(3, 4, 16, stride=16), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 10))
 
 runner._load = tiny
-runner._weights_record = lambda name, argument: "random"
+runner._weights_record = lambda name, argument, out: "random"
 profile = PROFILES["imagenet"]
 runner.run(["activations"], profile=profile, models=["resnet50"], out=sys.argv[2], data=sys.argv[1],
            images=int(sys.argv[3]), weights="random", progress=False, workers=0)
