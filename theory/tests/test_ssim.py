@@ -128,3 +128,13 @@ def test_broadcasting_over_arrays():
 def test_invalid_input_raises_value_error_naming_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_cov_computed_as_the_root_of_a_subnormal_product_is_accepted():
+    # hypothesis seed 13: sqrt(1.5 * 5e-324) rounds the product up to 1e-323, 15% above sqrt(1.5) sqrt(5e-324)
+    c1, c2 = theory.ssim_constants(1.0)
+    cov = np.sqrt(1.5 * 5e-324)
+    assert cov > np.sqrt(1.5) * np.sqrt(5e-324) * 1.1
+    assert np.isfinite(theory.ssim_from_moments(0.0, 0.0, 1.5, 5e-324, cov, c1=c1, c2=c2))
+    with pytest.raises(ValueError, match="Cauchy-Schwarz"):
+        theory.ssim_from_moments(0.0, 0.0, 1.5, 5e-324, 2 * cov, c1=c1, c2=c2)
