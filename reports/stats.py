@@ -29,7 +29,7 @@ def rank_methods(area: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFram
     rows = []
     for keys, group in area.groupby(GROUP + ["method"], sort=True):
         values = group["area"].to_numpy(float)
-        low, high = _mean_interval(values, confidence)
+        low, high = mean_interval(values, confidence)
         rows.append(
             dict(
                 zip(GROUP + ["method"], keys, strict=True),
@@ -87,7 +87,7 @@ def paired_tests(area: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
 def _compare(wide: pd.DataFrame, method_a: str, method_b: str, confidence: float) -> dict:
     pair = wide[[method_a, method_b]].dropna()
     difference = (pair[method_a] - pair[method_b]).to_numpy(float)
-    low, high = _mean_interval(difference, confidence)
+    low, high = mean_interval(difference, confidence)
     return dict(
         method_a=method_a,
         method_b=method_b,
@@ -108,7 +108,8 @@ def _wilcoxon(difference: np.ndarray) -> float:
         return float(scipy_stats.wilcoxon(difference).pvalue)
 
 
-def _mean_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+def mean_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The t interval (statsmodels) of the mean of ``values``; (mean, mean) for < 2 or equal values."""
     if values.size < 2 or np.all(values == values[0]):
         centre = values.mean() if values.size else np.nan
         return centre, centre

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from empirical.experiments.faithfulness import order_gap, relative_to_control
-from reports import figures
+from reports import figures, stats
 from reports.render import Figure, Note, Paragraph, Table
 
 __all__ = ["CONTROL", "symmetric_blocks", "symmetric_table"]
 
 CONTROL = "random-uniform"
-
-
-def _mean_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float, float]:
-    values = values.dropna().to_numpy(float)
-    mean = float(values.mean()) if len(values) else np.nan
-    if len(values) < 2:
-        return mean, np.nan, np.nan
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
 
 
 def symmetric_table(morf: pd.DataFrame, lerf: pd.DataFrame, control: str = CONTROL) -> pd.DataFrame:
@@ -47,7 +37,9 @@ def symmetric_table(morf: pd.DataFrame, lerf: pd.DataFrame, control: str = CONTR
                                   on=[*keys, "image"])
     rows = []
     for key, part in joined.groupby(keys, sort=True):
-        gap_mean, low, high = _mean_interval(part["gap"])
+        gaps = part["gap"].dropna().to_numpy(float)
+        gap_mean = float(gaps.mean()) if gaps.size else np.nan
+        low, high = stats.mean_interval(gaps, 0.95)
         row = dict(zip(keys, key, strict=True))
         row.update(morf_area=part["morf"].mean(), lerf_area=part["lerf"].mean(), gap=gap_mean, gap_ci_low=low,
                    gap_ci_high=high)

@@ -46,6 +46,7 @@ __all__ = [
     "PAPER_STEPS",
     "blur",
     "ORDERS",
+    "curve_area",
     "faithfulness_area",
     "order_gap",
     "perturbation_curves",
@@ -181,6 +182,13 @@ def perturbation_curves(model: torch.nn.Module, images: torch.Tensor, targets: t
     return scores.view(n, steps + 1)
 
 
+def curve_area(scores) -> np.ndarray:
+    """Area of perturbation curves along the last axis (steps 0..S): the trapezoid rule with unit spacing,
+    divided by S, i.e. (sum of the scores - (first + last) / 2) / S."""
+    scores = np.asarray(scores, dtype=float)
+    return np.trapezoid(scores, dx=1.0, axis=-1) / max(scores.shape[-1] - 1, 1)
+
+
 def faithfulness_area(table: pd.DataFrame) -> pd.DataFrame:
     """Area under each perturbation curve: trapezoid rule over steps 0..S with unit spacing, divided by S
     (S = 30 in the paper), i.e. (sum of the scores - (first + last) / 2) / S; lower is better.
@@ -195,7 +203,7 @@ def faithfulness_area(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in FAITHFULNESS_AREA_COLUMNS})
     ordered = table.sort_values([*keys, "step"], kind="mergesort")
     grouped = ordered.groupby(keys, sort=True)
-    area = grouped["score"].apply(lambda s: float(np.trapezoid(s.to_numpy(), dx=1.0)) / max(len(s) - 1, 1))
+    area = grouped["score"].apply(lambda s: float(curve_area(s.to_numpy())))
     return area.rename("area").reset_index()[list(FAITHFULNESS_AREA_COLUMNS)]
 
 

@@ -34,7 +34,7 @@ from empirical.experiments._common import (
     progress_bar,
     resolve_methods,
 )
-from empirical.experiments.faithfulness import perturbation_curves, score_function
+from empirical.experiments.faithfulness import curve_area, perturbation_curves, score_function
 from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
 from empirical.experiments.randomization import randomised_copy, top_down_schedule
 from empirical.measures import mprt_variants, similarity
@@ -97,7 +97,7 @@ def _areas(model, x, targets, maps, *, patch_size, steps, blur_kernel, score, fo
         curves = perturbation_curves(model, x, targets, maps, patch_size=patch_size, steps=steps,
                                      blur_kernel=blur_kernel, order=order, batch_size=forward_batch_size,
                                      score=score).numpy()
-        areas[order] = (curves.sum(1) - (curves[:, 0] + curves[:, -1]) / 2) / steps
+        areas[order] = curve_area(curves)
     return areas
 
 
