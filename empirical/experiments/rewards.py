@@ -54,21 +54,31 @@ TEST_DIRECTIONS = {
 TESTS = tuple(TEST_DIRECTIONS)
 
 
+def _memory(tensor: torch.Tensor) -> tuple:
+    return tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype, tensor.device
+
+
 class _FreshNoise:
     """M+noise(s) drawing a new Z at every call (the call count is the noise stream): the maps of two models,
     or of two noisy inputs, never share noise (theory.noise_injection's case (b)). ``clean``: M's clean maps
-    by (model, input bytes), shared across levels, since only the noise changes with s."""
+    of the chunk's ``batch`` (images, targets) by model, shared across levels, since only the noise changes
+    with s. Only inputs that view the batch's own memory are looked up (the batch outlives the chunk's
+    calls, so its memory is never reused); any other input, such as sMPRT's noisy copies, is explained
+    afresh, without copying it to the host to compare."""
 
-    def __init__(self, method, level: float, *, seed: int, draw_keys: Mapping, first_image: int, clean: dict):
+    def __init__(self, method, level: float, *, seed: int, draw_keys: Mapping, first_image: int, clean: dict,
+                 batch: tuple[torch.Tensor, torch.Tensor]):
         self.method, self.level, self.seed, self.draw_keys = method, level, seed, draw_keys
         self.first_image, self.clean, self.calls = first_image, clean, 0
+        self.batch = tuple(_memory(t) for t in batch)
 
     def clean_maps(self, model, x, targets):
-        key = (id(model), hash(x.detach().cpu().numpy().tobytes()), hash(targets.cpu().numpy().tobytes()))
-        if key not in self.clean:
-            # the random control draws by model (step 0 or the last step), as in run_randomization
-            self.clean[key] = explain(self.method, model, x, targets, self.draw_keys[id(model)])
-        return self.clean[key]
+        # the random control draws by model (step 0 or the last step), as in run_randomization
+        if (_memory(x), _memory(targets)) != self.batch:
+            return explain(self.method, model, x, targets, self.draw_keys[id(model)])
+        if id(model) not in self.clean:
+            self.clean[id(model)] = explain(self.method, model, x, targets, self.draw_keys[id(model)])
+        return self.clean[id(model)]
 
     def __call__(self, model, x, targets):
         maps = self.clean_maps(model, x, targets)
@@ -116,7 +126,7 @@ def _chunk_rows(model, randomised, x, targets, method, *, levels, seed, first_im
     method_name, method_of = method
     draw_keys = {id(model): (seed, first_image, 0), id(randomised): (seed, first_image, last_step)}
     noisy = {level: _FreshNoise(method_of, level, seed=seed, draw_keys=draw_keys, first_image=first_image,
-                                clean=clean) for level in levels}
+                                clean=clean, batch=(x, targets)) for level in levels}
     moments = _clean_pair_moments(noisy[levels[0]].clean_maps(model, x, targets),
                                   noisy[levels[0]].clean_maps(randomised, x, targets))
     both = lambda m: [("all", randomised)]  # noqa: E731 (the two model states of sMPRT and eMPRT)

@@ -32,9 +32,10 @@ def test_fresh_noise_draws_a_new_noise_at_every_call_and_keeps_the_clean_map(dem
     targets = torch.zeros(3, dtype=torch.long)
     cache, keys = {}, {id(demo_model): (0, 0, 0)}
     method = resolve_methods(["gradient-mean"])["gradient-mean"]
-    clean = rewards._FreshNoise(method, 0.0, seed=0, draw_keys=keys, first_image=0,
-                                clean=cache)(demo_model, demo_batch, targets)
-    noisy = rewards._FreshNoise(method, 1.0, seed=0, draw_keys=keys, first_image=0, clean=cache)
+    batch = (demo_batch, targets)
+    clean = rewards._FreshNoise(method, 0.0, seed=0, draw_keys=keys, first_image=0, clean=cache,
+                                batch=batch)(demo_model, demo_batch, targets)
+    noisy = rewards._FreshNoise(method, 1.0, seed=0, draw_keys=keys, first_image=0, clean=cache, batch=batch)
     first, second = noisy(demo_model, demo_batch, targets), noisy(demo_model, demo_batch, targets)
     assert not torch.allclose(first, second)
     assert len(cache) == 1  # the clean map is computed once for every level
