@@ -39,7 +39,8 @@ def symmetric_table(morf: pd.DataFrame, lerf: pd.DataFrame, control: str = CONTR
     for key, part in joined.groupby(keys, sort=True):
         gaps = part["gap"].dropna().to_numpy(float)
         gap_mean = float(gaps.mean()) if gaps.size else np.nan
-        low, high = stats.mean_interval(gaps, 0.95)
+        # one image gives no interval (NaN), not the point (mean, mean) that mean_interval returns
+        low, high = stats.mean_interval(gaps, 0.95) if gaps.size >= 2 else (np.nan, np.nan)
         row = dict(zip(keys, key, strict=True))
         row.update(morf_area=part["morf"].mean(), lerf_area=part["lerf"].mean(), gap=gap_mean, gap_ci_low=low,
                    gap_ci_high=high)
