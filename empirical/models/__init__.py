@@ -1,8 +1,9 @@
-"""Networks of the audit and their preprocessing (DESIGN.md section 4, seed section A.1).
+"""Networks of the audit and their preprocessing (Binder et al., CVPR 2023, supplement A.1).
 
-``load_model`` builds ResNet-50, DenseNet-121 (torchvision), EfficientNet-B0 (efficientnet-pytorch) or the
-small ``demo`` network and loads weights offline: from a file, from the torch hub cache, or explicitly random.
-Missing or mismatched weights raise one clear error; a random model is never returned silently.
+``load_model`` builds a network of ``NETWORKS`` (``empirical.models.specs``: ResNet-50, DenseNet-121 from
+torchvision, EfficientNet-B0 from efficientnet-pytorch, the small ``demo`` network) and loads weights
+offline: from a file, from the torch hub cache, or explicitly random. Missing or mismatched weights raise
+one clear error; a random model is never returned silently.
 """
 
 from __future__ import annotations
@@ -18,14 +19,28 @@ from torch import nn
 
 from empirical._checks import device as checked_device
 from empirical.models.demo_net import DEMO_INPUT_RANGE, DemoResNet, digits_to_demo_input
+from empirical.models.specs import (
+    IMAGENET_PREPROCESSING,
+    NETWORKS,
+    BlockRule,
+    NetworkSpec,
+    Preprocessing,
+    network_spec,
+    spec_of,
+)
 
 __all__ = [
     "DEMO_INPUT_RANGE",
     "DEMO_WEIGHTS_PATH",
+    "BlockRule",
     "DemoResNet",
     "IMAGENET_MEAN",
+    "IMAGENET_PREPROCESSING",
     "IMAGENET_STD",
     "MODEL_NAMES",
+    "NETWORKS",
+    "NetworkSpec",
+    "Preprocessing",
     "architecture_of",
     "build_model",
     "digits_to_demo_input",
@@ -34,22 +49,19 @@ __all__ = [
     "input_bounds",
     "layer_names",
     "load_model",
+    "network_spec",
+    "spec_of",
     "weights_checksum",
 ]
 
-MODEL_NAMES = ("resnet50", "densenet121", "efficientnet-b0", "demo")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_SIZE = 256
-CROP_SIZE = 224
+#: the built-in networks' names, the rows of ``NETWORKS``
+MODEL_NAMES = tuple(NETWORKS)
+IMAGENET_MEAN = IMAGENET_PREPROCESSING.mean
+IMAGENET_STD = IMAGENET_PREPROCESSING.std
+RESIZE_SIZE = IMAGENET_PREPROCESSING.resize
+CROP_SIZE = IMAGENET_PREPROCESSING.crop
 DEMO_WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "demo_digits.pt"
 
-# file-name patterns of the published checkpoints inside torch.hub.get_dir()/checkpoints/
-_HUB_PATTERNS = {
-    "resnet50": "resnet50-*.pth",
-    "densenet121": "densenet121-*.pth",
-    "efficientnet-b0": "efficientnet-b0-*.pth",
-}
 # torchvision's DenseNet checkpoints predate module names without dots ("norm.1" -> "norm1")
 _DENSENET_OLD_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
@@ -61,14 +73,7 @@ def imagenet_transform(resize: int = RESIZE_SIZE, crop: int = CROP_SIZE):
 
     Returns a torchvision transform from a PIL image to a float tensor (3, crop, crop).
     """
-    from torchvision import transforms
-
-    return transforms.Compose([
-        transforms.Resize(resize),
-        transforms.CenterCrop(crop),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return Preprocessing(resize, crop, IMAGENET_MEAN, IMAGENET_STD).transform()
 
 
 def input_bounds(name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,11 +82,8 @@ def input_bounds(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     ImageNet networks see normalised pixels: (0 - mean)/std .. (1 - mean)/std; ``demo`` sees [0, 1].
     """
     _check_name(name)
-    if name == "demo":
-        low, high = DEMO_INPUT_RANGE
-        return torch.full((3,), low), torch.full((3,), high)
-    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    return (0.0 - mean) / std, (1.0 - mean) / std
+    low, high = NETWORKS[name].input_bounds()
+    return low.expand(3).clone(), high.expand(3).clone()
 
 
 def build_model(name: str, *, rng: torch.Generator | int | None = None) -> nn.Module:
@@ -106,23 +108,7 @@ def build_model(name: str, *, rng: torch.Generator | int | None = None) -> nn.Mo
 
 
 def _construct(name: str) -> nn.Module:
-    if name == "resnet50":
-        from torchvision.models import resnet50
-
-        model = resnet50(weights=None)
-    elif name == "densenet121":
-        from torchvision.models import densenet121
-
-        model = densenet121(weights=None)
-    elif name == "efficientnet-b0":
-        from efficientnet_pytorch import EfficientNet
-
-        model = EfficientNet.from_name("efficientnet-b0")
-        # the plain swish is an ordinary autograd graph that hooks and canonizers can see; same values
-        model.set_swish(memory_efficient=False)
-    else:
-        model = DemoResNet()
-    return model.eval()
+    return NETWORKS[name].build().eval()
 
 
 def load_model(name: str, weights=None, device="cpu", *,
@@ -163,23 +149,13 @@ def load_model(name: str, weights=None, device="cpu", *,
 
 
 def architecture_of(model: nn.Module) -> str:
-    """The name in ``MODEL_NAMES`` of ``model``'s architecture; ValueError for any other network."""
-    from efficientnet_pytorch import EfficientNet
-    from torchvision.models import DenseNet, ResNet
-
-    if isinstance(model, DemoResNet):
-        return "demo"
-    if isinstance(model, ResNet) and [len(layer) for layer in (model.layer1, model.layer2, model.layer3,
-                                                                 model.layer4)] == [3, 4, 6, 3]:
-        return "resnet50"
-    if isinstance(model, DenseNet) and sum(1 for n, _ in model.features.named_children()
-                                           if n.startswith("denseblock")) == 4:
-        blocks = [len(getattr(model.features, f"denseblock{k}")) for k in range(1, 5)]
-        if blocks == [6, 12, 24, 16]:
-            return "densenet121"
-    if isinstance(model, EfficientNet) and len(model._blocks) == 16:
-        return "efficientnet-b0"
-    raise ValueError(f"model of type {type(model).__name__} is none of {MODEL_NAMES}")
+    """The name in ``MODEL_NAMES`` of ``model``'s architecture; ValueError for any other network (whose
+    facts ``network_spec`` takes instead)."""
+    spec = spec_of(model)
+    if spec is None:
+        raise ValueError(f"model of type {type(model).__name__} is none of {MODEL_NAMES}; describe it with "
+                         "empirical.models.network_spec(model, classifier=..., blocks=...)")
+    return spec.name
 
 
 def weights_checksum(path) -> str:
@@ -216,11 +192,11 @@ def find_weights(name: str) -> Path:
 def _find_weights(name: str) -> Path:
     if name == "demo":
         return DEMO_WEIGHTS_PATH
-    directory = _hub_checkpoint_dir()
-    candidates = sorted(directory.glob(_HUB_PATTERNS[name])) if directory.is_dir() else []
+    directory, pattern = _hub_checkpoint_dir(), NETWORKS[name].hub_pattern
+    candidates = sorted(directory.glob(pattern)) if directory.is_dir() and pattern else []
     if not candidates:
         raise FileNotFoundError(
-            f"no weights for {name!r}: looked for {_HUB_PATTERNS[name]} in {directory} "
+            f"no weights for {name!r}: looked for {pattern} in {directory} "
             f"({_how_to_supply(name)})"
         )
     return candidates[-1]
