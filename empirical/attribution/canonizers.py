@@ -18,11 +18,12 @@ from zennit.layer import Sum
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 
 from empirical.attribution.densenet_canonizer import DenseNetCanonizer
+from empirical.attribution.lite_canonizer import LiteCanonizer
 from empirical.attribution.merging import ExactNamedMergeBatchNorm, ExactSequentialMergeBatchNorm
-from empirical.models import architecture_of
+from empirical.models import NETWORKS, architecture_of
 
 __all__ = ["DenseNetCanonizer", "EfficientNetCanonizer", "ExactNamedMergeBatchNorm",
-           "ExactSequentialMergeBatchNorm", "ResNetCanonizer", "canonizers_for"]
+           "ExactSequentialMergeBatchNorm", "LiteCanonizer", "ResNetCanonizer", "canonizers_for"]
 
 
 class ResNetCanonizer(CompositeCanonizer):
@@ -136,6 +137,9 @@ def canonizers_for(model: nn.Module, *, merge_batch_norm: bool = True) -> list[C
         return [ExactSequentialMergeBatchNorm()] if merge_batch_norm else []
     if name == "densenet121":
         return [DenseNetCanonizer(merge_batch_norm=merge_batch_norm)]
+    if NETWORKS[name].canonization == "lite":
+        # EfficientNet-Lite0..4 (module lite_canonizer); its ReLU6 are modules already
+        return [LiteCanonizer()] if merge_batch_norm else []
     if name == "efficientnet-b0":
         # its activations are modules already; the gate and sum overloads are for LRP only
         return [EfficientNetCanonizer()] if merge_batch_norm else []

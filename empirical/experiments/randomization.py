@@ -51,6 +51,8 @@ SCHEDULE_RULES = {
     "densenet121": ("classifier", ".conv1", 3, None),
     "efficientnet-b0": ("_fc", "._depthwise_conv", 1, None),
     "demo": ("fc", ".conv1", 1, None),
+    # EfficientNet-Lite0..4: B0's rule (Lite0 has B0's 16 blocks -> 17 steps)
+    **{f"efficientnet-lite{k}": ("_fc", "._depthwise_conv", 1, None) for k in range(5)},
 }
 
 

@@ -104,6 +104,8 @@ class NetworkSpec:
     hub_pattern: str | None = None
     recognise: Callable[[nn.Module], bool] | None = field(default=None, repr=False)
     builtin: bool = False
+    #: the weights file shipped with an installed package (checked before the hub cache), or None
+    packaged_weights: Callable[[], object] | None = field(default=None, repr=False)
 
     def input_bounds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(low, high) per channel of the network's inputs, or None where neither range nor preprocessing
@@ -161,6 +163,20 @@ def _is_efficientnet_b0(model: nn.Module) -> bool:
     return isinstance(model, EfficientNet) and len(model._blocks) == 16
 
 
+def _lite_rows() -> list[NetworkSpec]:
+    """EfficientNet-Lite0..4 (``empirical.models.lite``): the B0 schedule rule (the classifier, then back to
+    each ``_depthwise_conv``; 16 steps of blocks for Lite0), its own canonisation and preprocessing."""
+    from functools import partial
+
+    from empirical.models import lite
+
+    return [NetworkSpec(name, classifier="_fc", classes=1000, block_rule=BlockRule("._depthwise_conv"),
+                        canonization="lite", preprocessing=lite.lite_preprocessing(name),
+                        build=partial(lite.build_lite, name), recognise=partial(lite.is_lite, name=name),
+                        builtin=True, packaged_weights=partial(lite.wheel_weights, name))
+            for name in lite.LITE_NAMES]
+
+
 def _spec_rows() -> dict[str, NetworkSpec]:
     rows = [
         # ResNet-50: the classifier, then down to each *.conv1, 16 of them -> 17 steps
@@ -180,6 +196,7 @@ def _spec_rows() -> dict[str, NetworkSpec]:
                     canonization="resnet", preprocessing=Preprocessing(None, None),
                     input_range=DEMO_INPUT_RANGE, build=DemoResNet,
                     recognise=lambda model: isinstance(model, DemoResNet), builtin=True),
+        *_lite_rows(),
     ]
     return {row.name: row for row in rows}
 
