@@ -16,9 +16,11 @@ from empirical.attribution.conservation import relevance_ratios
 from empirical.attribution.lite_canonizer import LiteCanonizer
 
 pytest.importorskip("efficientnet_lite_pytorch")
-#: the rules that promise conservation, at the options they promise it with
-CONSERVING = (("lrp-epsilon", {"epsilon": 1e-3}), ("epsilon-plus-flat", {}), ("lrp-alpha1beta0", {}),
-              ("lrp-adaptive-beta", {"beta_from": "inputs"}))
+#: the rules that conserve bias-free (seed eq. 52), at their defaults; the classifier's epsilon (0.25) keeps
+#: about 3% back at Lite0's logits. Zennit's lrp-epsilon (bias in the denominator) is not among them: the
+#: merged batch-norms' biases take most of the relevance (sum R / logit 0.10 at epsilon 1e-3).
+CONSERVING = (("epsilon-plus-flat", {}), ("lrp-alpha1beta0", {}),
+              ("lrp-adaptive-beta", {"beta_from": "inputs"}), ("lrp-adaptive-beta", {"beta_from": "output"}))
 
 
 @functools.cache
@@ -49,22 +51,26 @@ def test_canonized_lite0_computes_the_original_logits_and_restores_itself():
         before = model(x)
         instances = [i for c in canonizers_for(model) for i in c.apply(model)]
         try:
-            sums = [m for m in model.modules() if isinstance(m, Sum)]
+            calls = []
+            handles = [m.register_forward_hook(lambda *_: calls.append(1))
+                       for m in model.modules() if isinstance(m, Sum)]
             canonized = model(x)
+            for handle in handles:
+                handle.remove()
         finally:
             for instance in reversed(instances):
                 instance.remove()
         after = model(x)
     skips = sum(b.id_skip and b._block_args.stride == 1
                 and b._block_args.input_filters == b._block_args.output_filters for b in model._blocks)
-    assert len(sums) == skips == 9
+    assert len(calls) == skips == 9  # every identity skip goes through its block's Sum
     assert (canonized - before).abs().max() < 1e-3 * before.abs().max()
     assert torch.equal(after, before)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("method", "options"), CONSERVING, ids=[m for m, _ in CONSERVING])
+@pytest.mark.parametrize(("method", "options"), CONSERVING, ids=[f"{m}{o}" for m, o in CONSERVING])
 def test_lrp_conserves_the_logit_on_pretrained_lite0_photographs(method, options):
     """Seed eq. 52: sum of input relevance over the explained logit, median over the photographs."""
     model, x = _lite0_and_photographs()

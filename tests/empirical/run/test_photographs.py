@@ -43,7 +43,8 @@ def test_lite0_top1_on_the_shared_imagenet_sample_is_at_least_080():
     from empirical.models import NETWORKS, load_model
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    sample = load_image_folder(SHARED_SAMPLE, 64, workers=2,
+    sample = load_image_folder(SHARED_SAMPLE, workers=2,
                                transform=NETWORKS["efficientnet-lite0"].preprocessing.transform())
     logits = classify(load_model("efficientnet-lite0"), sample.images, batch_size=32)
-    assert len(sample) == 64 and top_k_accuracy(logits, sample.labels, 1) >= 0.80
+    # measured: 0.863 top-1, 0.983 top-5 over the 241 (ImageNet mean/std instead: 0.768)
+    assert len(sample) == 241 and top_k_accuracy(logits, sample.labels, 1) >= 0.80
