@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["classify", "relu6_zero_fractions", "top_k_accuracy"]
+__all__ = ["classify", "relu6_zero_fractions", "top_accuracies", "top_k_accuracy"]
 
 
 def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
@@ -35,6 +35,21 @@ def classify(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16) ->
         raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
     with torch.no_grad():
         return torch.cat([model(images[k:k + batch_size]) for k in range(0, len(images), batch_size)])
+
+
+def top_accuracies(model: nn.Module, stream, batch_size: int, device="cpu") -> dict:
+    """``{"top1", "top5"}`` of ``model`` over a labelled image stream (``empirical.run.streaming``), batch by
+    batch on ``device`` (top-5 is None for fewer than 5 classes)."""
+    if stream.labels is None:
+        raise ValueError("stream must carry labels to measure accuracy, got an unlabelled stream")
+    logits = []
+    with torch.no_grad():
+        for batch in stream.batches(batch_size, device=device):
+            logits.append(model(batch.images).float().cpu())
+    logits = torch.cat(logits)
+    labels = stream.labels.cpu()
+    top5 = top_k_accuracy(logits, labels, 5) if logits.shape[1] >= 5 else None
+    return {"top1": top_k_accuracy(logits, labels, 1), "top5": top5}
 
 
 def relu6_zero_fractions(model: nn.Module, images: torch.Tensor, *, batch_size: int = 8) -> list[dict]:

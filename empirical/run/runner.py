@@ -26,6 +26,7 @@ from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.experiments.rewards import run_rewards
+from empirical.measures.accuracy import top_accuracies
 from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
@@ -45,7 +46,8 @@ _EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
 #: classes of each network's output; the ImageNet networks are built with torchvision's and
 #: efficientnet-pytorch's 1000-class heads
-OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10}
+OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10,
+                  **{f"efficientnet-lite{k}": 1000 for k in range(5)}}
 
 
 def _experiments(experiments) -> list[str]:
@@ -237,6 +239,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             _check_resume(out, fingerprint)
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
+        accuracy = {}  # model -> top1, top5 over the labelled images
         table_names = [table_model_name(spec, n) for n in model_names]
         with _reproducible(device):
             for name in model_names:
@@ -249,6 +252,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
                                                                              seed=int(seed), shard=shard)
                 dataset = dataset or inputs.describe()
+                if inputs.labels is not None and multilabel is None and shard.is_main:
+                    accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device)
                 for experiment in chosen:
                     _EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
@@ -264,6 +269,9 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             dataset = {"name": spec.dataset, **dataset}
         extra = {} if multilabel is None else {"classes": list(multilabel.classes),
                                                "finetune": multilabel.finetune}
+        if accuracy:  # per model, over the labelled images (the photographs' labels: see dataset.source)
+            extra["top1"] = {key: value["top1"] for key, value in accuracy.items()}
+            extra["top5"] = {key: value["top5"] for key, value in accuracy.items()}
         if shard.is_main:
             # <experiment>.choices.json: the choices of each test beside its table (issue 15)
             for experiment in chosen:
