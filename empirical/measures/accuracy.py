@@ -37,9 +37,11 @@ def classify(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16) ->
         return torch.cat([model(images[k:k + batch_size]) for k in range(0, len(images), batch_size)])
 
 
-def top_accuracies(model: nn.Module, stream, batch_size: int, device="cpu") -> dict:
-    """``{"top1", "top5"}`` of ``model`` over a labelled image stream (``empirical.run.streaming``), batch by
-    batch on ``device`` (top-5 is None for fewer than 5 classes)."""
+def top_accuracies(model: nn.Module, stream, batch_size: int, device="cpu", *, only=None) -> dict:
+    """``{"top1", "top5", "images"}`` of ``model`` over a labelled image stream (``empirical.run.streaming``),
+    batch by batch on ``device`` (top-5 is None for fewer than 5 classes). ``only``: a boolean mask (N,) of
+    the images to count (those with a true label, where the others are labelled by the network itself);
+    the accuracies are None when it selects none."""
     if stream.labels is None:
         raise ValueError("stream must carry labels to measure accuracy, got an unlabelled stream")
     logits = []
@@ -48,8 +50,15 @@ def top_accuracies(model: nn.Module, stream, batch_size: int, device="cpu") -> d
             logits.append(model(batch.images).float().cpu())
     logits = torch.cat(logits)
     labels = stream.labels.cpu()
+    if only is not None:
+        only = torch.as_tensor(only, dtype=torch.bool)
+        if only.shape != labels.shape:
+            raise ValueError(f"only must be a mask of shape {tuple(labels.shape)}, got {tuple(only.shape)}")
+        logits, labels = logits[only], labels[only]
+        if not len(labels):
+            return {"top1": None, "top5": None, "images": 0}
     top5 = top_k_accuracy(logits, labels, 5) if logits.shape[1] >= 5 else None
-    return {"top1": top_k_accuracy(logits, labels, 1), "top5": top5}
+    return {"top1": top_k_accuracy(logits, labels, 1), "top5": top5, "images": int(len(labels))}
 
 
 def relu6_zero_fractions(model: nn.Module, images: torch.Tensor, *, batch_size: int = 8) -> list[dict]:

@@ -31,6 +31,7 @@ from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
 from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
+from empirical.run.photographs import TRUE_CLASSES
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 from empirical.run.streaming import TensorStream, check_workers, open_images
@@ -253,7 +254,11 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                                                                              seed=int(seed), shard=shard)
                 dataset = dataset or inputs.describe()
                 if inputs.labels is not None and multilabel is None and shard.is_main:
-                    accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device)
+                    # embedded photographs: only those with a true class count (the rest carry the top-1)
+                    only = ([n in TRUE_CLASSES for n in inputs.names] if spec.dataset == "photographs"
+                            else None)
+                    accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device,
+                                                                            only=only)
                 for experiment in chosen:
                     _EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
@@ -269,9 +274,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             dataset = {"name": spec.dataset, **dataset}
         extra = {} if multilabel is None else {"classes": list(multilabel.classes),
                                                "finetune": multilabel.finetune}
-        if accuracy:  # per model, over the labelled images (the photographs' labels: see dataset.source)
-            extra["top1"] = {key: value["top1"] for key, value in accuracy.items()}
-            extra["top5"] = {key: value["top5"] for key, value in accuracy.items()}
+        if accuracy:  # per model, over the images with a true label
+            for key in ("top1", "top5"):
+                extra[key] = {model: value[key] for model, value in accuracy.items()}
+            extra["accuracy_images"] = {model: value["images"] for model, value in accuracy.items()}
         if shard.is_main:
             # <experiment>.choices.json: the choices of each test beside its table (issue 15)
             for experiment in chosen:
