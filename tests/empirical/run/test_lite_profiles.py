@@ -49,3 +49,30 @@ def test_top_accuracies_over_a_stream_match_the_batch_free_count():
     result = top_accuracies(model, as_stream(x, labels), 4)
     assert result["top1"] == pytest.approx(float((top[:, 0] == labels).float().mean()))
     assert result["top5"] == pytest.approx(float((top == labels[:, None]).any(1).float().mean()))
+
+
+def test_top_accuracies_only_counts_the_masked_images():
+    from empirical.measures.accuracy import top_accuracies
+    from empirical.run.streaming import as_stream
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity()).eval()
+    x = torch.zeros(3, 3, 2, 2)
+    x[0, 0, 0, 0] = x[1, 0, 0, 1] = x[2, 0, 0, 0] = 1.0  # top-1 classes 0, 1, 0
+    result = top_accuracies(model, as_stream(x, torch.tensor([0, 1, 5])), 2, only=[False, True, True])
+    assert result == {"top1": 0.5, "top5": 0.5, "images": 2}
+    with pytest.raises(ValueError, match="only must be a mask"):
+        top_accuracies(model, as_stream(x, torch.tensor([0, 1, 5])), 2, only=[True])
+
+
+@pytest.mark.slow
+def test_lite0_run_manifest_names_the_weights_checksum_photographs_and_top_k(tmp_path):
+    from empirical.run.runner import run
+
+    out = run(["activations"], profile="lite0", out=tmp_path / "run", images=4, progress=False, workers=0)
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["weights"]["efficientnet-lite0"]["sha256"].startswith("5793442")
+    assert manifest["dataset"]["name"] == "photographs" and manifest["dataset"]["images"] == 4
+    assert manifest["accuracy_images"]["efficientnet-lite0"] == 3  # chelsea, coffee, rocket
+    assert 0 <= manifest["top1"]["efficientnet-lite0"] <= manifest["top5"]["efficientnet-lite0"] <= 1
