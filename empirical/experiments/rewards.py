@@ -36,9 +36,9 @@ from empirical.experiments._common import (
 )
 from empirical.experiments.faithfulness import curve_area, perturbation_curves, score_function
 from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
-from empirical.experiments.randomization import randomised_copy, top_down_schedule
+from empirical.experiments.randomization import randomised_copy
+from empirical.experiments.schedules import schedule_steps
 from empirical.measures import mprt_variants, similarity
-from empirical.models import architecture_of
 from empirical.run.distributed import Shard
 from empirical.run.results import REWARDS_COLUMNS
 from empirical.run.streaming import as_stream
@@ -176,7 +176,7 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
                 device="cpu", progress: bool = True, base_methods: Sequence[str] | None = None,
                 levels: Sequence[float] = DEFAULT_LEVELS, max_images: int | None = None,
                 smprt_samples: int = 3, smprt_noise: float = 0.1, emprt_bins: int = 100, patch_size: int = 15,
-                steps: int = 30, blur_kernel: int = 15, score="softmax", arch: str | None = None,
+                steps: int = 30, blur_kernel: int = 15, score="softmax", spec=None,
                 forward_batch_size: int = 256, attribution_options: Mapping | None = None,
                 shard=None) -> pd.DataFrame:
     """Every test of the module docstring on M+noise(s), for each base method M, level s and image; returns
@@ -218,7 +218,7 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
                             if not store.has(key(name, start))])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
-        schedule = top_down_schedule(original, architecture_of(original) if arch is None else arch)
+        schedule = schedule_steps(original, "blocks", spec)
         randomised = randomised_copy(original, schedule, len(schedule), seed=seed).eval()
         by_batch = {}
         for name, start in pending:
