@@ -13,6 +13,7 @@ from its module graph).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import re
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -216,6 +217,12 @@ def spec_of(model: nn.Module) -> NetworkSpec | None:
     return None
 
 
+def _default_name(model: nn.Module) -> str:
+    """A name for a user's network from its class, usable in file names (letters, digits, ``_.=+-``)."""
+    cleaned = re.sub(r"[^a-z0-9_.=+-]", "", type(model).__name__.lower()).lstrip("_.=+-")
+    return cleaned or "network"
+
+
 def network_spec(model: nn.Module | None = None, *, name: str | None = None, classifier: str | None = None,
                  blocks: Sequence[str] | None = None, input_range=None,
                  preprocessing: Preprocessing | None = None, classes: int | None = None) -> NetworkSpec:
@@ -228,7 +235,7 @@ def network_spec(model: nn.Module | None = None, *, name: str | None = None, cla
     """
     base = spec_of(model) if model is not None else None
     if base is None:
-        base = NetworkSpec(name or (type(model).__name__.lower() if model is not None else "network"))
+        base = NetworkSpec(name or (_default_name(model) if model is not None else "network"))
     names = dict(model.named_modules()) if model is not None else {}
     if classifier is not None and names and classifier not in names:
         raise ValueError(f"classifier {classifier!r} is no module of the model; modules end with "
