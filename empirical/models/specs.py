@@ -12,8 +12,8 @@ from its module graph).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
