@@ -81,7 +81,8 @@ def misnamed():
 
 
 def test_graph_canonizer_pairs_from_data_flow_not_names(misnamed):
-    assert sorted(merge_pairs(misnamed)) == [(("alpha",), "zeta"), (("beta",), "omega"), (("gamma",), "kappa")]
+    expected = [(("alpha",), "zeta"), (("beta",), "omega"), (("gamma",), "kappa")]
+    assert sorted(merge_pairs(misnamed)) == expected
     assert lrp_support(misnamed) == {}
 
 
