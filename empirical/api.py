@@ -143,6 +143,25 @@ def conservation(model: nn.Module, images: torch.Tensor, targets=None, *, method
     return pd.DataFrame(rows, columns=["method", "image", "logit", "sum_ratio", "abs_ratio", "promised"])
 
 
+def _with_conservation(table: pd.DataFrame, model, images, targets, methods, attribution_options):
+    """``table`` with a column ``conservation``: sum(R) / explained logit of each LRP method's map of each
+    image on ``model`` as given (supplement eq. 52; 1 where relevance is conserved), NaN for other methods."""
+    options = attribution_options or {}
+    lrp = [m for m in table["method"].unique() if m in LRP_METHODS]
+    ratios = {}
+    if lrp:
+        with torch.no_grad():
+            logits = model(images).gather(1, targets[:, None])[:, 0]
+        for method in lrp:
+            relevance = attribute(model, images, targets, method, **options.get(method, {}))
+            for image, ratio in enumerate(conservation_ratios(relevance, logits).tolist()):
+                ratios[method, image] = ratio
+    table = table.copy()
+    table["conservation"] = [ratios.get(key, float("nan")) for key in zip(table["method"], table["image"],
+                                                                          strict=True)]
+    return table
+
+
 def mprt(model: nn.Module, images: torch.Tensor, targets=None, *, methods, schedule: str = "per-layer",
          blocks: Sequence[str] | None = None, spec: NetworkSpec | None = None, seed: int = 0,
          batch_size: int = 16, attribution_options=None, progress: bool = False, out=None) -> pd.DataFrame:
@@ -152,16 +171,19 @@ def mprt(model: nn.Module, images: torch.Tensor, targets=None, *, methods, sched
     ``schedule``: ``"per-layer"`` (any network; one parametrised module a step, output first) or
     ``"blocks"`` (the supplement's blocks: a built-in network's rule, or ``blocks``, module-name prefixes
     of any network). ``spec``: the network's ``NetworkSpec`` (default ``network_spec(model, blocks=...)``).
+    Column ``conservation``: sum(R) / logit of the trained model's LRP map of each image (NaN for others).
     """
     from empirical.experiments.randomization import run_randomization
 
     images = _images(images)
+    targets = _targets(model, images, targets)
     spec = spec or network_spec(model, blocks=blocks)
     with _store(out, "randomization") as store:
-        return run_randomization(model, images, _targets(model, images, targets), model_name=spec.name,
+        table = run_randomization(model, images, targets, model_name=spec.name,
                                  store=store, methods=_methods(methods), batch_size=batch_size, seed=seed,
                                  device=_device(model), progress=progress, spec=spec, schedule=schedule,
                                  attribution_options=attribution_options)
+    return _with_conservation(table, model, images, targets, methods, attribution_options)
 
 
 def faithfulness(model: nn.Module, images: torch.Tensor, targets=None, *, methods, order: str = "morf",
@@ -170,17 +192,20 @@ def faithfulness(model: nn.Module, images: torch.Tensor, targets=None, *, method
                  out=None, area: bool = False) -> pd.DataFrame:
     """Region perturbation with a blurred copy (supplement A.1; ``order="lerf"``: least relevant first):
     the ``faithfulness.csv`` table (score after each step), or with ``area=True`` its per-image areas
-    (``faithfulness_area.csv``). Defaults: the paper's 15x15 blur, patches 8 and 15, 30 steps."""
+    (``faithfulness_area.csv``). Defaults: the paper's 15x15 blur, patches 8 and 15, 30 steps. Column
+    ``conservation``: sum(R) / logit of each LRP map (supplement eq. 52), NaN for other methods."""
     from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 
     images = _images(images)
+    targets = _targets(model, images, targets)
     with _store(out, "faithfulness" if order == "morf" else "faithfulness_lerf") as store:
-        table = run_faithfulness(model, images, _targets(model, images, targets),
+        table = run_faithfulness(model, images, targets,
                                  model_name=_model_name(model, None), store=store, methods=_methods(methods),
                                  batch_size=batch_size, seed=seed, device=_device(model), progress=progress,
                                  patch_sizes=patch_sizes, blur_kernel=blur_kernel, steps=steps, order=order,
                                  score=score, attribution_options=attribution_options)
-    return faithfulness_area(table) if area else table
+    table = faithfulness_area(table) if area else table
+    return _with_conservation(table, model, images, targets, methods, attribution_options)
 
 
 def activation_statistics(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16,

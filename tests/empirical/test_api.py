@@ -146,6 +146,21 @@ def test_per_layer_mprt_on_a_network_without_a_row(misnamed):
                     if name and any(True for _ in module.parameters(recurse=False))]
     assert table["step"].max() == len(parametrised)
     assert set(table["image"]) == {0, 1}
+    assert table["conservation"].isna().all()  # a gradient map promises nothing
+
+
+def test_tables_record_conservation_per_image_against_the_logit(misnamed):
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    options = {"lrp-alpha1beta0": {"epsilon": 1e-9}}
+    area = empirical.faithfulness(misnamed, images, methods=["lrp-alpha1beta0", "gradient"], patch_sizes=[4],
+                                  steps=3, area=True, attribution_options=options)
+    targets = misnamed(images).argmax(1)
+    maps = attribute(misnamed, images, targets, "lrp-alpha1beta0", epsilon=1e-9)
+    logits = misnamed(images).gather(1, targets[:, None])[:, 0].detach()
+    lrp = area[area["method"] == "lrp-alpha1beta0"].sort_values("image")
+    torch.testing.assert_close(torch.tensor(lrp["conservation"].to_numpy(), dtype=torch.float32),
+                               maps.flatten(1).sum(1) / logits, rtol=1e-5, atol=1e-6)
+    assert area.loc[area["method"] == "gradient", "conservation"].isna().all()
 
 
 def test_block_schedule_from_user_prefixes(misnamed):
