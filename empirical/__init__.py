@@ -1,0 +1,61 @@
+"""Model-randomisation sanity checks and faithfulness tests on real networks, yours included.
+
+Binder et al., "Shortcomings of Top-Down Randomization-Based Sanity Checks for Evaluations of Deep Neural
+Network Explanations", CVPR 2023, and its supplement: every call below takes ``(model, images, targets)``
+(any ``torch.nn.Module`` in eval mode; images (N, C, H, W) as the network takes them; targets the class
+indices to explain, None for each image's top class) and returns a pandas table, the same table a run of
+``python -m empirical`` writes.
+
+Networks
+    ``load(name_or_module, weights)``: a built-in network (``resnet50``, ``densenet121``,
+    ``efficientnet-b0``, ``demo``) with its weights, or your module, in eval mode; ``preprocessing(...)``
+    its transform. ``network_spec(model, classifier=..., blocks=[...])`` records the few facts the block
+    schedule and LRP need about your network (all optional).
+Attribution
+    ``explain(model, images, targets, method)`` gives (N, H, W) maps; ``available_methods()`` lists the
+    methods (gradient, gradient x input, integrated gradients, guided backprop, LRP rules of supplement
+    eq. 1-2 and 52, a random control). ``register_method(name, function)`` adds yours: a function
+    ``(model, x, target)`` returning (N, C, H, W) or (N, H, W), checked at every call (wrap Captum's or
+    pytorch-grad-cam's attributions this way). LRP canonises any network it can read with ``torch.fx``
+    (batch-norms merged into the layer before them) and refuses, with ``LRPNotSupportedError`` naming the
+    module types, a network it has no rule for; a conserving rule whose maps do not sum to the logit
+    (median outside [0.9, 1.1]) warns. ``conservation(...)`` tabulates sum(R) / logit per image.
+Tests
+    ``mprt`` (supplement A.1; ``schedule="per-layer"`` on any network, ``"blocks"`` on the built-in
+    networks or with ``blocks=``), ``smooth_mprt`` and ``efficient_mprt`` (sMPRT and eMPRT of Hedström et
+    al. 2023, as Quantus 0.6.0 computes them), ``faithfulness`` (region perturbation with a blurred copy,
+    ``order="morf"`` or ``"lerf"``), ``activation_statistics`` (supplement I, J), ``noise_injection``
+    (what each test rewards: every test on the maps plus noise of level s).
+
+Example::
+
+    import torch, torchvision, empirical
+    model = torchvision.models.vgg11_bn().eval()
+    images = torch.randn(4, 3, 64, 64)
+    mprt = empirical.mprt(model, images, methods=["gradient", "lrp-alpha1beta0"])
+    faith = empirical.faithfulness(model, images, methods=["gradient"], patch_sizes=[8], area=True)
+"""
+
+from importlib import import_module
+
+_API = {
+    "activation_statistics": "empirical.api", "conservation": "empirical.api",
+    "efficient_mprt": "empirical.api", "explain": "empirical.api", "faithfulness": "empirical.api",
+    "load": "empirical.api", "mprt": "empirical.api", "noise_injection": "empirical.api",
+    "preprocessing": "empirical.api", "smooth_mprt": "empirical.api",
+    "available_methods": "empirical.attribution", "register_method": "empirical.attribution",
+    "LRPNotSupportedError": "empirical.attribution", "network_spec": "empirical.models",
+    "NetworkSpec": "empirical.models",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    # lazy: `import empirical.models` alone does not pull in every experiment
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'empirical' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

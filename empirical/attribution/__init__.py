@@ -7,6 +7,7 @@ that takes any callable. ``method_settings(method, **options)`` says which rule 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from empirical.attribution.composites import (
     lrp_composite,
     method_settings,
 )
+from empirical.attribution.graph_canonizer import LRPNotSupportedError
 from empirical.attribution.lrp_rules import (
     BETA_FROM,
     AdaptiveBeta,
@@ -38,6 +40,8 @@ __all__ = [
     "AlphaBeta",
     "BETA_FROM",
     "BUILTIN_METHODS",
+    "CONSERVATION_BAND",
+    "LRPNotSupportedError",
     "DenseNetCanonizer",
     "EfficientNetCanonizer",
     "Gamma",
@@ -48,10 +52,12 @@ __all__ = [
     "attribute",
     "available_methods",
     "canonizers_for",
+    "conservation_ratios",
     "lrp_composite",
     "method_settings",
     "output_beta_torch",
     "positive_negative_sums",
+    "promises_conservation",
     "reduce_channels",
     "register_method",
     "ZPlus",
@@ -90,8 +96,11 @@ def register_method(name: str, function: Callable, *, reduction: str = "sum", ta
                     replace: bool = False) -> None:
     """Register ``function(model, x, target) -> map`` under ``name`` for ``attribute``.
 
-    ``function`` returns the raw map (N, C, H, W) (or already (N, H, W), then ``reduction="none"``);
-    ``attribute`` applies ``reduction`` unless asked for the raw map. With ``takes_options=True`` the
+    ``function`` returns a map per image of ``x`` (N, C, H, W): one value per input channel and pixel, which
+    ``attribute`` reduces over channels by ``reduction`` unless asked for the raw map; or (N, H, W): one
+    value per pixel, which is returned as it is. Any other shape raises ValueError when called. A
+    function from Captum or pytorch-grad-cam plugs in through a wrapper ``(model, x, target) -> tensor``.
+    With ``takes_options=True`` the
     options given to ``attribute`` are passed on as keyword arguments. ``replace=True`` allows redefining.
     """
     if not isinstance(name, str) or not name:
@@ -144,9 +153,22 @@ def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bo
         raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
     else:
         result = entry.function(model, x, target)
-    if raw:
+    result = _checked_map(result, x, method)
+    if raw or result.ndim == 3:
         return result
     return reduce_channels(result, entry.reduction)
+
+
+def _checked_map(result, x: torch.Tensor, method: str) -> torch.Tensor:
+    """``result`` if it is a map per image of ``x``, (N, C, H, W) or (N, H, W); ValueError otherwise."""
+    n, _, height, width = x.shape
+    shape = tuple(getattr(result, "shape", ()))
+    if not isinstance(result, torch.Tensor) or shape not in ((n, x.shape[1], height, width),
+                                                              (n, height, width)):
+        raise ValueError(f"method {method!r} returned {type(result).__name__} of shape {shape} for x of "
+                         f"shape {tuple(x.shape)}: a map must be (N, C, H, W) = "
+                         f"{(n, x.shape[1], height, width)} or (N, H, W) = {(n, height, width)}")
+    return result
 
 
 def _as_target(target, x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +192,11 @@ def _lrp(method: str) -> Callable:
         if output_relevance not in ("logit", "one"):
             raise ValueError(f"output_relevance must be 'logit' or 'one', got {output_relevance!r}")
         composite = lrp_composite(method, model, x, **options)
-        return _modified_gradient(model, x, target, composite, scale_by_logit=output_relevance == "logit")
+        relevance, logit = _modified_gradient(model, x, target, composite,
+                                              scale_by_logit=output_relevance == "logit", with_logit=True)
+        if promises_conservation(method, **options):
+            _warn_unless_conserved(method, relevance, logit if output_relevance == "logit" else None)
+        return relevance
 
     run.__name__ = method.replace("-", "_")
     return run
@@ -181,13 +207,42 @@ def _guided_backprop(model, x, target):
     return _modified_gradient(model, x, target, guided_backprop_composite(model), scale_by_logit=False)
 
 
-def _modified_gradient(model, x, target, composite, *, scale_by_logit: bool) -> torch.Tensor:
+def _modified_gradient(model, x, target, composite, *, scale_by_logit: bool, with_logit: bool = False):
     x = x.detach().requires_grad_(True)
     with torch.enable_grad(), composite.context(model) as hooked:
         selected = _gradients.select_logits(hooked(x), target)
         seed = selected.detach() if scale_by_logit else torch.ones_like(selected)
         (relevance,) = torch.autograd.grad(selected, x, grad_outputs=seed)
-    return relevance
+    return (relevance, selected.detach()) if with_logit else relevance
+
+
+def promises_conservation(method: str, *, include_bias: bool = False, **_options) -> bool:
+    """Whether LRP ``method`` promises sum(R) = explained logit (supplement eq. 52, section G): every
+    bias-free rule does, up to what the dense layers' epsilon absorbs; ``lrp-epsilon`` (bias in the
+    denominator, as Zennit's rule) and any rule with ``include_bias=True`` hand part of it to the biases."""
+    return method in LRP_METHODS and method != "lrp-epsilon" and not include_bias
+
+
+def conservation_ratios(relevance: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+    """sum(R) / explained logit per image, (N,): 1 where LRP conserves (supplement eq. 52)."""
+    return relevance.detach().flatten(1).sum(1) / logit.detach()
+
+
+#: the band of the median sum(R) / logit outside which a conserving rule's maps draw a warning
+CONSERVATION_BAND = (0.9, 1.1)
+
+
+def _warn_unless_conserved(method, relevance, logit) -> None:
+    if logit is None:
+        return
+    median = float(conservation_ratios(relevance, logit).median())
+    low, high = CONSERVATION_BAND
+    if not low <= median <= high:
+        warnings.warn(
+            f"{method} handed a median {median:.3g} of the explained logit to the input over "
+            f"{len(logit)} image(s), outside [{low}, {high}]: the maps do not conserve relevance. Small "
+            "logits lose a share to the dense layers' epsilon (pass a smaller epsilon=); otherwise a part "
+            "of the network has no fitting rule", RuntimeWarning, stacklevel=4)
 
 
 def _register_builtins() -> None:

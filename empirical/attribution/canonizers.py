@@ -18,11 +18,12 @@ from zennit.layer import Sum
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 
 from empirical.attribution.densenet_canonizer import DenseNetCanonizer
+from empirical.attribution.graph_canonizer import GraphCanonizer
 from empirical.attribution.merging import ExactNamedMergeBatchNorm, ExactSequentialMergeBatchNorm
-from empirical.models import architecture_of
+from empirical.models import spec_of
 
-__all__ = ["DenseNetCanonizer", "EfficientNetCanonizer", "ExactNamedMergeBatchNorm",
-           "ExactSequentialMergeBatchNorm", "ResNetCanonizer", "canonizers_for"]
+__all__ = ["CANONIZATIONS", "DenseNetCanonizer", "EfficientNetCanonizer", "ExactNamedMergeBatchNorm",
+           "ExactSequentialMergeBatchNorm", "GraphCanonizer", "ResNetCanonizer", "canonizers_for"]
 
 
 class ResNetCanonizer(CompositeCanonizer):
@@ -124,20 +125,39 @@ def _mbconv_forward(self, inputs, drop_connect_rate=None):
     return x
 
 
-def canonizers_for(model: nn.Module, *, merge_batch_norm: bool = True) -> list[Canonizer]:
-    """The canonizers for ``model``'s architecture (``empirical.models.MODEL_NAMES``).
-
-    Any other network gets a ``SequentialMergeBatchNorm`` (batch-norms right after a linear layer).
-    ``merge_batch_norm=False`` keeps only what makes every ReLU a module (for guided backprop).
-    """
-    try:
-        name = architecture_of(model)
-    except ValueError:
-        return [ExactSequentialMergeBatchNorm()] if merge_batch_norm else []
-    if name == "densenet121":
-        return [DenseNetCanonizer(merge_batch_norm=merge_batch_norm)]
-    if name == "efficientnet-b0":
-        # its activations are modules already; the gate and sum overloads are for LRP only
-        return [EfficientNetCanonizer()] if merge_batch_norm else []
-    # resnet50 and demo (torchvision BasicBlocks): Zennit's canonizer, exact merge
+def _resnet_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
+    # resnet50 and demo (torchvision blocks): Zennit's canonizer, exact merge
     return [ResNetCanonizer()] if merge_batch_norm else []
+
+
+def _densenet_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
+    return [DenseNetCanonizer(merge_batch_norm=merge_batch_norm)]
+
+
+def _efficientnet_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
+    # its activations are modules already; the gate and sum overloads are for LRP only
+    return [EfficientNetCanonizer()] if merge_batch_norm else []
+
+
+def _generic_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
+    return [GraphCanonizer()] if merge_batch_norm else []
+
+
+#: ``NetworkSpec.canonization`` -> factory(merge_batch_norm) of the canonizers of that network family
+CANONIZATIONS = {
+    "resnet": _resnet_canonizers,
+    "densenet": _densenet_canonizers,
+    "efficientnet": _efficientnet_canonizers,
+    "generic": _generic_canonizers,
+}
+
+
+def canonizers_for(model: nn.Module, *, merge_batch_norm: bool = True) -> list[Canonizer]:
+    """The canonizers of ``model``'s spec (``empirical.models.spec_of``; ``CANONIZATIONS``).
+
+    A network that is no built-in one gets :class:`GraphCanonizer` (batch-norms merged into the layer that
+    feeds them, from the ``torch.fx`` graph). ``merge_batch_norm=False`` keeps only what makes every ReLU a
+    module (for guided backprop).
+    """
+    spec = spec_of(model)
+    return CANONIZATIONS["generic" if spec is None else spec.canonization](merge_batch_norm)

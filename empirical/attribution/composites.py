@@ -18,6 +18,7 @@ from zennit.types import Linear as AnyLinear
 
 from empirical.attribution.canonizers import canonizers_for
 from empirical.attribution.densenet_canonizer import ThresholdReLU
+from empirical.attribution.graph_canonizer import LRPNotSupportedError, lrp_support, refusal_message
 from empirical.attribution.lrp_rules import (
     BETA_FROM,
     DEFAULT_BETA_MAX,
@@ -27,7 +28,7 @@ from empirical.attribution.lrp_rules import (
     Gamma,
     ZPlus,
 )
-from empirical.models import architecture_of, input_bounds
+from empirical.models import spec_of
 
 DEFAULT_EPSILON = 0.25
 DEFAULT_GAMMA = 0.25
@@ -114,6 +115,10 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     """
     _check_options(beta_from, include_bias, fallback)
     if canonizers is None:
+        if spec_of(model) is None:
+            problems = lrp_support(model)
+            if problems:
+                raise LRPNotSupportedError(refusal_message(model, problems))
         canonizers = canonizers_for(model)
     activations = [((*_swish_types(), ThresholdReLU), Pass())]
     base = activations + layer_map_base(stabilizer)
@@ -161,13 +166,14 @@ def guided_backprop_composite(model: nn.Module) -> Composite:
 
 def _box_bounds(model, x, low, high):
     if low is None or high is None:
-        try:
-            default_low, default_high = input_bounds(architecture_of(model))
-        except ValueError:
+        spec = spec_of(model)
+        bounds = None if spec is None else spec.input_bounds()
+        if bounds is None:
             raise ValueError(
                 "epsilon-gamma-box needs the input range of this network: pass low= and high= "
                 "(scalars or per-channel tensors)"
-            ) from None
+            )
+        default_low, default_high = bounds
         low = default_low if low is None else low
         high = default_high if high is None else high
     low, high = (torch.as_tensor(bound, dtype=x.dtype, device=x.device) for bound in (low, high))

@@ -29,16 +29,22 @@ from empirical.experiments._common import (
     progress_bar,
     resolve_methods,
 )
+from empirical.experiments.schedules import (
+    SCHEDULES,
+    boundary_count,
+    per_layer_schedule,
+    schedule_steps,
+    top_down_schedule,
+)
 from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
 from empirical.measures.similarity import MEASURES, NORMALIZATIONS
-from empirical.models import architecture_of
 from empirical.run.distributed import Shard
 from empirical.run.results import RANDOMIZATION_COLUMNS
 from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = [
-    "SCHEDULE_RULES",
+    "SCHEDULES",
     "boundary_count",
     "per_layer_schedule",
     "randomised_copy",
@@ -50,70 +56,6 @@ __all__ = [
 
 # map pairs scored in one call: 1024 224x224 pairs hold ~2 GB of float64 intermediates in SSIM
 _PAIRS_PER_CALL = 1024
-
-#: per architecture: (classifier module, suffix of a step boundary, boundaries a step, most boundaries).
-#: The seed (A.1) names 63 DenseNet and 17 EfficientNet boundaries; the networks have 58 and 16, so the
-#: rule runs through all of them and ``boundary_count`` reports how many were reached.
-SCHEDULE_RULES = {
-    "resnet50": ("fc", ".conv1", 1, 16),
-    "densenet121": ("classifier", ".conv1", 3, None),
-    "efficientnet-b0": ("_fc", "._depthwise_conv", 1, None),
-    "demo": ("fc", ".conv1", 1, None),
-}
-
-
-def _parametrised_modules(model: nn.Module) -> list[str]:
-    """Names of the modules that own parameters themselves, in registration (forward) order."""
-    return [name for name, module in model.named_modules()
-            if name and any(True for _ in module.parameters(recurse=False))]
-
-
-def top_down_schedule(model: nn.Module, arch: str) -> list[list[str]]:
-    """The seed's top-down schedule (A.1): module names re-initialised at each step, output side first.
-
-    Step 1 is the classifier; each further step takes every parametrised module, walking backwards in
-    registration order, down to and including the next ``every``-th boundary module of ``SCHEDULE_RULES``
-    (ResNet-50: 16 ``*.conv1`` -> 17 steps; DenseNet-121: every third ``*.conv1``, the last step taking the
-    remainder -> 21 steps; EfficientNet-B0: each ``*._depthwise_conv`` -> 17 steps; demo: each ``*.conv1``).
-    Modules below the last boundary (the stem) are never re-initialised.
-    """
-    if arch not in SCHEDULE_RULES:
-        raise ValueError(f"arch must be one of {sorted(SCHEDULE_RULES)}, got {arch!r}")
-    classifier, suffix, every, most = SCHEDULE_RULES[arch]
-    names = _parametrised_modules(model)[::-1]
-    if classifier not in names:
-        raise ValueError(f"arch {arch!r} expects a classifier module {classifier!r}; the model has none")
-    boundaries = [name for name in names if name.endswith(suffix)]
-    if most is not None and len(boundaries) < most:
-        raise ValueError(f"arch {arch!r} expects at least {most} '*{suffix}' modules, the model has "
-                         f"{len(boundaries)}")
-    boundaries = boundaries[:most]
-    # every `every`-th boundary ends a step; the last boundary always ends one (the remainder)
-    step_ends = set(boundaries[every - 1::every]) | set(boundaries[-1:])
-    split = names.index(classifier) + 1
-    schedule, current = [names[:split]], []
-    for name in names[split:]:
-        current.append(name)
-        if name in step_ends:
-            schedule.append(current)
-            current = []
-            if name == boundaries[-1]:
-                break
-    return schedule
-
-
-def per_layer_schedule(model: nn.Module) -> list[list[str]]:
-    """Quantus MPRT's top-down order: one parametrised module a step, from the output back to the input."""
-    return [[name] for name in _parametrised_modules(model)[::-1]]
-
-
-def boundary_count(schedule: Sequence[Sequence[str]], arch: str) -> int:
-    """How many boundary modules (``*.conv1``, ``*._depthwise_conv``) ``schedule`` re-initialises."""
-    if arch not in SCHEDULE_RULES:
-        raise ValueError(f"arch must be one of {sorted(SCHEDULE_RULES)}, got {arch!r}")
-    suffix = SCHEDULE_RULES[arch][1]
-    return sum(name.endswith(suffix) for step in schedule for name in step)
-
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
     # SeedSequence mixes (seed, step) into independent streams; a CPU generator keeps weights off the device
@@ -187,7 +129,7 @@ def _load_partial(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 
 def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
                       store, methods: Sequence[str], batch_size: int, seed: int, device="cpu",
-                      progress: bool = True, arch: str | None = None, schedule: str = "top-down",
+                      progress: bool = True, spec=None, schedule: str = "blocks",
                       init_mode: str = "fan_in", attribution_options: Mapping | None = None,
                       shard=None) -> pd.DataFrame:
     """The top-down randomisation experiment (seed A.1, H): one tidy table (docs/results-format.md).
@@ -195,8 +137,10 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     For each method and image batch (one chunk, all steps): the original model's maps once, then for each
     schedule step one attribution pass of the cumulatively re-initialised copy over the batch, scored against
     the original maps by every measure of ``MEASURES`` after each normalisation of ``NORMALIZATIONS``, with
-    the noise floor of each score. ``schedule``: ``"top-down"`` (the seed's) or ``"per-layer"`` (Quantus
-    MPRT's). Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
+    the noise floor of each score. ``schedule``: ``"blocks"`` (the supplement's A.1 blocks, from ``spec``:
+    a ``NetworkSpec``, a built-in name, or None for the model's own row) or ``"per-layer"`` (Quantus
+    MPRT's), see ``empirical.experiments.schedules``.
+    Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
     ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
     (``{"integrated-gradients": {"steps": 16}}``). Returns the rows of ``model_name`` and ``methods``
@@ -213,13 +157,12 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
         images, labels = _check_inputs(images, labels, batch_size, schedule)
     stream, shard = as_stream(images, labels), shard or Shard()
     resolved = resolve_methods(methods, attribution_options)
-    arch = architecture_of(model) if arch is None else arch
-    steps = top_down_schedule(model, arch) if schedule == "top-down" else per_layer_schedule(model)
+    steps = schedule_steps(model, schedule, spec)
     chunks = [(method, start, min(start + batch_size, stream.count))
               for method in resolved for start in range(0, stream.count, batch_size)]
     # a chunk is reused only when computed from the same images, labels, weights and settings
     settings = {"experiment": "randomization", "model_name": model_name, "batch_size": batch_size,
-                "seed": int(seed), "device": torch.device(device).type, "schedule": schedule, "arch": arch,
+                "seed": int(seed), "device": torch.device(device).type, "schedule": schedule,
                 "steps": steps, "init_mode": init_mode}
     inputs = input_fingerprints(stream, sorted({(start, stop) for _, start, stop in chunks}), model=model,
                                 settings=settings)
@@ -287,8 +230,8 @@ def _check_inputs(images, labels, batch_size, schedule):
 
 def _check_settings(batch_size, schedule) -> None:
     positive_int(batch_size, "batch_size")
-    if schedule not in ("top-down", "per-layer"):
-        raise ValueError(f"schedule must be 'top-down' or 'per-layer', got {schedule!r}")
+    if schedule not in ("blocks", "per-layer"):
+        raise ValueError(f"schedule must be 'blocks' or 'per-layer', got {schedule!r}")
 
 
 def _finite_or_zero(maps, method, where):

@@ -38,9 +38,9 @@ from empirical.experiments._common import (
 )
 from empirical.experiments.faithfulness import curve_area, perturbation_curves, score_function
 from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
-from empirical.experiments.randomization import randomised_copy, top_down_schedule
+from empirical.experiments.randomization import randomised_copy
+from empirical.experiments.schedules import schedule_steps
 from empirical.measures import mprt_variants, similarity
-from empirical.models import architecture_of
 from empirical.run.distributed import Shard
 from empirical.run.results import REWARDS_COLUMNS
 from empirical.run.streaming import as_stream
@@ -178,7 +178,7 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
                 device="cpu", progress: bool = True, base_methods: Sequence[str] | None = None,
                 levels: Sequence[float] = DEFAULT_LEVELS, max_images: int | None = None,
                 smprt_samples: int = 3, smprt_noise: float = 0.1, emprt_bins: int = 100, patch_size: int = 15,
-                steps: int = 30, blur_kernel: int = 15, score="softmax", arch: str | None = None,
+                steps: int = 30, blur_kernel: int = 15, score="softmax", spec=None,
                 forward_batch_size: int = 256, attribution_options: Mapping | None = None,
                 shard=None) -> pd.DataFrame:
     """Every test of the module docstring on M+noise(s), for each base method M, level s and image; returns
@@ -217,10 +217,12 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
     starts = range(0, count, batch_size)
     key = lambda name, start: chunk_key(model_name, name, start=start,  # noqa: E731
                                         stop=min(start + batch_size, count))
+    # the blocks re-initialised (from ``spec``) are part of the settings a chunk is computed from
+    schedule = schedule_steps(model, "blocks", spec)
     # a chunk is reused only when computed from the same images, labels, weights and settings
     settings = {"experiment": "rewards", "model_name": model_name, "batch_size": batch_size,
                 "seed": int(seed), "device": torch.device(device).type, "levels": list(levels),
-                "count": count, "arch": arch, **options}
+                "count": count, "schedule": schedule, **options}
     inputs = input_fingerprints(stream, [(start, min(start + batch_size, count)) for start in starts],
                                 model=model, settings=settings)
     expected = {key(name, start): method_fingerprint(inputs[start], name, method)
@@ -229,7 +231,6 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
                             if not store.has(key(name, start), expected[key(name, start)])])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
-        schedule = top_down_schedule(original, architecture_of(original) if arch is None else arch)
         randomised = randomised_copy(original, schedule, len(schedule), seed=seed).eval()
         by_batch = {}
         for name, start in pending:

@@ -55,9 +55,9 @@ import torch
 from torch import nn
 
 from empirical._checks import positive_int
-from empirical.experiments.randomization import per_layer_schedule, step_state, top_down_schedule
+from empirical.experiments.randomization import step_state
+from empirical.experiments.schedules import SCHEDULES, bottom_up_schedule, schedule_steps
 from empirical.measures import similarity as _similarity
-from empirical.models import architecture_of
 from empirical.rng import torch_generator
 
 __all__ = ["EfficientMPRTResult", "SmoothMPRTResult", "bottom_up_schedule", "cascading_randomisation",
@@ -65,11 +65,6 @@ __all__ = ["EfficientMPRTResult", "SmoothMPRTResult", "bottom_up_schedule", "cas
 
 SIMILARITIES = ("spearman", "ssim", "mse")
 NORMALISATIONS = ("second-moment", "max-abs", None)
-
-
-def bottom_up_schedule(model: nn.Module) -> list[list[str]]:
-    """One parametrised module a step from the input to the output (Quantus ``layer_order="bottom_up"``)."""
-    return per_layer_schedule(model)[::-1]
 
 
 def cascading_randomisation(model: nn.Module, schedule: Sequence[Sequence[str]], *, seed: int,
@@ -88,21 +83,18 @@ def cascading_randomisation(model: nn.Module, schedule: Sequence[Sequence[str]],
         yield ";".join(layers), randomised
 
 
-def _model_states(model, randomisation, seed, arch=None):
+def _model_states(model, randomisation, seed, spec=None):
     """The (name, model) iterator of a randomisation argument (see ``smooth_mprt``)."""
-    if randomisation is None or randomisation == "bottom-up":
-        return cascading_randomisation(model, bottom_up_schedule(model), seed=seed)
-    if randomisation == "top-down":
-        return cascading_randomisation(model, per_layer_schedule(model), seed=seed)
-    if randomisation == "seed-top-down":
-        schedule = top_down_schedule(model, arch or architecture_of(model))
-        return cascading_randomisation(model, schedule, seed=seed)
+    if randomisation is None:
+        randomisation = "bottom-up"
+    if randomisation in SCHEDULES:
+        return cascading_randomisation(model, schedule_steps(model, randomisation, spec), seed=seed)
     if callable(randomisation):
         return iter(randomisation(model))
     if isinstance(randomisation, Sequence) and not isinstance(randomisation, str) and randomisation \
             and all(isinstance(step, Sequence) and not isinstance(step, str) for step in randomisation):
         return cascading_randomisation(model, randomisation, seed=seed)
-    raise ValueError("randomisation must be None, 'bottom-up', 'top-down', 'seed-top-down', a schedule (list "
+    raise ValueError("randomisation must be None, 'bottom-up', 'per-layer', 'blocks', a schedule (list "
                      "of lists of module names) or a callable model -> iterable of (name, model); got "
                      f"{randomisation!r}")
 
@@ -209,11 +201,12 @@ class SmoothMPRTResult:
 def smooth_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable, *, randomisation=None,
                 seed: int = 0, samples: int = 50, noise_magnitude: float = 0.1, similarity="spearman",
                 normalise: str | None = "second-moment", absolute: bool = True, layerwise: bool = True,
-                rng: torch.Generator | int, pass_size: int = 256) -> SmoothMPRTResult:
+                rng: torch.Generator | int, pass_size: int = 256, spec=None) -> SmoothMPRTResult:
     """sMPRT (Hedström et al. 2023; module docstring for every default and its source).
 
-    ``randomisation``: None or ``"bottom-up"`` (default), ``"top-down"`` (per-layer, output first),
-    ``"seed-top-down"`` (the seed's A.1 blocks), a schedule (list of lists of module names; weights from
+    ``randomisation``: None or ``"bottom-up"`` (default), ``"per-layer"`` (output first), ``"blocks"``
+    (the supplement's A.1 blocks of ``spec``, see ``empirical.experiments.schedules``), a schedule (list
+    of lists of module names; weights from
     ``step_state`` with ``seed``), or a callable ``model -> iterable of (name, model)`` such as Quantus's
     layer generator. ``layerwise=False`` scores only the last state (Quantus ``skip_layers=True``).
     ``rng``: the noise's ``torch.Generator`` (or seed); its draws, in the order original, original again,
@@ -232,7 +225,7 @@ def smooth_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable, *
 
     reference = smoothed(model)
     original = compare(reference, smoothed(model))
-    states = _model_states(model, randomisation, seed)
+    states = _model_states(model, randomisation, seed, spec)
     names, scores = [], []
     # lazily: a layer generator may yield one model object, randomised further at every step
     for name, state in (states if layerwise else [_last_state(states)]):
@@ -279,7 +272,7 @@ class EfficientMPRTResult:
 
 def efficient_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable, *, randomisation=None,
                    seed: int = 0, bins: int = 100, normalise: str | None = None, absolute: bool = False,
-                   batch_size: int = 256) -> EfficientMPRTResult:
+                   batch_size: int = 256, spec=None) -> EfficientMPRTResult:
     """eMPRT (Hedström et al. 2023; module docstring for every default and its source).
 
     (H(e') - H(e)) / H(e) per image, e the original model's map, e' the fully randomised model's (the last
@@ -293,7 +286,7 @@ def efficient_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
     original = discrete_entropy(_post(_explain_batched(explain, model, x, targets, batch_size), normalise,
                                       absolute), bins)
-    last = _last_state(_model_states(model, randomisation, seed))
+    last = _last_state(_model_states(model, randomisation, seed, spec))
     randomised_maps = _explain_batched(explain, last[1], x, targets, batch_size)
     randomised = discrete_entropy(_post(randomised_maps, normalise, absolute), bins)
     return EfficientMPRTResult((randomised - original) / original, original, randomised, last[0])

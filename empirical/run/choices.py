@@ -46,7 +46,7 @@ def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
              "noise_level": _noise_levels(methods)}
     if experiment == "randomization":
         return {
-            "granularity": "block" if settings["schedule"] == "top-down" else "layer",
+            "granularity": "block" if settings["schedule"] == "blocks" else "layer",
             "schedule": settings["schedule"], "order": "top-down (output first), cumulative",
             "reinitialisation": f"kaiming-normal ({settings['init_mode']}), batch-norm reset to identity",
             "normalisation": list(NORMALIZATIONS), "similarity": list(MEASURES),

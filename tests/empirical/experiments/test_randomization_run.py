@@ -231,8 +231,8 @@ def test_per_method_options_reach_the_method(demo, images, tmp_path):
     ({"methods": [gradient, gradient]}, "distinct names"),
     ({"methods": ["gradient"], "attribution_options": {"gradient": 3}}, "attribution_options must map"),
     ({"methods": ["gradient"], "attribution_options": {"lrp-epsilon": {}}}, "not in methods"),
-    ({"schedule": "bottom-up"}, "schedule must be 'top-down' or 'per-layer', got 'bottom-up'"),
-    ({"arch": "vgg16"}, "arch must be one of"),
+    ({"schedule": "bottom-up"}, "schedule must be 'blocks' or 'per-layer', got 'bottom-up'"),
+    ({"spec": "vgg16"}, "arch must be one of"),
 ])
 def test_bad_inputs_are_value_errors_naming_the_argument(demo, images, tmp_path, kwargs, message):
     arguments = {"images": images, "labels": None, "batch_size": 2, "methods": [gradient]} | kwargs
