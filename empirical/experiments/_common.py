@@ -11,7 +11,7 @@ fingerprint (``empirical.run.fingerprints``) of its image content, its labels, t
 the experiment's settings, and :func:`method_fingerprint` adds the method and its options; a chunk is reused
 only under the same fingerprint (``ChunkStore.has(key, fingerprint)``) and collected only with it.
 
-Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``, issue 15) of every available method M are
+Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``) of every available method M are
 methods like any other here, by name: ``"gradient+noise(0.5)"``. Their noise is keyed by the same draw key
 (stream (seed, step), one generator per image), so each randomisation step gets its own noise, as
 theory.noise_injection's case (b) assumes. ``attribution_options`` of M apply to its variants.
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from empirical.attribution import attribute, available_methods
+from empirical.attribution import attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
 from empirical.run.fingerprints import fingerprint, labels_digest, weights_digest
 
@@ -153,14 +153,21 @@ def input_fingerprints(stream, ranges, *, model, settings) -> dict[int, str]:
 
 
 def method_fingerprint(inputs: str, name: str, method) -> str:
-    """The fingerprint of a chunk of method ``name`` (a resolved method: a :class:`NamedMethod` is known by
-    its method and options, a callable by ``name`` alone) on the inputs of fingerprint ``inputs``."""
-    spec = {"method": method.method, "options": method.options} if isinstance(method, NamedMethod) else None
-    return fingerprint(inputs=inputs, name=name, method=spec)
+    """The fingerprint (64 hex digits) of a chunk of method ``name`` on the inputs of fingerprint ``inputs``:
+    ``method`` is a resolved method, a :class:`NamedMethod` known by its name, options and the function
+    registered under that name (``empirical.attribution.method_definition``), a callable by its code
+    (``empirical.run.fingerprints.callable_description``)."""
+    if isinstance(method, NamedMethod):
+        noisy = _noisy_base(method.method)
+        registered = method_definition(method.method if noisy is None else noisy[0])
+        spec = {"method": method.method, "options": method.options, "registered": registered}
+    else:
+        spec = {"callable": method}
+    return fingerprint(version=_FINGERPRINT_VERSION, inputs=inputs, name=name, method=spec)
 
 
 #: changes when what goes into a chunk's fingerprint changes, so that no older chunk is reused
-_FINGERPRINT_VERSION = 1
+_FINGERPRINT_VERSION = 2
 
 
 def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):

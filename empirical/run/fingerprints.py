@@ -8,23 +8,28 @@ otherwise. A fingerprint is the sha256 (64 hex digits) of a canonical descriptio
   class and its train/eval mode; not the file they came from, so one changed weight changes it;
 - images: their content (``ImageStream.content_digest``: file bytes, tensor bytes, or the seed and size of
   random inputs), and the labels explained;
-- settings: numbers, strings, lists and mappings (key order does not matter), tensors by their bytes.
-  A callable is known by its module and qualified name only (its code is not read): an attribution method
-  that is a function of the caller's is known by its table name, so a changed function needs a new name.
+- settings: numbers, strings, lists and mappings (key order does not matter), tensors by their bytes;
+- a callable (a user's attribution method, a registered one): its module and qualified name, and for a
+  Python function its compiled code (bytecode, constants, names, nested functions), default arguments and
+  the values its closure holds; a ``functools.partial`` by its function and arguments. The functions it
+  calls by global name are not followed: a changed helper of an unchanged function needs a new name or a
+  new ``out`` folder.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
+import types
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-__all__ = ["fingerprint", "labels_digest", "tensor_digest", "weights_digest"]
+__all__ = ["callable_description", "fingerprint", "labels_digest", "tensor_digest", "weights_digest"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -92,10 +97,59 @@ def _canonical(value):
         return str(value)
     if isinstance(value, torch.Generator):
         return {"generator": tensor_digest(value.get_state())}
-    if callable(value) and hasattr(value, "__qualname__"):
-        return {"callable": f"{getattr(value, '__module__', '')}.{value.__qualname__}"}
+    if callable(value):
+        return callable_description(value)
     # anything else by its representation, without memory addresses (they change from run to run)
     return {type(value).__qualname__: _ADDRESS.sub("", repr(value))}
+
+
+def callable_description(function, _depth: int = 0) -> dict:
+    """A JSON-ready description of ``function`` that changes when its code does (see the module docstring):
+    name, and for a Python function the digest of its code, its defaults and its closure's values; for a
+    ``functools.partial`` its function and arguments; for another callable object its type's ``__call__``."""
+    if _depth > 4:  # deep chains of closures: known by name from here on
+        return {"callable": _name(function)}
+    if isinstance(function, functools.partial):
+        return {"partial": callable_description(function.func, _depth + 1),
+                "args": _canonical(list(function.args)), "keywords": _canonical(dict(function.keywords))}
+    if isinstance(function, types.MethodType):
+        return {"method": callable_description(function.__func__, _depth + 1)}
+    if isinstance(function, types.FunctionType):
+        cells = []
+        for cell in function.__closure__ or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # a cell not yet filled
+                content = None
+            cells.append(callable_description(content, _depth + 1) if callable(content)
+                         else _canonical(content))
+        return {"callable": _name(function), "code": _code_digest(function.__code__),
+                "defaults": _canonical(list(function.__defaults__ or ())),
+                "kwdefaults": _canonical(dict(function.__kwdefaults__ or {})), "closure": cells}
+    if isinstance(function, (types.BuiltinFunctionType, type)):
+        return {"callable": _name(function)}
+    if isinstance(function, torch.nn.Module):  # by its structure; the weights are fingerprinted apart
+        return {"module": _ADDRESS.sub("", repr(function))}
+    call = type(function).__call__
+    described = (callable_description(call, _depth + 1) if isinstance(call, types.FunctionType)
+                 else {"callable": _name(call)})
+    state = {name: callable_description(value, _depth + 1) if callable(value) else _canonical(value)
+             for name, value in sorted(getattr(function, "__dict__", {}).items())}
+    return {"object": _name(type(function)), "call": described, "state": state}
+
+
+def _name(value) -> str:
+    return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__qualname__)}"
+
+
+def _code_digest(code: types.CodeType) -> str:
+    """The sha256 (hex) of a code object's bytecode, names and constants, nested code objects included."""
+    hasher = hashlib.sha256(code.co_code)
+    hasher.update(json.dumps([list(code.co_names), list(code.co_varnames)]).encode())
+    for constant in code.co_consts:
+        hasher.update((_code_digest(constant) if isinstance(constant, types.CodeType)
+                       else json.dumps(_canonical(constant), sort_keys=True)).encode())
+    return hasher.hexdigest()
 
 
 def fingerprint(**parts) -> str:

@@ -106,7 +106,7 @@ EXPERIMENT_TABLES = {
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 #: the record that ends every chunk: its data rows and the sha256 of the CSV text before this line
 _RECORD = re.compile(r"^#chunk rows=(\d+) sha256=([0-9a-f]{64})(?: inputs=([0-9a-f]{64}))?\n\Z")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
              "scikit-learn", "sanity-audit")
 
@@ -305,7 +305,8 @@ def _record_line(text: str, rows: int, fingerprint: str | None = None) -> str:
 
 
 def _check_fingerprint(fingerprint) -> None:
-    if fingerprint is not None and not (isinstance(fingerprint, str) and _FINGERPRINT.match(fingerprint)):
+    if fingerprint is not None and not (isinstance(fingerprint, str)
+                                        and _FINGERPRINT_PATTERN.match(fingerprint)):
         raise ValueError(f"fingerprint must be None or 64 lowercase hex digits (a sha256), got "
                          f"{fingerprint!r}")
 
