@@ -109,3 +109,20 @@ def test_a_changed_method_of_the_same_name_is_recomputed(tiny_model, tiny_images
     second = empirical.faithfulness(tiny_model, tiny_images, methods=[saliency], patch_sizes=(4,), steps=4,
                                     blur_kernel=3, batch_size=2, out=tmp_path / "out")
     assert len(writes) == 3 and not second.equals(first)
+
+
+def test_activation_statistics_follow_a_changed_pixel_or_weight(tiny_model, tiny_images, tmp_path, writes):
+    def call(images, out):
+        return empirical.activation_statistics(tiny_model, images, batch_size=2, out=tmp_path / out)
+
+    first = call(tiny_images, "out")
+    writes.clear()
+    assert call(tiny_images, "out").equals(first) and writes == []
+    changed = tiny_images.clone()
+    changed[3, 0, 2, 2] += 0.5
+    after_pixel = call(changed, "out")
+    assert after_pixel.equals(call(changed, "fresh-pixel")) and not after_pixel.equals(first)
+    with torch.no_grad():
+        tiny_model.conv1.weight[0, 0, 1, 1] *= 1.5  # the statistics are of what enters each layer
+    after_weight = call(changed, "out")
+    assert after_weight.equals(call(changed, "fresh-weight")) and not after_weight.equals(after_pixel)
