@@ -27,8 +27,8 @@ from torch import nn
 from empirical.attribution.conservation import calibrated_random_model, pearson_per_image, relevance_ratios
 
 #: (network, image size); the demo network sees [0, 1] images of its own size
-NETWORKS = (("resnet50", 64), ("densenet121", 64), ("efficientnet-b0", 64), ("demo", 32))
-FIELDS = ("network", "image", "pearson", "sum_ratio_inputs", "sum_ratio_output")
+AGREEMENT_NETWORKS = (("resnet50", 64), ("densenet121", 64), ("efficientnet-b0", 64), ("demo", 32))
+AGREEMENT_FIELDS = ("network", "image", "pearson", "sum_ratio_inputs", "sum_ratio_output")
 
 
 def network_inputs(name: str, size: int, *, images: int, rng: torch.Generator) -> torch.Tensor:
@@ -49,7 +49,7 @@ def agreement_rows(model: nn.Module, x: torch.Tensor, network: str) -> list[dict
             for i in range(x.shape[0])]
 
 
-def measure(networks=NETWORKS, *, images: int = 3, seed: int = 0) -> list[dict]:
+def measure(networks=AGREEMENT_NETWORKS, *, images: int = 3, seed: int = 0) -> list[dict]:
     """:func:`agreement_rows` for every (network, size) of ``networks``, each network from its own generator
     seeded with ``seed`` (inputs drawn first, then the model)."""
     rows = []
@@ -67,13 +67,13 @@ def medians(rows: list[dict]) -> dict[str, dict[str, float]]:
     for row in rows:
         by_network.setdefault(row["network"], []).append(row)
     return {network: {column: float(torch.tensor([r[column] for r in group]).median())
-                      for column in FIELDS[2:]}
+                      for column in AGREEMENT_FIELDS[2:]}
             for network, group in by_network.items()}
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=AGREEMENT_FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow({key: (f"{value:.6f}" if isinstance(value, float) else value)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rows = measure(images=args.images, seed=args.seed)
-    if not all(math.isfinite(row[column]) for row in rows for column in FIELDS[2:]):
+    if not all(math.isfinite(row[column]) for row in rows for column in AGREEMENT_FIELDS[2:]):
         raise SystemExit(f"non-finite values measured: {rows}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out.with_suffix(".csv"))

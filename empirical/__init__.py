@@ -44,26 +44,21 @@ Example::
     faith = empirical.faithfulness(model, images, methods=["gradient"], patch_sizes=[8], area=True)
 """
 
-from importlib import import_module
+from empirical.api import (
+    activation_statistics,
+    conservation,
+    efficient_mprt,
+    explain,
+    faithfulness,
+    load,
+    mprt,
+    noise_injection,
+    preprocessing,
+    smooth_mprt,
+)
+from empirical.attribution import LRPNotSupportedError, available_methods, register_method
+from empirical.models import NetworkSpec, network_spec
 
-_API = {
-    "activation_statistics": "empirical.api", "conservation": "empirical.api",
-    "efficient_mprt": "empirical.api", "explain": "empirical.api", "faithfulness": "empirical.api",
-    "load": "empirical.api", "mprt": "empirical.api", "noise_injection": "empirical.api",
-    "preprocessing": "empirical.api", "smooth_mprt": "empirical.api",
-    "available_methods": "empirical.attribution", "register_method": "empirical.attribution",
-    "LRPNotSupportedError": "empirical.attribution", "network_spec": "empirical.models",
-    "NetworkSpec": "empirical.models",
-}
-__all__ = sorted(_API)
-
-
-def __getattr__(name):
-    # lazy: `import empirical.models` alone does not pull in every experiment
-    if name in _API:
-        return getattr(import_module(_API[name]), name)
-    raise AttributeError(f"module 'empirical' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_API])
+__all__ = ["LRPNotSupportedError", "NetworkSpec", "activation_statistics", "available_methods",
+           "conservation", "efficient_mprt", "explain", "faithfulness", "load", "mprt", "network_spec",
+           "noise_injection", "preprocessing", "register_method", "smooth_mprt"]

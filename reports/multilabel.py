@@ -13,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from empirical.measures.similarity import NORMALIZATIONS
+from empirical.measures.similarity import MPRT_NORMALIZATIONS
 from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
 from empirical.run import runner
 from empirical.run.multilabel_inputs import DEMO_FOLDER, recorded_checkpoint, relative_to_run
@@ -76,7 +76,7 @@ def multilabel_section(context) -> Section:
     if table is None:
         section.add(Note(f"The multi-label run at {run.path} has no randomization.csv."))
         return section
-    for normalization in NORMALIZATIONS:
+    for normalization in MPRT_NORMALIZATIONS:
         section.add(_figure(context, figures.randomization, f"multilabel_randomization_ssim_{normalization}",
                             f"{dataset}: SSIM after {normalization} normalisation (figure 6)", table, "ssim",
                             normalization))

@@ -10,7 +10,7 @@ import shutil
 
 import pandas as pd
 
-from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from reports import claims, evidence, figures, overtaking, rewards, stats, symmetric, theorems
 from reports.provenance import provenance_section
 from reports.render import Figure, Note, Paragraph, Section, Table
@@ -174,7 +174,7 @@ def randomization_section(context) -> Section:
             "shown)."
         )
     )
-    for normalization in NORMALIZATIONS:
+    for normalization in MPRT_NORMALIZATIONS:
         for measure in MEASURES:
             section.add(
                 _figure(

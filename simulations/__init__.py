@@ -10,7 +10,7 @@ path)`` and ``main(argv)`` behind ``python -m simulations.<name>``:
   SSIM, normalised MSE and Spearman against s, Theorems 1, 3, 4).
 """
 
-EXPERIMENTS = (
+SIMULATIONS = (
     "cauchy_overtake",
     "similarity_processes",
     "quantile_variance",

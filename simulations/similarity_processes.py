@@ -32,7 +32,7 @@ from simulations import _blocks, _checks, cli, results, streaming, verdicts
 NAME = "similarity_processes"
 #: The two windows in use: 7x7 uniform with the N/(N-1) sample covariance (scikit-image's default), and
 #: the 11x11 Gaussian window of sigma 1.5 with population moments (Wang et al. 2004).
-WINDOWS = ("7x7-uniform", "11x11-gaussian")
+SIMULATED_WINDOWS = ("7x7-uniform", "11x11-gaussian")
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def _process_rows(config, name, rho, joined, local_var, c1, c2) -> list[dict]:
     settings = {"process": name, "rho": rho, "height": config.height, "width": config.width,
                 "smoothing": config.smoothing}
     rows = []
-    for window in WINDOWS:
+    for window in SIMULATED_WINDOWS:
         v_b = 0.0 if constant else local_var[window]
         cov = 0.0 if constant else rho * local_var[window]
         if rho == 0.0:  # Theorem 1 eq. 3-5: the minimum over cov >= 0 sits at cov = 0
@@ -259,9 +259,8 @@ def _zero_cov_rows(config, rows) -> list[dict]:
     """Zero-covariance process against the most randomised of the others, per measure (the seed's point)."""
     table = pd.DataFrame(rows)
     out = []
-    measures = [("ssim-mean-of-windows", w, "less") for w in WINDOWS] + [("spearman", "whole-map", "less"),
-                                                                         ("normalized-mse", "whole-map",
-                                                                          "greater")]
+    measures = [("ssim-mean-of-windows", w, "less") for w in SIMULATED_WINDOWS]
+    measures += [("spearman", "whole-map", "less"), ("normalized-mse", "whole-map", "greater")]
     for quantity, window, relation in measures:
         part = table[(table["quantity"] == quantity) & (table["window"] == window)]
         part = part.dropna(subset=["estimate"])
@@ -283,10 +282,10 @@ def run(config: Config, *, rng) -> pd.DataFrame:
     c1, c2 = theory.ssim_constants(config.data_range)
     kernel_f = np.fft.rfft2(field_kernel(config))
     windows_f = {}
-    for window in WINDOWS:
+    for window in SIMULATED_WINDOWS:
         kernel, factor = window_kernel(config, window)
         windows_f[window] = (np.fft.rfft2(kernel), factor)
-    local_var = {window: expected_local_variance(config, window) for window in WINDOWS}
+    local_var = {window: expected_local_variance(config, window) for window in SIMULATED_WINDOWS}
     rows = []
     with _blocks.progress_bar(NAME) as bar:
         for (name, rho), gen in zip(config.processes, rng.spawn(len(config.processes)), strict=True):
@@ -337,5 +336,5 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["WINDOWS", "Config", "expected_local_variance", "field_kernel", "main", "plot", "run", "spearman",
-           "ssim_map", "window_kernel", "windowed_ssim"]
+__all__ = ["SIMULATED_WINDOWS", "Config", "expected_local_variance", "field_kernel", "main", "plot", "run",
+           "spearman", "ssim_map", "window_kernel", "windowed_ssim"]

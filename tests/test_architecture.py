@@ -16,11 +16,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("theory", "simulations", "empirical", "reports", "benchmarks")
 #: each contract and the one module that may assign it. ``theory.NORMALIZATIONS`` (the four normalisations
-#: ``theory.normalize`` accepts) is theory's own vocabulary, checked against the empirical one below;
-#: ``EXPERIMENTS`` names two vocabularies (empirical/run/results.py, simulations/__init__.py).
+#: ``theory.normalize`` accepts) contains ``MPRT_NORMALIZATIONS`` (checked below).
 CONTRACTS = {
     "MEASURES": "empirical/measures/similarity.py",
-    "NORMALIZATIONS": "empirical/measures/similarity.py",
+    "MPRT_NORMALIZATIONS": "empirical/measures/similarity.py",
     "TABLE_COLUMNS": "empirical/run/results.py",
     "EXPERIMENT_TABLES": "empirical/run/results.py",
     "RANDOMIZATION_COLUMNS": "empirical/run/results.py",
@@ -164,7 +163,7 @@ def _assignments(tree: ast.Module) -> set[str]:
 def test_each_contract_is_assigned_in_exactly_one_module(contract):
     sources = _sources()
     places = sorted(str(sources[name].relative_to(ROOT)) for name, tree in _trees().items()
-                    if contract in _assignments(tree) and not name.startswith("theory"))
+                    if contract in _assignments(tree))
     assert places == [CONTRACTS[contract]]
 
 
@@ -179,9 +178,40 @@ def test_column_lists_live_with_the_table_owners():
 
 def test_empirical_normalizations_are_theory_normalizations():
     import theory
-    from empirical.measures.similarity import NORMALIZATIONS
+    from empirical.measures.similarity import MPRT_NORMALIZATIONS
 
-    assert set(NORMALIZATIONS) <= set(theory.NORMALIZATIONS)
+    assert set(MPRT_NORMALIZATIONS) <= set(theory.NORMALIZATIONS)
+
+
+#: names every module of a family assigns on purpose, as an interface (each simulation's ``NAME``)
+PROTOCOL_NAMES = {"NAME"}
+
+
+def _public_constants(tree: ast.Module) -> set[str]:
+    """UPPER_CASE names assigned at a module's top level (private ``_NAMES`` excluded)."""
+    found = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        found |= {leaf.id for target in targets for leaf in ast.walk(target)
+                  if isinstance(leaf, ast.Name) and leaf.id.isupper() and not leaf.id.startswith("_")}
+    return found
+
+
+def test_public_constants_finder_against_hand_made_modules():
+    tree = ast.parse("A = 1\nB, _C = 2, 3\nd = 4\nE: int = 5\ndef f():\n    F = 6\n")
+    assert _public_constants(tree) == {"A", "B", "E"}
+
+
+def test_each_public_constant_name_is_assigned_in_one_module():
+    sources = _sources()
+    places = {}
+    for name, tree in _trees().items():
+        for constant in _public_constants(tree) - PROTOCOL_NAMES:
+            places.setdefault(constant, []).append(str(sources[name].relative_to(ROOT)))
+    twice = {constant: where for constant, where in sorted(places.items()) if len(where) > 1}
+    assert len(places) > 50  # the walk really saw the constants
+    assert twice == {}
 
 
 def test_no_module_passes_400_lines():

@@ -19,11 +19,13 @@ from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanoni
 
 from empirical.attribution.densenet_canonizer import DenseNetCanonizer
 from empirical.attribution.graph_canonizer import GraphCanonizer
+from empirical.attribution.lite_canonizer import LiteCanonizer
 from empirical.attribution.merging import ExactNamedMergeBatchNorm, ExactSequentialMergeBatchNorm
 from empirical.models import spec_of
 
 __all__ = ["CANONIZATIONS", "DenseNetCanonizer", "EfficientNetCanonizer", "ExactNamedMergeBatchNorm",
-           "ExactSequentialMergeBatchNorm", "GraphCanonizer", "ResNetCanonizer", "canonizers_for"]
+           "ExactSequentialMergeBatchNorm", "GraphCanonizer", "LiteCanonizer", "ResNetCanonizer",
+           "canonizers_for"]
 
 
 class ResNetCanonizer(CompositeCanonizer):
@@ -139,6 +141,11 @@ def _efficientnet_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
     return [EfficientNetCanonizer()] if merge_batch_norm else []
 
 
+def _lite_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
+    # EfficientNet-Lite0..4 (module lite_canonizer); its ReLU6 are modules already
+    return [LiteCanonizer()] if merge_batch_norm else []
+
+
 def _generic_canonizers(merge_batch_norm: bool) -> list[Canonizer]:
     return [GraphCanonizer()] if merge_batch_norm else []
 
@@ -148,6 +155,7 @@ CANONIZATIONS = {
     "resnet": _resnet_canonizers,
     "densenet": _densenet_canonizers,
     "efficientnet": _efficientnet_canonizers,
+    "lite": _lite_canonizers,
     "generic": _generic_canonizers,
 }
 

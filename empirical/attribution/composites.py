@@ -120,13 +120,14 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
             if problems:
                 raise LRPNotSupportedError(refusal_message(model, problems))
         canonizers = canonizers_for(model)
-    activations = [((*_swish_types(), ThresholdReLU), Pass())]
+    # ReLU6 (EfficientNet-Lite) passes relevance too: a unit clipped at 6 hands it to its pre-activation
+    activations = [((*_swish_types(), nn.ReLU6, ThresholdReLU), Pass())]
     base = activations + layer_map_base(stabilizer)
     if method == "lrp-epsilon":
         # the threshold ReLU keeps its gradient here, so that at epsilon -> 0 the map is gradient x input,
         # as for every piecewise-linear network (with Pass, relevance of clamped units would move on to
         # inputs that do not affect the output, and the maps exploded on DenseNet-121)
-        gradient_threshold = [(_swish_types(), Pass()), (ThresholdReLU, None)]
+        gradient_threshold = [((*_swish_types(), nn.ReLU6), Pass()), (ThresholdReLU, None)]
         layer_map = gradient_threshold + layer_map_base(stabilizer) + [
             (Convolution, ZennitEpsilon(epsilon=epsilon)), (nn.Linear, ZennitEpsilon(epsilon=epsilon))]
         return LayerMapComposite(layer_map=layer_map, canonizers=canonizers)
@@ -156,11 +157,14 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
 
 
 def guided_backprop_composite(model: nn.Module) -> Composite:
-    """Guided backprop (Springenberg et al.): every ReLU (and swish) passes only positive upstream gradient.
+    """Guided backprop (Springenberg et al.): every ReLU (ReLU6 and swish too) passes only positive upstream
+    gradient.
 
     DenseNet's functional final ReLU is made a module by its canonizer (no batch-norm merging needed).
     """
-    layer_map = [((nn.ReLU, *_swish_types()), ReLUGuidedBackprop())]
+    # ReLU6 (EfficientNet-Lite) is an nn.Hardtanh, not an nn.ReLU: named here, its gradient (zero below 0
+    # and above 6) is kept and only negative upstream signals are cut
+    layer_map = [((nn.ReLU, nn.ReLU6, *_swish_types()), ReLUGuidedBackprop())]
     return LayerMapComposite(layer_map=layer_map, canonizers=canonizers_for(model, merge_batch_norm=False))
 
 

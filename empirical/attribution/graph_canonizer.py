@@ -28,7 +28,7 @@ __all__ = ["GraphCanonizer", "LRPNotSupportedError", "lrp_support", "merge_pairs
 
 #: leaf modules that carry an LRP rule (linear layers, average pooling) or pass relevance on unchanged
 _SUPPORTED_MODULES = (
-    AnyLinear, AvgPool, nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
+    AnyLinear, AvgPool, nn.ReLU, nn.ReLU6, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
     nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
     nn.Identity, nn.Flatten, nn.Unflatten,
 )

@@ -38,7 +38,7 @@ from empirical.experiments.schedules import (
 )
 from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
-from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.run.distributed import Shard
 from empirical.run.results import RANDOMIZATION_COLUMNS
 from empirical.run.streaming import ImageStream, as_stream
@@ -136,10 +136,10 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
 
     For each method and image batch (one chunk, all steps): the original model's maps once, then for each
     schedule step one attribution pass of the cumulatively re-initialised copy over the batch, scored against
-    the original maps by every measure of ``MEASURES`` after each normalisation of ``NORMALIZATIONS``, with
-    the noise floor of each score. ``schedule``: ``"blocks"`` (the supplement's A.1 blocks, from ``spec``:
-    a ``NetworkSpec``, a built-in name, or None for the model's own row) or ``"per-layer"`` (Quantus
-    MPRT's), see ``empirical.experiments.schedules``.
+    the original maps by every measure of ``MEASURES`` after each normalisation of
+    ``MPRT_NORMALIZATIONS``, with the noise floor of each score. ``schedule``: ``"blocks"`` (the
+    supplement's A.1 blocks, from ``spec``: a ``NetworkSpec``, a built-in name, or None for the model's own
+    row) or ``"per-layer"`` (Quantus MPRT's), see ``empirical.experiments.schedules``.
     Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
     ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
@@ -247,7 +247,7 @@ def _finite_or_zero(maps, method, where):
 
 def score_steps(reference, maps_per_step):
     """Scores of every step's maps against ``reference`` by every measure of ``MEASURES`` after every
-    normalisation of ``NORMALIZATIONS``, and their closed-form noise floors: two tensors of shape (steps,
+    normalisation of ``MPRT_NORMALIZATIONS``, and their closed-form noise floors: two tensors of shape (steps,
     normalisations, measures, N), as ``run_randomization`` tabulates them. The steps' maps are scored in
     a few large stacks (at most ``_PAIRS_PER_CALL`` pairs), not one small call per step, so that the device
     runs long kernels instead of waiting on many launches and synchronisations."""
@@ -264,9 +264,10 @@ def score_steps(reference, maps_per_step):
 
 
 def _scores(reference, maps):
-    """Every measure after every normalisation, (len(NORMALIZATIONS), len(MEASURES), N), and noise floors."""
+    """Every measure after every normalisation, (len(MPRT_NORMALIZATIONS), len(MEASURES), N), and noise
+    floors."""
     values, floors, rank_based = [], [], {}
-    for normalization in NORMALIZATIONS:
+    for normalization in MPRT_NORMALIZATIONS:
         for measure in MEASURES:
             if measure.startswith("spearman") and measure in rank_based:
                 # ranks do not change under a positive rescaling: one computation serves every normalisation
@@ -279,7 +280,7 @@ def _scores(reference, maps):
                 rank_based[measure] = score, floor
             values.append(score)
             floors.append(floor)
-    shape = (len(NORMALIZATIONS), len(MEASURES), len(reference))
+    shape = (len(MPRT_NORMALIZATIONS), len(MEASURES), len(reference))
     return torch.stack(values).reshape(shape), torch.stack(floors).reshape(shape)
 
 
@@ -296,7 +297,7 @@ def _chunk_table(scores, floors, *, model_name, method, steps, first_image) -> p
         "layers": layers[step],
         "image": (image + first_image).astype(np.int64),
         "measure": np.array(MEASURES, dtype=object)[measure],
-        "normalization": np.array(NORMALIZATIONS, dtype=object)[norm],
+        "normalization": np.array(MPRT_NORMALIZATIONS, dtype=object)[norm],
         "value": scores.cpu().numpy().astype(np.float64).ravel(),
         "noise_floor": floors.cpu().numpy().astype(np.float64).ravel(),
     }, columns=list(RANDOMIZATION_COLUMNS))

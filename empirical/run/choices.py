@@ -15,7 +15,7 @@ from pathlib import Path
 
 from empirical.experiments import activations, faithfulness, randomization, rewards
 from empirical.experiments.noisy import parse_noisy_name
-from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 
 __all__ = ["choices_path", "experiment_choices", "write_choices"]
 
@@ -49,7 +49,7 @@ def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
             "granularity": "block" if settings["schedule"] == "blocks" else "layer",
             "schedule": settings["schedule"], "order": "top-down (output first), cumulative",
             "reinitialisation": f"kaiming-normal ({settings['init_mode']}), batch-norm reset to identity",
-            "normalisation": list(NORMALIZATIONS), "similarity": list(MEASURES),
+            "normalisation": list(MPRT_NORMALIZATIONS), "similarity": list(MEASURES),
             "ssim_window": "uniform7 (7x7 uniform, sample covariance)",
             "spearman": "all pixels, ties averaged",
             "output": "the explained class's logit (the attribution methods' target)", **noise}

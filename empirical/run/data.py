@@ -44,6 +44,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".ti
 LABEL_FILE_NAMES = ("labels.txt", "labels.csv")
 #: a class folder named by WordNet id, as in the ImageNet validation set (n01440764, ...)
 WNID = re.compile(r"^n\d{8}$")
+#: a flat image file named by WordNet id, ``n01440764_tench.JPEG`` or ``n01440764.JPEG``
+WNID_PREFIX = re.compile(r"^(n\d{8})(?=[_.\-])")
 #: package data: the 1000 ILSVRC-2012 synset ids in sorted order, which is the ImageNet-1k class index of
 #: every pretrained torchvision and efficientnet-pytorch network (copied from timm's imagenet_synsets.txt)
 WNID_FILE = "imagenet_wnids.txt"
@@ -171,8 +173,10 @@ def load_image_folder(root, n: int | None = None, *, labels_file=None, transform
     (default: the seed's resize 256, centre crop 224, ImageNet mean/std).
 
     Layouts: class sub-folders (label: the folder's index among the 1000 sorted WordNet ids of the
-    ImageNet classes), or flat image files with labels from ``labels_file`` (default: ``labels.txt`` or
-    ``labels.csv`` in ``root`` when present; otherwise no labels and the top class is explained). A label
+    ImageNet classes), flat image files whose names all begin with a WordNet id (``n01440764_tench.JPEG``;
+    label: that id's index, unless ``labels_file`` is given), or flat image files with labels from
+    ``labels_file`` (default: ``labels.txt`` or ``labels.csv`` in ``root`` when present; otherwise no labels
+    and the top class is explained). A label
     file holds one line per image, ``name label`` or ``name,label`` (0-based class index), or just the label,
     line k belonging to the k-th file in sorted order. Files are ordered by file name, then path, so both
     layouts give the same first ``n`` images. Unreadable files are skipped and listed in ``skipped``.
@@ -237,6 +241,9 @@ def _list_images(root: Path, labels_file) -> tuple[list[Path], list[int] | None]
         entries.sort(key=lambda entry: (entry[0].name, str(entry[0])))
         return [p for p, _ in entries], [label for _, label in entries]
     files = sorted((p for p in root.iterdir() if _is_image(p)), key=lambda p: p.name)
+    if labels_file is None and files and all(WNID_PREFIX.match(p.name) for p in files):
+        # flat WordNet-id-prefixed files (n01440764_tench.JPEG): the label is the prefix's ImageNet-1k index
+        return files, [imagenet_class_index(WNID_PREFIX.match(p.name).group(1)) for p in files]
     if labels_file is None:
         labels_file = next((root / name for name in LABEL_FILE_NAMES if (root / name).is_file()), None)
     if labels_file is None or not files:

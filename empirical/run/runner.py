@@ -30,10 +30,12 @@ from empirical.experiments.activations import run_activations
 from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
 from empirical.experiments.randomization import run_randomization
 from empirical.experiments.rewards import run_rewards
+from empirical.measures.accuracy import top_accuracies
 from empirical.models import find_weights, load_model, weights_checksum
 from empirical.run.choices import write_choices
 from empirical.run.distributed import shard_from_environment
 from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
+from empirical.run.photographs import TRUE_CLASSES
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
 from empirical.run.streaming import TensorStream, check_workers, open_images
@@ -50,7 +52,8 @@ _EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
 #: classes of each network's output; the ImageNet networks are built with torchvision's and
 #: efficientnet-pytorch's 1000-class heads
-OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10}
+OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10,
+                  **{f"efficientnet-lite{k}": 1000 for k in range(5)}}
 
 
 def _experiments(experiments) -> list[str]:
@@ -242,6 +245,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             _check_resume(out, fingerprint)
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
+        accuracy = {}  # model -> top1, top5 over the labelled images
         # each experiment's rows of this run, by model: only chunks of this run's inputs make the tables
         tables = {experiment: {} for experiment in chosen}
         with _reproducible(device):
@@ -255,6 +259,12 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 inputs = image_set if image_set is not None else open_images(spec, images=count, model=name,
                                                                              seed=int(seed), shard=shard)
                 dataset = dataset or inputs.describe()
+                if inputs.labels is not None and multilabel is None and shard.is_main:
+                    # embedded photographs: only those with a true class count (the rest carry the top-1)
+                    only = ([n in TRUE_CLASSES for n in inputs.names] if spec.dataset == "photographs"
+                            else None)
+                    accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device,
+                                                                            only=only)
                 for experiment in chosen:
                     tables[experiment][name] = _EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
@@ -270,6 +280,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             dataset = {"name": spec.dataset, **dataset}
         extra = {} if multilabel is None else {"classes": list(multilabel.classes),
                                                "finetune": multilabel.finetune}
+        if accuracy:  # per model, over the images with a true label
+            for key in ("top1", "top5"):
+                extra[key] = {model: value[key] for model, value in accuracy.items()}
+            extra["accuracy_images"] = {model: value["images"] for model, value in accuracy.items()}
         if shard.is_main:
             # <experiment>.choices.json: the choices of each test beside its table (issue 15)
             for experiment in chosen:

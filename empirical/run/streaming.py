@@ -289,14 +289,16 @@ def open_images(profile, *, images: int | None = None, data=None, model: str | N
     are): the ImageNet folder ``data`` (scanned by rank 0 of ``shard`` only, the file list shared with the
     other ranks), the held-out digits, or random inputs (``bench``; 32x32 for the demo network)."""
     from empirical.run import data as datasets
-    from empirical.run.profiles import load_images
+    from empirical.run.profiles import image_transform, load_images
 
     count = profile.images if images is None else images
     workers = check_workers(workers)
     if profile.needs_data and data is not None:
+        transform = image_transform(profile)
         if shard is None or shard.world == 1:
-            return scan_image_folder(data, count, workers=workers)
-        found = shard.broadcast(scan_image_folder(data, count, workers=workers) if shard.is_main else None)
+            return scan_image_folder(data, count, workers=workers, transform=transform)
+        found = shard.broadcast(scan_image_folder(data, count, workers=workers, transform=transform)
+                                if shard.is_main else None)
         return found
     if profile.bench and data is None:
         size = 32 if model == "demo" else profile.image_size

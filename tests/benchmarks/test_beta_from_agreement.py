@@ -8,18 +8,18 @@ import math
 import torch
 from torch import nn
 
-from benchmarks.beta_from_agreement import FIELDS, agreement_rows, draw, measure, write_csv
+from benchmarks.beta_from_agreement import AGREEMENT_FIELDS, agreement_rows, draw, measure, write_csv
 
 
 def test_demo_network_gives_one_finite_row_per_image_with_pearson_in_range(tmp_path):
     rows = measure((("demo", 32),), images=2, seed=0)
     assert [row["image"] for row in rows] == [0, 1]
     assert all(row["network"] == "demo" for row in rows)
-    assert all(math.isfinite(row[column]) for row in rows for column in FIELDS[2:])
+    assert all(math.isfinite(row[column]) for row in rows for column in AGREEMENT_FIELDS[2:])
     assert all(-1.0 <= row["pearson"] <= 1.0 for row in rows)
     write_csv(rows, tmp_path / "agreement.csv")
     draw(rows, tmp_path / "agreement.png")
-    assert (tmp_path / "agreement.csv").read_text().splitlines()[0] == ",".join(FIELDS)
+    assert (tmp_path / "agreement.csv").read_text().splitlines()[0] == ",".join(AGREEMENT_FIELDS)
     assert (tmp_path / "agreement.png").stat().st_size > 0
 
 

@@ -66,9 +66,9 @@ def test_wilson_interval_is_a_proper_interval_around_the_estimate(count, extra, 
 @settings(deadline=None)  # its first example imports every simulation module: seconds on a loaded runner
 @given(draws=st.integers(max_value=0))
 def test_every_config_rejects_non_positive_draws(draws):
-    from simulations import EXPERIMENTS
+    from simulations import SIMULATIONS
 
-    for name in EXPERIMENTS:
+    for name in SIMULATIONS:
         with pytest.raises(ValueError, match="draws must be a positive integer"):
             importlib.import_module(f"simulations.{name}").Config(draws=draws)
 

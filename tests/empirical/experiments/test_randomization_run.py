@@ -13,7 +13,7 @@ import torch
 
 from empirical.experiments import randomization
 from empirical.experiments.randomization import randomised_copy, run_randomization, top_down_schedule
-from empirical.measures.similarity import MEASURES, NORMALIZATIONS
+from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.models import build_model
 from empirical.run.results import RANDOMIZATION_COLUMNS, ChunkStore
 
@@ -73,10 +73,10 @@ def test_table_has_the_documented_columns_and_one_row_per_cell(finished, demo):
     table, _, _ = finished
     schedule = top_down_schedule(demo, "demo")
     assert list(table.columns) == list(RANDOMIZATION_COLUMNS)
-    assert len(table) == len(schedule) * N_IMAGES * len(MEASURES) * len(NORMALIZATIONS)
+    assert len(table) == len(schedule) * N_IMAGES * len(MEASURES) * len(MPRT_NORMALIZATIONS)
     cells = table.groupby(["step", "image", "measure", "normalization"]).size()
     assert (cells == 1).all()
-    assert set(table["measure"]) == set(MEASURES) and set(table["normalization"]) == set(NORMALIZATIONS)
+    assert set(table["measure"]) == set(MEASURES) and set(table["normalization"]) == set(MPRT_NORMALIZATIONS)
     layers = table.drop_duplicates("step").set_index("step")["layers"]
     assert [layers[k].split(";") for k in range(1, len(schedule) + 1)] == schedule
     assert set(table["image"]) == set(range(N_IMAGES))

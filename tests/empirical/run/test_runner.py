@@ -223,7 +223,8 @@ def test_output_classes_match_the_networks():
     from empirical.run.runner import OUTPUT_CLASSES
 
     assert build_model("demo", rng=0)(torch.zeros(1, 3, 32, 32)).shape == (1, OUTPUT_CLASSES["demo"])
-    assert set(OUTPUT_CLASSES) == {"resnet50", "densenet121", "efficientnet-b0", "demo"}
+    assert set(OUTPUT_CLASSES) == {"resnet50", "densenet121", "efficientnet-b0", "demo",
+                                   *(f"efficientnet-lite{k}" for k in range(5))}
 
 
 @pytest.mark.parametrize("content", ['{"profile": ', "[1, 2]", "\udcff"])
