@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 import types
 from collections.abc import Mapping
 
@@ -32,6 +33,8 @@ import torch
 __all__ = ["callable_description", "fingerprint", "labels_digest", "tensor_digest", "weights_digest"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+#: the ids of the callables being described in this thread (a cycle is cut at the second visit)
+_DESCRIBING = threading.local()
 
 
 def _update_tensor(hasher, tensor: torch.Tensor) -> None:
@@ -106,9 +109,20 @@ def _canonical(value):
 def callable_description(function, _depth: int = 0) -> dict:
     """A JSON-ready description of ``function`` that changes when its code does (see the module docstring):
     name, and for a Python function the digest of its code, its defaults and its closure's values; for a
-    ``functools.partial`` its function and arguments; for another callable object its type's ``__call__``."""
-    if _depth > 4:  # deep chains of closures: known by name from here on
+    ``functools.partial`` its function and arguments; for another callable object its type's ``__call__``
+    and its attributes."""
+    active = _DESCRIBING.__dict__.setdefault("ids", set())
+    # deep chains of closures, or an object met again inside its own description: known by name from here on
+    if _depth > 4 or id(function) in active:
         return {"callable": _name(function)}
+    active.add(id(function))
+    try:
+        return _described(function, _depth)
+    finally:
+        active.discard(id(function))
+
+
+def _described(function, _depth: int) -> dict:
     if isinstance(function, functools.partial):
         return {"partial": callable_description(function.func, _depth + 1),
                 "args": _canonical(list(function.args)), "keywords": _canonical(dict(function.keywords))}

@@ -123,3 +123,19 @@ def test_store_answers_only_for_the_fingerprint_a_chunk_was_written_with(tmp_pat
     assert store.collect(fingerprints={"k": A})["x"].tolist() == [1.5, 2.5]
     with pytest.raises(ValueError, match="64 lowercase hex"):
         store.write("k", table, "not-a-sha")
+
+
+class _Wrapper:
+    """A callable object whose attributes lead back to itself (as wrappers of bound methods do)."""
+
+    def __init__(self, scale):
+        self.scale = scale
+        self.options = {"me": self}
+
+    def __call__(self, model, x, target):
+        return x.sum(1) * self.scale
+
+
+def test_a_callable_object_is_known_by_its_attributes_even_through_a_cycle():
+    assert fingerprint(m=_Wrapper(2.0)) == fingerprint(m=_Wrapper(2.0))
+    assert fingerprint(m=_Wrapper(2.0)) != fingerprint(m=_Wrapper(3.0))
