@@ -46,7 +46,7 @@ from simulations import (
 )
 from simulations.results import write_result
 
-#: every simulation the report runs, by its table name (simulations.EXPERIMENTS)
+#: every simulation the report runs, by its table name (simulations.SIMULATIONS)
 SIMULATION_MODULES = {
     "cauchy_overtake": cauchy_overtake,
     "similarity_processes": similarity_processes,

@@ -103,7 +103,7 @@ def test_the_report_runs_every_simulation_the_package_lists():
     import simulations
     from reports import build
 
-    assert tuple(build.SIMULATION_MODULES) == simulations.EXPERIMENTS
+    assert tuple(build.SIMULATION_MODULES) == simulations.SIMULATIONS
     assert all(module.__name__ == f"simulations.{name}" for name, module in build.SIMULATION_MODULES.items())
 
 
