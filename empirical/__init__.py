@@ -27,6 +27,14 @@ Tests
     ``order="morf"`` or ``"lerf"``), ``activation_statistics`` (supplement I, J), ``noise_injection``
     (what each test rewards: every test on the maps plus noise of level s).
 
+Kept results
+    ``mprt``, ``faithfulness``, ``activation_statistics`` and ``noise_injection`` take ``out=FOLDER`` to
+    keep their finished chunks there: a call interrupted midway resumes from them. Each chunk records a
+    fingerprint (sha256) of what it was computed from: the images' values, the targets, every weight and
+    buffer of the network, the method (its options, or the code of your function) and the settings; a later
+    call reuses a chunk only under the same fingerprint and computes any other again, so one changed pixel
+    or weight never returns an old table.
+
 Example::
 
     import torch, torchvision, empirical

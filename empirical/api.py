@@ -3,8 +3,10 @@
 Every call validates its arguments, explains ``targets`` (None: each image's top class), runs on the device
 of ``model`` and leaves ``model`` as it was. The randomisation and faithfulness calls run the same kernels
 as ``python -m empirical`` runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
-chunks, so that an interrupted call resumes. Chunks are keyed by a fingerprint of the inputs, targets,
-weights and settings, so a changed input is recomputed, never reused.
+chunks, so that an interrupted call resumes. Each chunk records the fingerprint of the image values, the
+targets (the explained classes, also when found from the model), the network's weights and buffers, the
+method and every setting of the call (``empirical.run.fingerprints``); it is reused only by a call of the same
+fingerprint, so a changed input is recomputed, never reused, and the table holds only this call's chunks.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ __all__ = [
     "canonizers_for",
     "conservation_ratios",
     "lrp_composite",
+    "method_definition",
     "method_settings",
     "output_beta_torch",
     "positive_negative_sums",
@@ -112,6 +113,15 @@ def register_method(name: str, function: Callable, *, reduction: str = "sum", ta
     if name in _REGISTRY and not replace:
         raise ValueError(f"method {name!r} is already registered (pass replace=True to redefine it)")
     _REGISTRY[name] = _Method(function, reduction, takes_options)
+
+
+def method_definition(name: str) -> dict:
+    """What ``name`` was registered with: ``{"function": ..., "reduction": ..., "takes_options": ...}``
+    (``register_method``); ValueError for a name that is not registered."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown attribution method {name!r}; known: {', '.join(_REGISTRY)}")
+    entry = _REGISTRY[name]
+    return {"function": entry.function, "reduction": entry.reduction, "takes_options": entry.takes_options}
 
 
 def available_methods() -> tuple[str, ...]:

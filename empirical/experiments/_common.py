@@ -6,7 +6,12 @@ One seeding rule for stochastic methods (the random control): the draws of a bat
 ``numpy.random.SeedSequence`` into a CPU ``torch.Generator``, so a resumed chunk, or a run on another device,
 draws what an uninterrupted CPU run drew.
 
-Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``, issue 15) of every available method M are
+Chunks are keyed by what they were computed from: :func:`input_fingerprints` gives each batch of images the
+fingerprint (``empirical.run.fingerprints``) of its image content, its labels, the network's weights and
+the experiment's settings, and :func:`method_fingerprint` adds the method and its options; a chunk is reused
+only under the same fingerprint (``ChunkStore.has(key, fingerprint)``) and collected only with it.
+
+Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``) of every available method M are
 methods like any other here, by name: ``"gradient+noise(0.5)"``. Their noise is keyed by the same draw key
 (stream (seed, step), one generator per image), so each randomisation step gets its own noise, as
 theory.noise_injection's case (b) assumes. ``attribution_options`` of M apply to its variants.
@@ -22,11 +27,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from empirical.attribution import attribute, available_methods
+from empirical.attribution import attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
+from empirical.run.fingerprints import fingerprint, labels_digest, weights_digest
 
 __all__ = ["STOCHASTIC_METHODS", "NamedMethod", "chunk_key", "draw_generator", "explain", "explained_classes",
-           "known_methods", "progress_bar", "resolve_methods"]
+           "input_fingerprints", "known_methods", "method_fingerprint", "progress_bar", "resolve_methods"]
 
 #: methods of ``empirical.attribution`` that draw random numbers; they get a generator seeded by the draw key
 STOCHASTIC_METHODS = ("random-uniform",)
@@ -131,6 +137,37 @@ def chunk_key(*parts: str, start: int, stop: int) -> str:
     """The name of the chunk of images ``start:stop`` of one (model, method, ...) combination."""
     raw = "__".join([*parts, f"{start:07d}-{stop:07d}"])
     return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
+
+
+def input_fingerprints(stream, ranges, *, model, settings) -> dict[int, str]:
+    """{start: fingerprint} for each ``(start, stop)`` of ``ranges``: of images ``start``..``stop - 1`` of
+    ``stream`` (their content, ``stream.content_digest``) and their labels, the weights of ``model``
+    (``weights_digest``: the tensors, not where they were read from) and ``settings`` (a mapping of the
+    experiment's options, seed, batch size...)."""
+    weights = weights_digest(model)
+    labels = stream.labels
+    return {start: fingerprint(version=_FINGERPRINT_VERSION, settings=settings, weights=weights,
+                               images=stream.content_digest(start, stop),
+                               labels=labels_digest(None if labels is None else labels[start:stop]))
+            for start, stop in ranges}
+
+
+def method_fingerprint(inputs: str, name: str, method) -> str:
+    """The fingerprint (64 hex digits) of a chunk of method ``name`` on the inputs of fingerprint ``inputs``:
+    ``method`` is a resolved method, a :class:`NamedMethod` known by its name, options and the function
+    registered under that name (``empirical.attribution.method_definition``), a callable by its code
+    (``empirical.run.fingerprints.callable_description``)."""
+    if isinstance(method, NamedMethod):
+        noisy = _noisy_base(method.method)
+        registered = method_definition(method.method if noisy is None else noisy[0])
+        spec = {"method": method.method, "options": method.options, "registered": registered}
+    else:
+        spec = {"callable": method}
+    return fingerprint(version=_FINGERPRINT_VERSION, inputs=inputs, name=name, method=spec)
+
+
+#: changes when what goes into a chunk's fingerprint changes, so that no older chunk is reused
+_FINGERPRINT_VERSION = 2
 
 
 def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):

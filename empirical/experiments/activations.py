@@ -22,9 +22,10 @@ import torch
 
 import theory
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, progress_bar
+from empirical.experiments._common import chunk_key, input_fingerprints, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
 from empirical.run.distributed import Shard
+from empirical.run.fingerprints import fingerprint
 from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
 from empirical.run.streaming import ImageStream, as_stream
 
@@ -43,7 +44,9 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     rows of ``model_name``.
 
     One chunk of batch means (with the batch size) for each batch of ``batch_size`` images (under the
-    experiment ``<store.experiment>_batches``), then the averaged table as a chunk of ``store``.
+    experiment ``<store.experiment>_batches``), then the averaged table as a chunk of ``store``; a chunk,
+    and the samples, are reused only when computed from the same inputs (images, weights and settings:
+    their fingerprint), else computed again.
     ``labels`` and ``methods`` are accepted for the common experiment signature and not used: the statistics
     are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
     ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
@@ -66,28 +69,46 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     network = None
     keys = {start: _batch_key(model_name, start, batch_size, images)
             for start in range(0, len(images), batch_size)}
-    pending = shard.assign([start for start, key in keys.items() if not partial.has(key)])
+    # a chunk is reused only when computed from the same images, weights and settings
+    settings = {"experiment": "activations", "model_name": model_name, "batch_size": batch_size,
+                "device": torch.device(device).type}
+    inputs = input_fingerprints(images, [(start, min(start + batch_size, len(images))) for start in keys],
+                                model=model, settings=settings)
+    expected = {keys[start]: inputs[start] for start in keys}
+    # the final table: of every batch; the samples: of the first batch, ``sample_size`` and ``seed``
+    final = {_final_key(model_name): fingerprint(batches=[inputs[start] for start in sorted(keys)],
+                                                 images=len(images))}
+    samples_key = _samples_key(model_name)
+    samples_fingerprint = fingerprint(batch=inputs[0], sample_size=sample_size, seed=int(seed))
+    pending = shard.assign([start for start, key in keys.items() if not partial.has(key, expected[key])])
     if pending:
         network = _prepared(model, device)
         with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
                           unit="batch") as bar:
             for batch in images.batches(batch_size, pending, device=device):
-                partial.write(keys[batch.start], _batch_table(network, batch.images, model_name))
+                key = keys[batch.start]
+                partial.write(key, _batch_table(network, batch.images, model_name), expected[key])
                 shard.chunk_written()
                 bar.update(1)
     shard.barrier()
     if shard.is_main:
-        totals = partial.collect(columns=list(_PARTIAL_COLUMNS))
-        totals = totals[totals["model"] == model_name]
-        store.write(_final_key(model_name), _averaged_table(totals, len(images), model_name))
+        (final_key, final_fingerprint), = final.items()
+        if not store.has(final_key, final_fingerprint):
+            totals = partial.collect(columns=list(_PARTIAL_COLUMNS), fingerprints=expected)
+            totals = totals[totals["model"] == model_name]
+            store.write(final_key, _averaged_table(totals, len(images), model_name), final_fingerprint)
         samples_path = store.artifact_path(SAMPLES_FILE)
-        if not _has_samples(samples_path, model_name):
+        # the samples are saved before the record that vouches for them (a chunk of the samples' fingerprint,
+        # out of every table): a current record means current samples, anything else draws them again
+        if not (partial.has(samples_key, samples_fingerprint) and _has_samples(samples_path, model_name)):
             network = network if network is not None else _prepared(model, device)
             samples = activation_samples(network, images.first(1, device=device), max_values=sample_size,
                                          rng=int(seed))
             _save_samples(samples_path, model_name, samples)
+            partial.write(samples_key, pd.DataFrame({"model": [model_name], "file": [SAMPLES_FILE],
+                                                     "values": [sample_size]}), samples_fingerprint)
     shard.barrier()
-    collected = store.collect(columns=list(ACTIVATION_COLUMNS))
+    collected = store.collect(columns=list(ACTIVATION_COLUMNS), fingerprints=final)
     return collected[collected["model"] == model_name].reset_index(drop=True)
 
 
@@ -112,6 +133,10 @@ def _batch_key(model_name, start, batch_size, images) -> str:
 
 def _final_key(model_name) -> str:
     return f"{model_name}__all"
+
+
+def _samples_key(model_name) -> str:
+    return f"{model_name}__samples"
 
 
 def _averaged_table(totals: pd.DataFrame, count: int, model_name: str) -> pd.DataFrame:

@@ -34,7 +34,15 @@ import torch
 from torch.nn import functional
 
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.experiments._common import (
+    chunk_key,
+    explain,
+    explained_classes,
+    input_fingerprints,
+    method_fingerprint,
+    progress_bar,
+    resolve_methods,
+)
 from empirical.multilabel.targets import SCORE_FUNCTIONS
 from empirical.run.distributed import Shard
 from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
@@ -238,7 +246,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
 
     One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
-    ``store`` are skipped. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
+    ``store`` computed from the same inputs (images, labels, weights, method and settings: their
+    fingerprint) are skipped, any other chunk of the same name is computed again, and only this call's
+    chunks make the table. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
     ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
     random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
     ``batch_size``) sets how many perturbed images go through the network at once. ``order="lerf"``: least
@@ -270,9 +280,19 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     score_function(score)  # a bad score fails before any work
     starts = range(0, stream.count, batch_size)
     count = stream.count
+    key = lambda name, start: chunk_key(model_name, name, start=start,  # noqa: E731
+                                        stop=min(start + batch_size, stream.count))
+    # a chunk is reused only when computed from the same images, labels, weights and settings
+    settings = {"experiment": "faithfulness", "model_name": model_name, "batch_size": batch_size,
+                "seed": int(seed), "device": torch.device(device).type, "patch_sizes": list(patch_sizes),
+                "blur_kernel": blur_kernel, "steps": steps, "stride": stride,
+                "forward_batch_size": forward_batch_size, "order": order, "score": score}
+    inputs = input_fingerprints(stream, [(start, min(start + batch_size, count)) for start in starts],
+                                model=model, settings=settings)
+    expected = {key(name, start): method_fingerprint(inputs[start], name, method)
+                for name, method in resolved.items() for start in starts}
     pending = shard.assign([(name, start) for name in resolved for start in starts
-                            if not store.has(chunk_key(model_name, name, start=start,
-                                                       stop=min(start + batch_size, count)))])
+                            if not store.has(key(name, start), expected[key(name, start)])])
     by_batch = {}
     for name, start in pending:
         by_batch.setdefault(start, []).append(name)
@@ -299,10 +319,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
                     "image": np.repeat(np.arange(start, stop), steps + 1),
                     "label": np.repeat(targets.cpu().numpy(), steps + 1),
                     "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
-            store.write(chunk_key(model_name, name, start=start, stop=stop),
-                        pd.concat(pieces, ignore_index=True))
+            store.write(key(name, start), pd.concat(pieces, ignore_index=True), expected[key(name, start)])
             shard.chunk_written()
             bar.update(1)
     shard.barrier()
-    table = store.collect(FAITHFULNESS_COLUMNS)
+    table = store.collect(FAITHFULNESS_COLUMNS, fingerprints=expected)
     return table[table["model"] == model_name].reset_index(drop=True)

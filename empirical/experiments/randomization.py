@@ -20,7 +20,15 @@ import torch
 from torch import nn
 
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, explain, explained_classes, progress_bar, resolve_methods
+from empirical.experiments._common import (
+    chunk_key,
+    explain,
+    explained_classes,
+    input_fingerprints,
+    method_fingerprint,
+    progress_bar,
+    resolve_methods,
+)
 from empirical.experiments.schedules import (
     SCHEDULES,
     boundary_count,
@@ -135,8 +143,10 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
     ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
     ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
-    (``{"integrated-gradients": {"steps": 16}}``). Returns the finished rows of ``model_name``
-    and ``methods`` from ``store``. The table has no schedule column: give a per-layer run its own store.
+    (``{"integrated-gradients": {"steps": 16}}``). Returns the rows of ``model_name`` and ``methods``
+    from ``store``: a finished chunk is reused only when computed from the same inputs (images, labels,
+    weights, method and settings: their fingerprint), else computed again. The table has no schedule
+    column: give a per-layer run its own store.
     ``images`` may also be an ``empirical.run.streaming.ImageStream`` (``labels`` None), whose batches are
     decoded as they are needed; ``shard`` (``empirical.run.distributed.Shard``) computes only this rank's
     chunks and waits for the other ranks before collecting.
@@ -150,9 +160,17 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     steps = schedule_steps(model, schedule, spec)
     chunks = [(method, start, min(start + batch_size, stream.count))
               for method in resolved for start in range(0, stream.count, batch_size)]
+    # a chunk is reused only when computed from the same images, labels, weights and settings
+    settings = {"experiment": "randomization", "model_name": model_name, "batch_size": batch_size,
+                "seed": int(seed), "device": torch.device(device).type, "schedule": schedule,
+                "steps": steps, "init_mode": init_mode}
+    inputs = input_fingerprints(stream, sorted({(start, stop) for _, start, stop in chunks}), model=model,
+                                settings=settings)
+    expected = {chunk_key(model_name, schedule, method, start=start, stop=stop):
+                method_fingerprint(inputs[start], method, resolved[method]) for method, start, stop in chunks}
     pending = shard.assign([(method, start, stop) for method, start, stop in chunks
-                            if not store.has(chunk_key(model_name, schedule, method, start=start,
-                                                       stop=stop))])
+                            if not store.has(key := chunk_key(model_name, schedule, method, start=start,
+                                                              stop=stop), expected[key])])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
         randomised = copy.deepcopy(original)
@@ -184,11 +202,12 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
             scores, floors = score_steps(reference, maps)
             table = _chunk_table(scores, floors, model_name=model_name,
                                  method=method, steps=steps, first_image=start)
-            store.write(chunk_key(model_name, schedule, method, start=start, stop=stop), table)
+            key = chunk_key(model_name, schedule, method, start=start, stop=stop)
+            store.write(key, table, expected[key])
             shard.chunk_written()
         bar.close()
     shard.barrier()
-    collected = store.collect(columns=list(RANDOMIZATION_COLUMNS))
+    collected = store.collect(columns=list(RANDOMIZATION_COLUMNS), fingerprints=expected)
     keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)
 

@@ -31,6 +31,8 @@ from empirical.experiments._common import (
     draw_generator,
     explain,
     explained_classes,
+    input_fingerprints,
+    method_fingerprint,
     progress_bar,
     resolve_methods,
 )
@@ -187,7 +189,8 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
     noise ``smprt_noise`` (Quantus SmoothMPRT's ``noise_magnitude`` default 0.1; its ``nr_samples`` default is
     50), ``emprt_bins`` histogram bins (Quantus EfficientMPRT's default 100). ``patch_size``, ``steps``,
     ``blur_kernel`` and ``score``: the faithfulness settings (``run_faithfulness``). One chunk per (method,
-    batch of ``batch_size`` images) with every level; finished chunks in ``store`` are skipped; ``shard``
+    batch of ``batch_size`` images) with every level; finished chunks in ``store`` computed from the same
+    inputs (images, labels, weights, method and settings: their fingerprint) are skipped; ``shard``
     (``empirical.run.distributed.Shard``) computes only this rank's chunks. ``model`` is not modified.
     """
     batch_size = positive_int(batch_size, "batch_size")
@@ -214,11 +217,20 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
     starts = range(0, count, batch_size)
     key = lambda name, start: chunk_key(model_name, name, start=start,  # noqa: E731
                                         stop=min(start + batch_size, count))
+    # the blocks re-initialised (from ``spec``) are part of the settings a chunk is computed from
+    schedule = schedule_steps(model, "blocks", spec)
+    # a chunk is reused only when computed from the same images, labels, weights and settings
+    settings = {"experiment": "rewards", "model_name": model_name, "batch_size": batch_size,
+                "seed": int(seed), "device": torch.device(device).type, "levels": list(levels),
+                "count": count, "schedule": schedule, **options}
+    inputs = input_fingerprints(stream, [(start, min(start + batch_size, count)) for start in starts],
+                                model=model, settings=settings)
+    expected = {key(name, start): method_fingerprint(inputs[start], name, method)
+                for name, method in resolved.items() for start in starts}
     pending = shard.assign([(name, start) for name in resolved for start in starts
-                            if not store.has(key(name, start))])
+                            if not store.has(key(name, start), expected[key(name, start)])])
     if pending:
         original = copy.deepcopy(model).to(device).eval()
-        schedule = schedule_steps(original, "blocks", spec)
         randomised = randomised_copy(original, schedule, len(schedule), seed=seed).eval()
         by_batch = {}
         for name, start in pending:
@@ -234,10 +246,10 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
                                        levels=levels, seed=seed, first_image=batch.start,
                                        last_step=len(schedule), options=options)
                     table = pd.DataFrame(rows).assign(model=model_name)[list(REWARDS_COLUMNS)]
-                    store.write(key(name, batch.start), table)
+                    store.write(key(name, batch.start), table, expected[key(name, batch.start)])
                     shard.chunk_written()
                     bar.update(1)
     shard.barrier()
-    collected = store.collect(columns=list(REWARDS_COLUMNS))
+    collected = store.collect(columns=list(REWARDS_COLUMNS), fingerprints=expected)
     keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
     return collected[keep].reset_index(drop=True)

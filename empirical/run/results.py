@@ -9,6 +9,12 @@ The last line of every chunk, ``#chunk rows=N sha256=HEX``, records its row coun
 CSV text above it. A chunk whose record is missing or does not match (rows removed, cut mid-row, edited) is
 damaged: :meth:`ChunkStore.has` warns, naming it, sets it aside as ``<key>.csv.damaged`` and answers False,
 so the experiment computes it again; it is never reused.
+
+A chunk written with a ``fingerprint`` (``empirical.run.fingerprints``: of the images, labels, weights and
+settings it was computed from) records it in that line, ``#chunk rows=N sha256=HEX inputs=FINGERPRINT``.
+``has(key, fingerprint)`` answers True only for a chunk of that fingerprint, so a chunk computed from other
+inputs is computed again (and replaced), and ``collect(fingerprints={key: fingerprint})`` joins exactly
+those chunks, so a stale chunk is never part of a table.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -98,7 +105,8 @@ EXPERIMENT_TABLES = {
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 #: the record that ends every chunk: its data rows and the sha256 of the CSV text before this line
-_RECORD = re.compile(r"^#chunk rows=(\d+) sha256=([0-9a-f]{64})\n\Z")
+_RECORD = re.compile(r"^#chunk rows=(\d+) sha256=([0-9a-f]{64})(?: inputs=([0-9a-f]{64}))?\n\Z")
+_FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
              "scikit-learn", "sanity-audit")
 
@@ -125,19 +133,22 @@ class ChunkStore:
             raise ValueError(f"chunk key must be a non-empty name of letters, digits and _.=+-, got {key!r}")
         return self.directory / f"{key}.csv"
 
-    def has(self, key: str) -> bool:
-        """Whether the chunk ``key`` was finished, by this run or an earlier, interrupted one, and is whole.
+    def has(self, key: str, fingerprint: str | None = None) -> bool:
+        """Whether the chunk ``key`` was finished, by this run or an earlier, interrupted one, and is whole;
+        with ``fingerprint``, also whether it was computed from those inputs (False for a chunk of other
+        inputs, or of none recorded: it is to be computed again).
 
         A damaged chunk (see the module docstring) gives a warning naming it, is renamed to
         ``<key>.csv.damaged`` (kept for inspection, out of every later collection) and gives False, so that
         it is computed again.
         """
         path = self._path(key)
+        _check_fingerprint(fingerprint)
         if not path.is_file():
             return False
-        problem = _chunk_problem(path)
+        _, problem, recorded = _chunk_text(path)
         if problem is None:
-            return True
+            return fingerprint is None or recorded == fingerprint
         damaged = path.with_name(path.name + ".damaged")
         os.replace(path, damaged)
         warnings.warn(f"chunk {path} is damaged ({problem}); it is computed again (the damaged file is "
@@ -150,32 +161,62 @@ class ChunkStore:
             return []
         return sorted(p.stem for p in self.directory.glob("*.csv"))
 
-    def write(self, key: str, table: pd.DataFrame) -> Path:
-        """Store ``table`` as chunk ``key``; atomic, so a kill leaves either no chunk or the whole chunk."""
+    def fingerprint(self, key: str) -> str | None:
+        """The fingerprint recorded with the whole chunk ``key``; None when it has none or is not whole."""
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        _, problem, recorded = _chunk_text(path)
+        return recorded if problem is None else None
+
+    def write(self, key: str, table: pd.DataFrame, fingerprint: str | None = None) -> Path:
+        """Store ``table`` as chunk ``key``, with the ``fingerprint`` (64 hex digits) of its inputs if given,
+        replacing any earlier chunk ``key``; atomic, so a kill leaves either no chunk or the whole chunk.
+        Returns the chunk's path."""
         if not isinstance(table, pd.DataFrame):
             raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
         path = self._path(key)
+        _check_fingerprint(fingerprint)
         self.directory.mkdir(parents=True, exist_ok=True)
         text = table.to_csv(index=False, lineterminator="\n")
-        _atomic_write_text(path, text + _record_line(text, len(table)))
+        _atomic_write_text(path, text + _record_line(text, len(table), fingerprint))
         return path
 
-    def collect(self, columns=None) -> pd.DataFrame:
+    def collect(self, columns=None, *, fingerprints: Mapping[str, str] | None = None) -> pd.DataFrame:
         """All chunks as one table: chunk texts joined in sorted key order and parsed once (so dtypes do not
         depend on how work was split), rows sorted by every column left to right (stable).
 
         ``columns``: the expected column order (from docs/results-format.md); an empty store gives an empty
-        table with these columns. A chunk whose header differs from the first, or a damaged chunk (one that
-        :meth:`has` was not asked about since it was damaged), raises ValueError naming it.
+        table with these columns. ``fingerprints`` (key -> fingerprint): only these chunks, each of which must
+        be there with that fingerprint (else ValueError naming it); every other chunk in the folder, such as
+        one computed from other inputs, is left out. A chunk whose header differs from the first, or a
+        damaged chunk (one that :meth:`has` was not asked about since it was damaged), raises ValueError
+        naming it.
         """
-        keys = self.keys()
+        if fingerprints is None:
+            keys, expected = self.keys(), {}
+        else:
+            if not isinstance(fingerprints, Mapping):
+                raise ValueError(f"fingerprints must map chunk keys to fingerprints, got "
+                                 f"{type(fingerprints).__name__}")
+            expected = dict(fingerprints)
+            for value in expected.values():
+                _check_fingerprint(value)
+            keys = sorted(expected)
         header, bodies = None, []
         for key in keys:
             path = self._path(key)
-            text, problem = _chunk_text(path)
+            if fingerprints is not None and not path.is_file():
+                raise ValueError(f"chunk {path} is missing: it was not finished by this run; run the same "
+                                 "command again to compute it")
+            text, problem, recorded = _chunk_text(path)
             if problem is not None:
                 raise ValueError(f"chunk {path} is damaged ({problem}); delete it and run the same command "
                                  "again to compute it anew")
+            if fingerprints is not None and recorded != expected[key]:
+                raise ValueError(f"chunk {path} was computed from other inputs than this run's (fingerprint "
+                                 f"{recorded} instead of {expected[key]}): was another run writing to the "
+                                 "same folder? Run the same command again to compute it anew")
             first, _, body = text.partition("\n")
             if header is None:
                 header = first
@@ -258,35 +299,39 @@ def read_manifest(out_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def _record_line(text: str, rows: int) -> str:
-    return f"#chunk rows={rows} sha256={hashlib.sha256(text.encode()).hexdigest()}\n"
+def _record_line(text: str, rows: int, fingerprint: str | None = None) -> str:
+    inputs = "" if fingerprint is None else f" inputs={fingerprint}"
+    return f"#chunk rows={rows} sha256={hashlib.sha256(text.encode()).hexdigest()}{inputs}\n"
 
 
-def _chunk_text(path: Path) -> tuple[str, str | None]:
-    """(the CSV text of the chunk at ``path`` without its record, None) if it is whole, else ("", what is
-    wrong)."""
+def _check_fingerprint(fingerprint) -> None:
+    if fingerprint is not None and not (isinstance(fingerprint, str)
+                                        and _FINGERPRINT_PATTERN.match(fingerprint)):
+        raise ValueError(f"fingerprint must be None or 64 lowercase hex digits (a sha256), got "
+                         f"{fingerprint!r}")
+
+
+def _chunk_text(path: Path) -> tuple[str, str | None, str | None]:
+    """(the CSV text of the chunk at ``path`` without its record, None, the recorded fingerprint or None) if
+    it is whole, else ("", what is wrong, None)."""
     data = path.read_bytes()
     try:
         text = data.decode()
     except UnicodeDecodeError:
-        return "", "it is not UTF-8 text"
+        return "", "it is not UTF-8 text", None
     body, newline, last = text.rstrip("\n").rpartition("\n")
     match = _RECORD.match(last + "\n") if newline else None
     if match is None:
         return "", "its last line is not the '#chunk rows=N sha256=...' record written with it: cut short, " \
-                   "edited, or written by an older version"
+                   "edited, or written by an older version", None
     body += "\n"
     if text != body + last + "\n" or hashlib.sha256(body.encode()).hexdigest() != match.group(2):
-        return "", "its sha256 differs from the one recorded when it was written"
+        return "", "its sha256 differs from the one recorded when it was written", None
     # the record's row count, checked by a CSV parse that knows quoted line breaks (the header is one row)
     rows = sum(1 for _ in csv.reader(io.StringIO(body))) - 1
     if rows != int(match.group(1)):
-        return "", f"it holds {rows} rows, {match.group(1)} were written"
-    return body, None
-
-
-def _chunk_problem(path: Path) -> str | None:
-    return _chunk_text(path)[1]
+        return "", f"it holds {rows} rows, {match.group(1)} were written", None
+    return body, None, match.group(3)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

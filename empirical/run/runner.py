@@ -4,7 +4,10 @@
 ``run_faithfulness`` (most relevant first, and for ``faithfulness_lerf`` least relevant first),
 ``run_activations`` and ``run_rewards`` (each writes finished chunks under ``out/chunks/``), then writes the
 final CSVs and ``manifest.json``. A run started again with the same settings and ``out`` skips the
-finished chunks and ends with the same tables; different settings in the same ``out`` are refused.
+finished chunks and ends with the same tables; different settings in the same ``out`` are refused. Every
+chunk records the fingerprint of what it was computed from (the content of its images, their labels, the
+network's weights, the settings), so that a changed image or weights file under the same paths is computed
+anew, never reused, and the tables hold only chunks of this run's inputs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from empirical._checks import MAX_SEED, positive_int
@@ -43,7 +47,8 @@ _EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run
                          "rewards": run_rewards}
 #: the experiments that explain: they take the profile's method options (``attribution_options``)
 _EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
-# the settings that change the numbers of a chunk: a resumed run must agree on all of them
+# the settings a resumed run must agree on (refused otherwise); what the chunks were computed from (image
+# content, weights) is fingerprinted chunk by chunk, so a changed file under the same path is recomputed
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
 #: classes of each network's output; the ImageNet networks are built with torchvision's and
 #: efficientnet-pytorch's 1000-class heads
@@ -241,7 +246,8 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
         accuracy = {}  # model -> top1, top5 over the labelled images
-        table_names = [table_model_name(spec, n) for n in model_names]
+        # each experiment's rows of this run, by model: only chunks of this run's inputs make the tables
+        tables = {experiment: {} for experiment in chosen}
         with _reproducible(device):
             for name in model_names:
                 if multilabel is not None:
@@ -260,7 +266,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                     accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device,
                                                                             only=only)
                 for experiment in chosen:
-                    _EXPERIMENT_FUNCTIONS[experiment](
+                    tables[experiment][name] = _EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
                         store=ChunkStore(out, experiment),
                         methods=method_names, batch_size=batch, shard=shard,
@@ -268,7 +274,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                         **_experiment_options(spec, experiment, name, method_names))
                     # the tables so far, so that a later failure leaves every finished experiment readable
                     if shard.is_main:
-                        _write_tables(out, [experiment], table_names, method_names)
+                        _write_tables(out, experiment, list(tables[experiment].values()), method_names)
                 del model
         if dataset is not None:
             dataset = {"name": spec.dataset, **dataset}
@@ -315,14 +321,15 @@ def _prepared_multilabel(spec, shard, **arguments):
     return found if found is not None else prepare(spec, **arguments)
 
 
-def _write_tables(out: Path, experiments, model_names, method_names) -> None:
-    """The final CSVs: this run's models (and methods) from every experiment's chunks."""
-    for experiment in experiments:
-        table = ChunkStore(out, experiment).collect(TABLE_COLUMNS[f"{experiment}.csv"])
-        keep = table["model"].isin(model_names)
-        if "method" in table.columns:
-            keep &= table["method"].isin(method_names)
-        table = table[keep].reset_index(drop=True)
-        write_table(table, out / f"{experiment}.csv")
-        if experiment in ("faithfulness", "faithfulness_lerf"):
-            write_table(faithfulness_area(table), out / f"{experiment}_area.csv")
+def _write_tables(out: Path, experiment: str, frames, method_names) -> None:
+    """The final CSVs of ``experiment``: the rows each model's experiment call returned (collected from the
+    chunks of this run's inputs only), of this run's methods, sorted by every column as ``ChunkStore.collect``
+    sorts them."""
+    columns = list(TABLE_COLUMNS[f"{experiment}.csv"])
+    table = pd.concat([frame[columns] for frame in frames], ignore_index=True)
+    if "method" in table.columns:
+        table = table[table["method"].isin(method_names)]
+    table = table.sort_values(columns, kind="mergesort", na_position="last", ignore_index=True)
+    write_table(table, out / f"{experiment}.csv")
+    if experiment in ("faithfulness", "faithfulness_lerf"):
+        write_table(faithfulness_area(table), out / f"{experiment}_area.csv")

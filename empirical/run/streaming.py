@@ -18,6 +18,7 @@ bounded by a few batches whatever the number of images:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from empirical.rng import torch_generator
+from empirical.run.fingerprints import fingerprint, tensor_digest
 
 __all__ = ["Batch", "FolderStream", "ImageStream", "RandomStream", "TensorStream", "as_stream",
            "default_workers", "open_images", "scan_image_folder"]
@@ -101,6 +103,26 @@ class ImageStream:
         """Images 0..n-1 (n <= count) as one tensor on ``device``."""
         return next(self.batches(n, [0], device=device)).images
 
+    def content_digest(self, start: int = 0, stop: int | None = None) -> str:
+        """The sha256 (64 hex digits) of the content of images ``start``..``stop - 1`` (default: all): equal
+        for equal images, different when one pixel differs. Labels are not part of it. This generic version
+        decodes the images; the streams below hash their source instead (file bytes, tensor bytes, seed)."""
+        start, stop = self._range(start, stop)
+        hasher = hashlib.sha256(type(self).__qualname__.encode())
+        for batch in self.batches(min(64, stop - start), list(range(start, stop, 64))):
+            hasher.update(tensor_digest(batch.images[:stop - batch.start]).encode())
+        return hasher.hexdigest()
+
+    def _range(self, start, stop) -> tuple[int, int]:
+        stop = self.count if stop is None else stop
+        for name, value in (("start", start), ("stop", stop)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if not 0 <= start < stop <= self.count:
+            raise ValueError(f"start and stop must satisfy 0 <= start < stop <= {self.count}, got "
+                             f"{start} and {stop}")
+        return start, stop
+
     def _images(self, ranges, *, pinned: bool) -> Iterator[torch.Tensor]:
         raise NotImplementedError
 
@@ -115,6 +137,11 @@ class TensorStream(ImageStream):
 
     tensor: torch.Tensor = None
 
+    def content_digest(self, start: int = 0, stop: int | None = None) -> str:
+        """The sha256 (64 hex digits) of the bytes, dtype and shape of ``tensor[start:stop]``."""
+        start, stop = self._range(start, stop)
+        return fingerprint(stream="tensor", images=tensor_digest(self.tensor[start:stop]))
+
     def _images(self, ranges, *, pinned: bool) -> Iterator[torch.Tensor]:
         for start, stop in ranges:
             images = self.tensor[start:stop]
@@ -127,6 +154,12 @@ class RandomStream(ImageStream):
 
     size: int = 224
     seed: int = 0
+
+    def content_digest(self, start: int = 0, stop: int | None = None) -> str:
+        """The sha256 (64 hex digits) of what images ``start``..``stop - 1`` are drawn from: the seed, the
+        image size and the range (the values follow from these)."""
+        start, stop = self._range(start, stop)
+        return fingerprint(stream="random normal", seed=self.seed, size=self.size, start=start, stop=stop)
 
     def _images(self, ranges, *, pinned: bool) -> Iterator[torch.Tensor]:
         generator = torch_generator(self.seed)
@@ -177,6 +210,15 @@ class FolderStream(ImageStream):
     files: tuple[Path, ...] = ()
     transform: object = None
     workers: int = 0
+
+    def content_digest(self, start: int = 0, stop: int | None = None) -> str:
+        """The sha256 (64 hex digits) of the bytes of files ``start``..``stop - 1`` and the description of
+        ``transform`` (the preprocessing); a file changed in place changes it, its name or folder does not."""
+        start, stop = self._range(start, stop)
+        hasher = hashlib.sha256(fingerprint(stream="files", transform=self.transform).encode())
+        for path in self.files[start:stop]:
+            hasher.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        return hasher.hexdigest()
 
     def _images(self, ranges, *, pinned: bool) -> Iterator[torch.Tensor]:
         indices = [k for start, stop in ranges for k in range(start, stop)]

@@ -125,9 +125,12 @@ def test_bad_inputs_are_value_errors(demo, images, tmp_path, kwargs, message):
         _run(demo, arguments.pop("images"), tmp_path, **arguments)
 
 
-def test_chunks_of_another_image_set_are_refused(demo, images, tmp_path):
-    _run(demo, images, tmp_path)
-    (tmp_path / "chunks" / "activations_batches" / "demo__0000006-0000007.csv").rename(
-        tmp_path / "chunks" / "activations_batches" / "demo__0000006-0000008.csv")
-    with pytest.raises(ValueError, match="cover"):
-        _run(demo, images[:6], tmp_path)
+def test_chunks_of_another_image_set_are_never_mixed_in(demo, images, tmp_path):
+    """Oracle: a fresh run on the 6 images. Before chunks were fingerprinted, the batch chunks of a 7-image
+    run were averaged in and the run was refused ("cover"); now they are left out of the table."""
+    _run(demo, images, tmp_path / "mixed")
+    (tmp_path / "mixed" / "chunks" / "activations_batches" / "demo__0000006-0000007.csv").rename(
+        tmp_path / "mixed" / "chunks" / "activations_batches" / "demo__0000006-0000008.csv")
+    mixed, _ = _run(demo, images[:6], tmp_path / "mixed")
+    fresh, _ = _run(demo, images[:6], tmp_path / "fresh")
+    assert mixed.to_csv(index=False) == fresh.to_csv(index=False)

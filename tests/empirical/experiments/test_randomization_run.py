@@ -11,6 +11,7 @@ import pytest
 import scipy.stats
 import torch
 
+from empirical.experiments import randomization
 from empirical.experiments.randomization import randomised_copy, run_randomization, top_down_schedule
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.models import build_model
@@ -138,21 +139,22 @@ def test_scoring_in_small_stacks_gives_the_same_table(finished, demo, images, tm
     assert small.to_csv(index=False) == table.to_csv(index=False)
 
 
-def test_resumes_from_finished_chunks_with_identical_bytes(finished, demo, images, tmp_path):
+def test_resumes_from_finished_chunks_with_identical_bytes(finished, demo, images, tmp_path, monkeypatch):
     table, store, out = finished
     calls = []
+    explain = randomization.explain
 
-    def counted(model, x, target):
+    def counted(method, model, x, target, draw_key):  # the same method: chunks are keyed by its code too
         calls.append(len(x))
-        return gradient(model, x, target)
+        return explain(method, model, x, target, draw_key)
 
-    counted.__name__ = "gradient"
+    monkeypatch.setattr(randomization, "explain", counted)
     # a run killed after its first chunk: copy that chunk only, then start again
     keys = store.keys()
     partial = ChunkStore(tmp_path, "randomization")
     partial.directory.mkdir(parents=True)
     (partial.directory / f"{keys[0]}.csv").write_bytes((store.directory / f"{keys[0]}.csv").read_bytes())
-    resumed, resumed_store = _run(demo, images, tmp_path, methods=(counted,))
+    resumed, resumed_store = _run(demo, images, tmp_path)
     steps = len(top_down_schedule(demo, "demo"))
     assert len(calls) == (len(keys) - 1) * (1 + steps)  # the finished chunk is not recomputed
     for key in keys:
