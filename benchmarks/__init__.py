@@ -1,4 +1,4 @@
-"""Throughput of the suite against its floors and its peers (DESIGN.md section 7).
+"""Throughput of the suite against its floors and its peers.
 
 ``python -m benchmarks`` runs the harness (:func:`benchmarks.harness.run_benchmarks`): every stage's
 images per second set against the network passes it cannot avoid, measured in the same process, and with

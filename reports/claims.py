@@ -1,4 +1,4 @@
-"""Report section "Claims ledger" (issue 15): one row per qualitative claim of the seed, with the evidence
+"""Report section "Claims ledger": one row per qualitative claim of the seed, with the evidence
 measured in this run and a verdict: holds, does not hold, or not testable here (with the reason).
 
 Each check reads the tables of the empirical run (randomization.csv, faithfulness_area.csv,

@@ -1,4 +1,4 @@
-"""Symmetric faithfulness in the report (issue 15; Blücher et al. 2024, Brocki and Chung 2022).
+"""Symmetric faithfulness in the report (Blücher et al. 2024, Brocki and Chung 2022).
 
 Beside the most-relevant-first (MoRF) area of section 3, the least-relevant-first (LeRF) area of the same
 images, settings and methods (``faithfulness_lerf_area.csv``), their gap LeRF - MoRF
