@@ -6,7 +6,7 @@ One seeding rule for stochastic methods (the random control): the draws of a bat
 ``numpy.random.SeedSequence`` into a CPU ``torch.Generator``, so a resumed chunk, or a run on another device,
 draws what an uninterrupted CPU run drew.
 
-Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``, issue 15) of every available method M are
+Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``) of every available method M are
 methods like any other here, by name: ``"gradient+noise(0.5)"``. Their noise is keyed by the same draw key
 (stream (seed, step), one generator per image), so each randomisation step gets its own noise, as
 theory.noise_injection's case (b) assumes. ``attribution_options`` of M apply to its variants.

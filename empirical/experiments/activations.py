@@ -1,4 +1,4 @@
-"""The activation-statistics experiment over a data set (seed sections I and J; DESIGN.md section 4).
+"""The activation-statistics experiment over a data set (seed sections I and J).
 
 ``run_activations`` feeds image batches through ``empirical.measures.activations`` and keeps, per batch, the
 means of the per-image statistics of every level (the input of every convolution and linear layer, pooled over

@@ -1,4 +1,4 @@
-"""Networks of the audit and their preprocessing (DESIGN.md section 4, seed section A.1).
+"""Networks of the audit and their preprocessing (seed section A.1).
 
 ``load_model`` builds ResNet-50, DenseNet-121 (torchvision), EfficientNet-B0 (efficientnet-pytorch) or the
 small ``demo`` network and loads weights offline: from a file, from the torch hub cache, or explicitly random.

@@ -54,7 +54,7 @@ __all__ = [
 
 #: the experiments every run of the first releases had; a manifest that lists none had these
 CORE_EXPERIMENTS = ("randomization", "faithfulness", "activations")
-#: every experiment, in the order a run does them (issue 15 added least-relevant-first faithfulness and the
+#: every experiment, in the order a run does them (least-relevant-first faithfulness and the
 #: noise-injection "rewards" experiment)
 EXPERIMENTS = ("randomization", "faithfulness", "faithfulness_lerf", "activations", "rewards")
 RANDOMIZATION_COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value",
