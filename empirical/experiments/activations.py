@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import io
 import itertools
-import os
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -25,7 +23,7 @@ from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
 from empirical.run.distributed import Shard
-from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
+from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore, atomic_write_bytes
 from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = ["SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
@@ -159,11 +157,4 @@ def _save_samples(path, model_name, samples) -> None:
     entries.update({f"{model_name}/{level}": np.asarray(values) for level, values in samples.items()})
     buffer = io.BytesIO()
     np.savez(buffer, **entries)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())  # mode 0666 less the umask, as open() gives
