@@ -1,4 +1,4 @@
-"""The declared choices of each table : ``<experiment>.choices.json`` beside ``<experiment>.csv``.
+"""The declared choices of each table: ``<experiment>.choices.json`` beside ``<experiment>.csv``.
 
 Two tables of the same test differ in choices that are not in their columns: how the network is
 randomised, how maps are normalised, which window SSIM uses, which blur and patch grid the perturbation
