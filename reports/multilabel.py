@@ -72,14 +72,16 @@ def multilabel_section(context) -> Section:
                                 f"{dataset}: sigmoid score against alteration step, patch size {patch_size}",
                                 curves, int(patch_size)))
         ranking = stats.rank_methods(area)
-        caption = f"{dataset}: methods ranked by mean area (lower is better; 95% t interval)"
+        caption = (f"{dataset}: methods ranked by mean area (the test counts lower as more faithful; 95% t "
+                   "interval)")
         section.add(Table(ranking, caption, _save(context, ranking, "multilabel_faithfulness_ranking")))
         tests = stats.paired_tests(area)
         significant = int(tests["significant"].sum()) if not tests.empty else 0
         section.add(Paragraph(f"Paired Wilcoxon tests, Holm-corrected as in section 3: {significant} of "
                               f"{len(tests)} differences are significant at 5%."))
-        section.add(Table(tests, f"{dataset}: paired tests of the area (a minus b; negative: a is better)",
-                          _save(context, tests, "multilabel_faithfulness_tests")))
+        caption = (f"{dataset}: paired tests of the area (a minus b; negative: the test counts a as more "
+                   "faithful)")
+        section.add(Table(tests, caption, _save(context, tests, "multilabel_faithfulness_tests")))
     table = run.table("randomization.csv")
     if table is None:
         section.add(Note(f"The multi-label run at {run.path} has no randomization.csv."))
