@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import io
 import itertools
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,7 @@ import torch
 
 import theory
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, progress_bar
+from empirical.experiments._common import chunk_key, estimate_line, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
 from empirical.run.distributed import Shard
 from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore, atomic_write_bytes
@@ -67,11 +69,23 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     pending = shard.assign([start for start, key in keys.items() if not partial.has(key)])
     if pending:
         network = _prepared(model, device)
+        batches = iter(images.batches(batch_size, pending, device=device))
+
+        def one(batch):
+            partial.write(keys[batch.start], _batch_table(network, batch.images, model_name))
+            shard.chunk_written()
+
+        # the first batch alone, timed: its rate gives the estimated time, printed as a line before the bar
+        started = time.perf_counter()
+        one(next(batches))
+        if progress:
+            print(estimate_line(f"activations {model_name}", total=len(pending), done=1,
+                                seconds=time.perf_counter() - started, unit="batch"), file=sys.stderr,
+                  flush=True)
         with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
-                          unit="batch") as bar:
-            for batch in images.batches(batch_size, pending, device=device):
-                partial.write(keys[batch.start], _batch_table(network, batch.images, model_name))
-                shard.chunk_written()
+                          unit="batch", initial=1) as bar:
+            for batch in batches:
+                one(batch)
                 bar.update(1)
     shard.barrier()
     if shard.is_main:
