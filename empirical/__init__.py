@@ -16,3 +16,9 @@ Subpackages:
   (docs/results-format.md); ``python -m empirical --help`` on the command line.
 - ``empirical.multilabel``: the multi-label fine-tuning of section A.3.
 """
+
+# python -m empirical: thread counts from the CPUs this process may use, passive OpenMP waiting (before torch)
+from empirical.run.threads import configure_threads_for_command  # noqa: E402
+
+configure_threads_for_command()
+
