@@ -337,3 +337,70 @@ def test_a_resumed_report_names_what_it_reused(quick_build, resumed_quick_build)
         assert f"{entry}: all " in second["reused"], entry
         assert entry not in second["computed"], entry
     assert "fine-tuned multi-label demo network" in second["reused"]
+
+
+_CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                  if shutil.which(name)), None)
+
+# measures the page once it has loaded and posts the figures to the frame around it (headless Chromium's
+# window is at least 500 px wide, so the narrow width is a frame of that width, as a phone's viewport)
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const w = window.innerWidth, doc = document.documentElement, box = id => document.getElementById(id);
+  const images = [...document.images].map(img => {
+    const r = img.getBoundingClientRect();
+    return {left: r.left, right: r.right, width: r.width, height: r.height,
+            natural: [img.naturalWidth, img.naturalHeight]};
+  });
+  const wide = [...document.body.querySelectorAll("*")].filter(e => !e.closest(".scroll"))
+      .filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + "." + e.className);
+  window.parent.postMessage(JSON.stringify({viewport: w, scrollWidth: doc.scrollWidth,
+      height: doc.scrollHeight, summaryBottom: box("summary").getBoundingClientRect().bottom,
+      claimsTop: box("claims").getBoundingClientRect().top, images, wide}), "*");
+});
+</script>"""
+
+
+def _layout(report: Path, width: int, folder: Path) -> dict:
+    import html as html_module
+    import json
+    import re
+    import subprocess
+
+    page = (report / "report.html").read_text()
+    (folder / "page.html").write_text(page.replace("</body>", _PROBE + "</body>"))
+    (folder / "frame.html").write_text(
+        '<!DOCTYPE html><html><body style="margin:0"><pre id="result"></pre>'
+        f'<iframe src="page.html" style="width:{width}px;height:900px;border:0"></iframe><script>'
+        'addEventListener("message", e => { document.getElementById("result").textContent = e.data; });'
+        "</script></body></html>")
+    command = [_CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--window-size={max(width, 1280) + 40},1000", "--virtual-time-budget=15000", "--dump-dom",
+               (folder / "frame.html").as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="result">([^<]+)</pre>', dom)
+    assert found, "headless Chromium gave no measurement"
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_CHROMIUM is None, reason="no headless Chromium installed (chromium, chromium-browser)")
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("which", ["report", "quick_report"])
+def test_pages_fit_1280_and_390_px_without_overflow_or_a_cut_figure(request, which, width, tmp_path):
+    """Oracle: the browser's own layout. No element outside a table's scrolling box reaches past the
+    viewport, the page does not scroll sideways, every figure lies inside the viewport at its own aspect
+    ratio, and the summary (with the claims' verdicts) ends before the claims ledger's detail begins."""
+    measured = _layout(request.getfixturevalue(which), width, tmp_path)
+    assert measured["viewport"] == width
+    assert measured["scrollWidth"] <= width and measured["wide"] == []
+    assert measured["images"]
+    for image in measured["images"]:
+        assert image["left"] >= 0 and image["right"] <= width + 0.5, image
+        natural_width, natural_height = image["natural"]
+        assert natural_width > 0
+        ratio = natural_height / natural_width
+        assert image["height"] / image["width"] == pytest.approx(ratio, rel=0.02), image
+    assert measured["summaryBottom"] < measured["claimsTop"]
+    print(f"{which} at {width} px: page {measured['height']:.0f} px tall, summary ends at "
+          f"{measured['summaryBottom']:.0f} px, the claims ledger starts at {measured['claimsTop']:.0f} px")
