@@ -2,8 +2,10 @@
 
 torch (OpenMP, oneDNN) and the BLAS library each start one worker thread a core of the machine by default,
 and GNU OpenMP's workers spin while they wait for work. On a machine shared with other jobs the spinning
-threads take the cores that the work needs: a demo forward and backward pass measured 12.0 s with two
-default threads on a busy 2-core machine against 3.7 s with passive waiting and 3.5 s with one thread.
+threads take the cores that the work needs. Measured on a shared 2-core machine, 60 forward and backward
+passes of the demo network on 8 images: with other jobs' load (about 4) 27.2 s with torch's two default
+threads, 4.1 s with ``OMP_WAIT_POLICY=PASSIVE``, 4.1 s with one thread; beside two more busy processes
+172 s, 5.4 s and 9.7 s. The spinning wait, not the thread count, is the cause.
 
 :func:`configure_threads` therefore chooses ``min(len(os.sched_getaffinity(0)), cgroup CPU quota)`` threads
 and passive waiting, unless the user set the usual variables: ``OMP_NUM_THREADS`` (also ``MKL_NUM_THREADS``,
