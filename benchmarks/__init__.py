@@ -1,4 +1,4 @@
-"""Throughput of the suite against its floors and its peers (DESIGN.md section 7).
+"""Throughput of the suite against its floors and its peers.
 
 ``python -m benchmarks`` runs the harness (:func:`benchmarks.harness.run_benchmarks`): every stage's
 images per second set against the network passes it cannot avoid, measured in the same process, and with
@@ -6,3 +6,9 @@ images per second set against the network passes it cannot avoid, measured in th
 pytest-benchmark files ``test_bench_*.py`` (hot functions against scikit-image, scipy and numpy).
 ``benchmarks/gpu_check.sh`` checks CUDA against the CPU, then times the full size on a GPU.
 """
+
+# python -m benchmarks: thread counts from the CPUs this process may use, passive OpenMP waiting
+from empirical.run.threads import configure_threads_for_command  # noqa: E402
+
+configure_threads_for_command()
+

@@ -5,6 +5,7 @@ Examples::
     python -m benchmarks --size small                       # CPU, under two minutes on two cores
     python -m benchmarks --device cuda --size full --with-peers
     python -m benchmarks --device cuda --check-only         # CUDA against CPU on a few images, no timing
+    python -m benchmarks report-load --busy 2               # the report's time idle and under load
     python -m benchmarks workload --size tiny               # the whole seed workload against its floor
 """
 
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report-load"]:  # the report's time idle and beside busy processes
+        from benchmarks.report_under_load import main as report_load_main
+
+        return report_load_main(argv[1:])
     if argv[:1] == ["workload"]:  # the end-to-end seed workload against its floor (benchmarks.workload_bench)
         from benchmarks.workload_bench import main as workload_main
 

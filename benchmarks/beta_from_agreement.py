@@ -1,4 +1,4 @@
-"""How much the two adaptive-beta definitions of issue 11 disagree, per network (the docs' figure).
+"""How much the two adaptive-beta definitions disagree, per network (the docs' figure).
 
 ``lrp-adaptive-beta`` takes beta from the layer's inputs (``beta_from="inputs"``, seed eq. 2: -N/(P+N),
 bias excluded) or from its output (``beta_from="output"``, the authors' public code: -N/z, z including the

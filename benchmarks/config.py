@@ -1,7 +1,7 @@
 """Benchmark sizes and the configuration of one harness run.
 
 ``tiny`` exists for the harness's own test (seconds), ``small`` for a laptop or CI box (under two
-minutes on two CPU cores), ``full`` for a GPU (224x224 at batch 128, as DESIGN.md section 7).
+minutes on two CPU cores), ``full`` for a GPU (224x224 at batch 128, the size of the H200 floors).
 """
 
 from __future__ import annotations

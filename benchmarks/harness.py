@@ -1,7 +1,7 @@
 """One harness run: floors, the suite's stages and (optionally) the peers, timed in one process.
 
-Each stage's images/s is set against its floor measured in the same process on the same batch
-(DESIGN.md section 7); each peer's rate against the stage of ours that does the same work.
+Each stage's images/s is set against its floor measured in the same process on the same batch;
+each peer's rate against the stage of ours that does the same work.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from benchmarks.config import BenchConfig
 from benchmarks.floors import one_hot_outputs, standard_canonizers, zennit_attribution
 from benchmarks.workload import Workload
 
-#: the speed-up over a peer that the issue sets as target, by the stage compared
+#: the speed-up over a peer set as target, by the stage compared
 SPEEDUP_TARGETS = {"faithfulness patch 8": 10.0, "faithfulness patch 15": 10.0,
                    "randomisation step ssim+spearman": 20.0}
 

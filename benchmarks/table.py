@@ -1,7 +1,7 @@
 """Rows of the throughput table, its verdicts, the printed form, and the CSV + JSON manifest on disk.
 
 One row per measurement: a floor, a stage of ours (rate, floor, ratio to the floor, verdict against
-the 70% target) or a peer (rate, our speed-up over it, verdict where the issue sets a target).
+the 70% target) or a peer (rate, our speed-up over it, verdict where a target is set).
 """
 
 from __future__ import annotations

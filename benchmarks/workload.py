@@ -1,6 +1,6 @@
 """The network and inputs every stage of a harness run shares: random weights, random images.
 
-Numbers from these are for speed only (DESIGN.md section 4, the ``bench`` profile). The network comes
+Numbers from these are for speed only (as with the ``bench`` profile). The network comes
 from ``empirical.models.load_model(name, weights="random")``.
 """
 

@@ -154,6 +154,14 @@ def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: 
         unit["batch_size"] = profile.batch_size
         for stage, seconds in floor_seconds(profile, name, unit, steps=_schedule_length(name)).items():
             floors[stage] += seconds
+    # the estimate, as a line before the stages: the floor is the least the run can take (its unavoidable
+    # passes at the per-batch times just measured); the stages' bars follow
+    from empirical.experiments._common import duration_text
+
+    print(f"workload {size}: estimated time at least {duration_text(sum(floors.values()))} for "
+          f"{profile.images:,} images a network on {len(profile.models)} networks (the floor of its passes; "
+          "the wall/floor ratio at the end says how far above it the run came); Ctrl-C stops",
+          file=sys.stderr, flush=True)
     stages = {}
     for stage in floors:
         started = time.perf_counter()

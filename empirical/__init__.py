@@ -44,7 +44,12 @@ Example::
     faith = empirical.faithfulness(model, images, methods=["gradient"], patch_sizes=[8], area=True)
 """
 
-from empirical.api import (
+# python -m empirical: thread counts from the CPUs this process may use, passive OpenMP waiting (before torch)
+from empirical.run.threads import configure_threads_for_command  # noqa: E402, I001
+
+configure_threads_for_command()
+
+from empirical.api import (  # noqa: E402
     activation_statistics,
     conservation,
     efficient_mprt,
@@ -56,8 +61,8 @@ from empirical.api import (
     preprocessing,
     smooth_mprt,
 )
-from empirical.attribution import LRPNotSupportedError, available_methods, register_method
-from empirical.models import NetworkSpec, network_spec
+from empirical.attribution import LRPNotSupportedError, available_methods, register_method  # noqa: E402
+from empirical.models import NetworkSpec, network_spec  # noqa: E402
 
 __all__ = ["LRPNotSupportedError", "NetworkSpec", "activation_statistics", "available_methods",
            "conservation", "efficient_mprt", "explain", "faithfulness", "load", "mprt", "network_spec",

@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
         description="Model-randomisation and faithfulness experiments on real networks (seed A.1, H, I, J).")
     main.add_argument("experiment", choices=(*EXPERIMENTS, "all"),
                       help="which experiment to run (faithfulness_lerf: least relevant first; rewards: "
-                           "every test on noisy variants of each method, issue 15; 'all': every one)")
+                           "every test on noisy variants of each method; 'all': every one)")
     main.add_argument("--profile", default="demo", choices=tuple(PROFILES),
                       help="run profile (default: demo)")
     main.add_argument("--model", nargs="+", dest="models", metavar="M",

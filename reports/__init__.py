@@ -4,7 +4,12 @@
 ``report.md``, ``figures/`` and ``tables/`` under ``out``; see docs/results-format.md for the layout.
 """
 
-from reports.build import build_report
-from reports.inputs import ReportInputError
+# python -m reports: thread counts from the CPUs this process may use, passive OpenMP waiting (before torch)
+from empirical.run.threads import configure_threads_for_command
+
+configure_threads_for_command()
+
+from reports.build import build_report  # noqa: E402
+from reports.inputs import ReportInputError  # noqa: E402
 
 __all__ = ["build_report", "ReportInputError"]

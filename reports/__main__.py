@@ -40,6 +40,14 @@ def parser() -> argparse.ArgumentParser:
         "the empirical-multilabel folder of a --from report, else the demo-multilabel profile is run)",
     )
     cli.add_argument(
+        "--no-multilabel",
+        dest="multilabel",
+        action="store_false",
+        help="leave the multi-label section out: no fine-tuning and no multi-label run (by default a "
+        "fine-tuned demo found in --out or beside the --from run, with the same seed and fine-tuning "
+        "settings, is reused rather than refitted)",
+    )
+    cli.add_argument(
         "--out",
         type=Path,
         default=Path("results"),
@@ -69,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=arguments.seed,
             quick=arguments.quick,
             progress=arguments.progress,
+            multilabel=arguments.multilabel,
         )
     except ValueError as error:
         print(f"python -m reports: error: {error}", file=sys.stderr)

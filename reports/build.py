@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 import zlib
@@ -32,9 +31,18 @@ from empirical._checks import MAX_SEED
 from empirical.run import runner
 from empirical.run.profiles import get_profile
 from empirical.run.results import EXPERIMENTS
-from reports import inputs, render, sections
+from reports import inputs, render, sections, summary
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun, ReportInputError, SimulationResult
-from reports.multilabel import KEPT_EMPIRICAL, keep_multilabel_cache, multilabel_section, obtain_multilabel
+from reports.multilabel import keep_multilabel_cache, multilabel_section, obtain_multilabel
+from reports.provenance import RUN_TIME_MARK, write_provenance_report
+from reports.staging import (  # noqa: F401 (re-exported: the CLI and tests call them through build)
+    REPORT_ENTRIES,
+    check_out,
+    discard_staging,
+    move_into_place,
+    prepare_staging,
+    staging_folder,
+)
 from simulations import (
     adaptive_beta,
     cauchy_overtake,
@@ -57,8 +65,6 @@ SIMULATION_MODULES = {
     "noise_injection": noise_injection,
 }
 #: the entries of a report folder, moved into OUT together once the build is complete
-REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical",
-                  "empirical-multilabel")
 QUICK_IMAGES = 2
 QUICK_METHODS = ("gradient", "lrp-epsilon")
 
@@ -80,6 +86,12 @@ class Context:
     missing: list[str] = dataclasses.field(default_factory=list)
     started: str = ""
     elapsed_s: float = 0.0
+    #: seconds of each stage of the build (provenance), in the order they ran
+    stage_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: the banner of a --quick report (None for a full one)
+    banner: str | None = None
+    #: --no-multilabel: the multi-label section is left out
+    skip_multilabel: bool = False
 
     def rng(self, name: str) -> np.random.Generator:
         """An independent stream per named computation, fixed by the report seed."""
@@ -88,28 +100,33 @@ class Context:
 
 def build_report(
     out: Path, *, source: Path | None = None, seed: int = 0, quick: bool = False, progress: bool = True,
-    multilabel_source: Path | None = None,
+    multilabel_source: Path | None = None, multilabel: bool = True,
 ) -> Path:
     """Build the report under ``out`` and return the path of ``report.html``.
 
     Raises ReportInputError (a ValueError) when ``source`` is not a result folder, lacks a table its
     manifest promises or holds an unreadable input, and when ``out`` is no folder or cannot be written; these
     are checked before anything is written. An OSError while writing (a full disk) leaves ``out`` as it was.
+    ``multilabel=False`` leaves the multi-label section out (no fine-tuning, nothing read).
     """
+    started = time.perf_counter()  # the report's run time counts from here, checks of the inputs included
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a non-negative integer up to {MAX_SEED}, got {seed!r}")
     out = Path(out).absolute()
     check_out(out)
     source = Path(source) if source is not None else None
     empirical_source = validate_source(source) if source is not None else None
-    if multilabel_source is None and source is not None and (source / "empirical-multilabel").is_dir():
+    if not isinstance(multilabel, bool):
+        raise ValueError(f"multilabel must be True or False, got {multilabel!r}")
+    if not multilabel:
+        multilabel_source = None
+    elif multilabel_source is None and source is not None and (source / "empirical-multilabel").is_dir():
         multilabel_source = source / "empirical-multilabel"
     if multilabel_source is not None:
         multilabel_source = inputs.empirical_folder(Path(multilabel_source))
         inputs.load_empirical(multilabel_source)
-    started = time.perf_counter()
     staging = prepare_staging(out, keep_chunks_of=None if source is not None else out / "empirical")
-    if multilabel_source is None:
+    if multilabel_source is None and multilabel:
         keep_multilabel_cache(out / "empirical-multilabel", staging / "empirical-multilabel")
     context = Context(
         out=staging,
@@ -118,6 +135,8 @@ def build_report(
         progress=progress,
         source=source,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
+        banner=summary.quick_banner(quick_settings()) if quick else None,
+        skip_multilabel=not multilabel,
     )
     try:
         _build(context, empirical_source, started, multilabel_source)
@@ -133,42 +152,70 @@ def _build(context: Context, empirical_source: Path | None, started: float,
     out = context.out
     for folder in ("figures", "tables", "simulations"):
         (out / folder).mkdir(parents=True, exist_ok=True)
+    context.stage_s["checks of the inputs"] = time.perf_counter() - started
     with tqdm(total=4, desc="report", unit="stage", disable=not context.progress) as bar:
         bar.set_postfix_str("empirical")
-        context.run = obtain_empirical(context, empirical_source)
-        context.multilabel = obtain_multilabel(context, multilabel_source)
+        with _stage(context, "empirical run"):
+            context.run = obtain_empirical(context, empirical_source)
+        with _stage(context, "multi-label run"):
+            context.multilabel = obtain_multilabel(context, multilabel_source)
         bar.update()
         bar.set_postfix_str("simulations")
-        context.simulations = obtain_simulations(context)
+        with _stage(context, "simulations"):
+            context.simulations = obtain_simulations(context)
         bar.update()
         bar.set_postfix_str("figures and tables")
-        report_sections = sections.compose(context)
-        report_sections.insert(3, multilabel_section(context))  # after faithfulness (section 3)
+        with _stage(context, "figures and tables"):
+            report_sections = sections.compose(context)
+            report_sections.insert(3, multilabel_section(context))  # after faithfulness (section 3)
         bar.update()
         bar.set_postfix_str("writing")
-        context.elapsed_s = time.perf_counter() - started
+        clock = time.perf_counter()
         report_sections.append(sections.provenance(context))
+        report_sections.insert(0, summary.summary_section(context))
         title = "sanity-audit report: theory, Monte Carlo and real networks side by side"
-        (out / "report.md").write_text(render.to_markdown(title, report_sections))
-        (out / "report.html").write_text(render.to_html(title, report_sections, out))
+        markdown = render.to_markdown(title, report_sections, banner=context.banner)
+        page = render.to_html(title, report_sections, out, banner=context.banner)
+        # the run time on the page and in provenance_report.csv: up to here, the rendering included (writing
+        # the two files and renaming the folder into place take milliseconds)
+        context.stage_s["writing"] = time.perf_counter() - clock
+        context.elapsed_s = time.perf_counter() - started
+        total = f"{context.elapsed_s:.1f}"
+        markdown, page = (text.replace(RUN_TIME_MARK, total) for text in (markdown, page))
+        (out / "report.md").write_text(markdown)
+        (out / "report.html").write_text(page)
+        write_provenance_report(context)
         bar.update()
 
 
-def check_out(out: Path) -> None:
-    """ReportInputError naming ``--out`` when it is a file or a folder that cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out: {str(out)!r} is a file, not a folder; name a folder for the report")
-    existing = next(parent for parent in (out, *out.parents) if parent.exists())
-    if not existing.is_dir():
-        raise ReportInputError(f"--out: {str(out)!r} lies under the file {str(existing)!r}, not a folder")
-    for folder in {existing, out.parent} if out.exists() else {existing}:
-        if not _writable(folder):
-            raise ReportInputError(f"--out: cannot write in {str(folder)!r} (read-only or not yours); name "
-                                   "another folder for the report")
+class _stage:
+    """Time one stage of the build into ``context.stage_s`` (a context manager)."""
+
+    def __init__(self, context: Context, name: str):
+        self.context, self.name = context, name
+
+    def __enter__(self):
+        self.clock = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.context.stage_s[self.name] = time.perf_counter() - self.clock
+        return False
 
 
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK | os.X_OK)
+def quick_settings() -> dict:
+    """What ``--quick`` reduces, for the banner of every page of a quick report (read from the settings
+    themselves, so that the banner cannot drift from them)."""
+    from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
+    from reports.multilabel import _QUICK
+
+    quick, full = QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
+    return {"empirical run": f"{QUICK_IMAGES} images, methods {', '.join(QUICK_METHODS)}",
+            "multi-label run": f"{_QUICK[0]} images, methods {', '.join(_QUICK[1])}, fine-tuned "
+                               f"{quick['epochs']} epochs on {quick['train_canvases']} canvases (full: "
+                               f"{full['epochs']} on {full['train_canvases']})",
+            "simulations": "each simulation's quick draw count (cauchy_overtake: "
+                           f"{cauchy_overtake.Config.quick().draws:,} draws)"}
 
 
 def validate_source(source: Path) -> Path:
@@ -183,78 +230,6 @@ def validate_source(source: Path) -> Path:
     return empirical_source
 
 
-def staging_folder(out: Path) -> Path:
-    """The hidden folder beside ``out`` where its report is built: ``.NAME.partial``."""
-    return out.parent / f".{out.name}.partial"
-
-
-def prepare_staging(out: Path, *, keep_chunks_of: Path | None) -> Path:
-    """The staging folder of ``out``, empty but for the empirical chunks of an earlier, interrupted build,
-    or else (``keep_chunks_of``) a copy of the earlier report's chunks, so that the demo run resumes."""
-    staging = staging_folder(out)
-    discard_staging(staging)
-    chunks = staging / "empirical" / "chunks"
-    if keep_chunks_of is not None and not chunks.exists() and (keep_chunks_of / "chunks").is_dir():
-        shutil.copytree(keep_chunks_of / "chunks", chunks)
-    staging.mkdir(parents=True, exist_ok=True)
-    return staging
-
-
-def discard_staging(staging: Path) -> None:
-    """Remove everything of a staging folder but the empirical run's finished chunks (the folder too when
-    there are none)."""
-    if not staging.is_dir():
-        return
-    for path in staging.iterdir():
-        if path.name in KEPT_EMPIRICAL and path.is_dir():
-            for inner in path.iterdir():
-                if inner.name not in KEPT_EMPIRICAL[path.name]:
-                    _remove(inner)
-            if not any(path.iterdir()):
-                path.rmdir()
-        else:
-            _remove(path)
-    if not any(staging.iterdir()):
-        staging.rmdir()
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def move_into_place(staging: Path, out: Path) -> None:
-    """Replace the report entries of ``out`` by those built in ``staging`` (renames on one file system,
-    which need no space); other files in ``out`` are left alone. A failed rename puts the old ones back."""
-    out.mkdir(parents=True, exist_ok=True)
-    backup = out.parent / f".{out.name}.previous"
-    if backup.exists():
-        shutil.rmtree(backup)
-    backup.mkdir()
-    moved = []
-    try:
-        for name in REPORT_ENTRIES:
-            if not (staging / name).exists():
-                continue
-            if (out / name).exists():
-                os.replace(out / name, backup / name)
-            moved.append(name)
-            os.replace(staging / name, out / name)
-    except BaseException:
-        for name in reversed(moved):
-            if (out / name).exists() and not (staging / name).exists():
-                os.replace(out / name, staging / name)
-            if (backup / name).exists():
-                os.replace(backup / name, out / name)
-        if not any(backup.iterdir()):  # kept when something could not be put back: it holds the old files
-            backup.rmdir()
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | None:
     """Reuse the empirical run at ``source`` (copied into OUT/empirical) or run the demo profile."""
     target = context.out / "empirical"
@@ -266,9 +241,10 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
     if context.quick:
         options.update(quick_empirical_options())
     _discard_other_settings(context, target, options)
-    finished = []
+    finished, stage_s = [], {}
     for experiment in EXPERIMENTS:  # one at a time, so that one failing experiment costs only its sections
         started = time.perf_counter()
+        earlier = _chunk_count(target, experiment)
         try:
             runner.run([experiment], **options)
         except ValueError:
@@ -282,12 +258,44 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
             context.missing.append(f"the empirical {experiment!r} experiment failed: {error!r}")
             continue
         finished.append(experiment)
-        context.computed.append(f"empirical demo {experiment} ({time.perf_counter() - started:.0f} s)")
+        stage_s[experiment] = time.perf_counter() - started
+        now = _chunk_count(target, experiment)
+        if earlier and now == earlier:
+            context.reused.append(f"empirical demo {experiment}: all {now} finished chunks of an earlier "
+                                  f"build ({stage_s[experiment]:.1f} s to collect them)")
+        else:
+            partly = f", {earlier} of {now} chunks reused" if earlier else ""
+            context.computed.append(f"empirical demo {experiment} ({stage_s[experiment]:.1f} s{partly})")
     if not finished:
         return None
     if len(finished) > 1:  # resumes from the finished chunks: one manifest and table set for them all
+        started = time.perf_counter()
         runner.run(finished, **options)
+        stage_s["tables and manifest of all experiments"] = time.perf_counter() - started
+    record_stage_times(target / "manifest.json", stage_s)
     return inputs.load_empirical(target)
+
+
+def _chunk_count(run: Path, experiment: str) -> int:
+    folder = run / "chunks" / experiment
+    return sum(1 for _ in folder.glob("*.csv")) if folder.is_dir() else 0
+
+
+def record_stage_times(manifest_path: Path, stage_s: dict[str, float]) -> None:
+    """Write the report's per-experiment times into the empirical run's manifest.
+
+    The report runs the experiments one at a time, then once more together to write one manifest for all
+    (which resumes from their chunks, so that last call alone takes a fraction of a second). The manifest's
+    ``elapsed_s`` becomes the sum of every call, and ``stage_elapsed_s`` names each; the runner's own figure
+    for the last call is kept as ``last_call_elapsed_s``."""
+    if not manifest_path.is_file() or not stage_s:
+        return
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if "elapsed_s" in manifest:
+        manifest["last_call_elapsed_s"] = manifest["elapsed_s"]
+    manifest["stage_elapsed_s"] = {name: round(value, 3) for name, value in stage_s.items()}
+    manifest["elapsed_s"] = round(sum(stage_s.values()), 3)
+    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _discard_other_settings(context: Context, target: Path, options: dict) -> None:

@@ -1,4 +1,4 @@
-"""Report section "Claims ledger" (issue 15): one row per qualitative claim of the seed, with the evidence
+"""Report section "Claims ledger": one row per qualitative claim of the seed, with the evidence
 measured in this run and a verdict: holds, does not hold, or not testable here (with the reason).
 
 Each check reads the tables of the empirical run (randomization.csv, faithfulness_area.csv,
@@ -161,7 +161,8 @@ def _lrp_ahead(area: pd.DataFrame | None):
     best_gradient = gradients.groupby(["model", "method"])["area"].mean().groupby("model").min()
     evidence = "; ".join(f"{m}: best LRP area {best_lrp[m]:.3f} vs best gradient {best_gradient[m]:.3f}"
                          for m in best_lrp.index if m in best_gradient.index)
-    return (HOLDS if (best_lrp < best_gradient).all() else FAILS), evidence + " (MoRF: lower is better)"
+    evidence += " (the MoRF test counts a lower area as more faithful)"
+    return (HOLDS if (best_lrp < best_gradient).all() else FAILS), evidence
 
 
 def _dataset(run) -> str:

@@ -1,9 +1,10 @@
 """The report's figures, one function a figure: seaborn on the Agg backend, one PNG each.
 
 Each function takes a tidy table (docs/results-format.md) and a path, writes the PNG and returns the
-path. Titles say what is shown and which direction is better; bands are 95% t intervals of the mean
-over images (no bootstrap, so large runs stay fast). Plain matplotlib axes in seaborn's style: one
-figure takes about a second where seaborn's relplot took several.
+path. Titles say what is shown and which direction the test counts as passing (its convention, not
+ours: the random-uniform control often "passes" randomisation checks best, and is marked where it does);
+bands are 95% t intervals of the mean over images (no bootstrap, so large runs stay fast). Plain matplotlib
+axes in seaborn's style: one figure takes about a second where seaborn's relplot took several.
 """
 
 from __future__ import annotations
@@ -23,17 +24,23 @@ from scipy.stats import t as t_distribution  # noqa: E402
 
 DPI = 100
 MEASURE_LABELS = {
-    "ssim": ("SSIM to the original map", "lower is better"),
-    "mse": ("MSE to the original map", "higher is better"),
-    "spearman": ("Spearman rank correlation to the original map", "lower is better"),
-    "spearman-abs": ("Spearman rank correlation of |map| to the original", "lower is better"),
+    "ssim": ("SSIM to the original map", "the check counts lower as passing"),
+    "mse": ("MSE to the original map", "the check counts higher as passing"),
+    "spearman": ("Spearman rank correlation to the original map", "the check counts lower as passing"),
+    "spearman-abs": ("Spearman rank correlation of |map| to the original",
+                     "the check counts lower as passing"),
 }
+#: the direction in which each randomisation measure counts as passing (+1: higher passes)
+_PASSING_SIGN = {"ssim": -1, "mse": 1, "spearman": -1, "spearman-abs": -1}
+_CONTROL = "random-uniform"  # the random control (reports.claims.CONTROL_METHOD)
+_CONTROL_MARK = "random control passes best here"
 
 
 def _save(figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI)
+    # tight bounding box: tick labels and axis labels wider than their axes are kept, not clipped
+    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(figure)
     return path
 
@@ -119,6 +126,7 @@ def randomization(table: pd.DataFrame, measure: str, normalization: str, path: P
         axis.set_title(model)
         axis.set_xlabel("randomisation step (1 = classifier)")
         axis.set_ylabel(f"{measure} (unitless)")
+        _mark_control(axis, _control_wins_randomization(data[data["model"] == model], measure))
     _legend(figure, axes, "method")
     _title(
         figure,
@@ -147,13 +155,15 @@ def faithfulness(table: pd.DataFrame, patch_size: int, path: Path, *,
     _legend(figure, axes, "method")
     _title(
         figure,
-        f"Region alteration, {patch_size}x{patch_size} patches (lower is better; bands: 95% over images)",
+        f"Region alteration, {patch_size}x{patch_size} patches (the test counts a faster drop as more "
+        "faithful; bands: 95% over images)",
     )
     return _save(figure, path)
 
 
 def faithfulness_area(ranking: pd.DataFrame, path: Path) -> Path:
-    """Mean area under the alteration curve per method with its 95% t interval (lower is better)."""
+    """Mean area under the alteration curve per method with its 95% t interval (the MoRF test counts a lower
+    area as more faithful); the random control in red, and marked where it has the lowest area."""
     data = ranking.copy()
     data["panel"] = data["model"].astype(str) + ", patch " + data["patch_size"].astype(str)
     panels = list(dict.fromkeys(data["panel"]))
@@ -167,17 +177,42 @@ def faithfulness_area(ranking: pd.DataFrame, path: Path) -> Path:
             rows["mean_area"],
             y,
             xerr=[rows["mean_area"] - rows["ci_low"], rows["ci_high"] - rows["mean_area"]],
-            fmt="o",
-            color="tab:blue",
+            fmt="none",
             ecolor="grey",
             capsize=3,
         )
+        control = (rows["method"] == _CONTROL).to_numpy()
+        axis.scatter(rows["mean_area"], y, c=np.where(control, "tab:red", "tab:blue"), zorder=3)
         axis.set_yticks(y, rows["method"])
         axis.invert_yaxis()
         axis.set_title(panel)
-        axis.set_xlabel("mean area under the score curve (softmax)")
-    _title(figure, "Faithfulness ranking: mean area per method, 95% interval (lower is better)")
+        axis.set_xlabel("mean area under the score curve")
+        _mark_control(axis, _control_wins_area(rows))
+    _title(figure, "Faithfulness ranking: mean area per method, 95% interval (the test counts lower as more "
+           "faithful; red: the random control)")
     return _save(figure, path)
+
+
+def _control_wins_randomization(data: pd.DataFrame, measure: str) -> bool:
+    """Whether the random control's mean score at the last step is what the check counts as passing best."""
+    if _CONTROL not in set(data["method"]):
+        return False
+    last = data[data["step"] == data["step"].max()].groupby("method")["value"].mean()
+    sign = _PASSING_SIGN.get(measure, -1)
+    return bool(len(last) > 1 and (sign * last).idxmax() == _CONTROL)
+
+
+def _control_wins_area(rows: pd.DataFrame) -> bool:
+    """Whether the random control has the lowest mean area (ties included): what the MoRF test counts as
+    most faithful."""
+    control = rows[rows["method"] == _CONTROL]
+    return bool(len(control) and len(rows) > 1 and control["mean_area"].min() <= rows["mean_area"].min())
+
+
+def _mark_control(axis, wins: bool) -> None:
+    if wins:
+        axis.text(0.98, 0.98, _CONTROL_MARK, transform=axis.transAxes, ha="right", va="top", fontsize=8,
+                  color="tab:red", bbox=dict(facecolor="white", edgecolor="tab:red", alpha=0.85))
 
 
 def overtaking(activations: pd.DataFrame, model: str, path: Path, *, max_levels: int = 6) -> Path:

@@ -16,14 +16,20 @@ from pathlib import Path
 from empirical.measures.similarity import MPRT_NORMALIZATIONS
 from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
 from empirical.run import runner
-from empirical.run.multilabel_inputs import DEMO_FOLDER, recorded_checkpoint, relative_to_run
+from empirical.run.multilabel_inputs import (
+    DEMO_FOLDER,
+    check_finetune_settings,
+    recorded_checkpoint,
+    relative_to_run,
+)
 from reports import figures, inputs, stats
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun
 from reports.render import Note, Paragraph, Section, Table
 from reports.sections import _figure, _save
 
 __all__ = ["DATASET_TITLES", "KEPT_EMPIRICAL", "MULTILABEL_EXPERIMENTS", "MULTILABEL_IMAGES",
-           "MULTILABEL_METHODS", "keep_multilabel_cache", "multilabel_section", "obtain_multilabel"]
+           "MULTILABEL_METHODS", "keep_multilabel_cache", "multilabel_section", "obtain_multilabel",
+           "reusable_finetuning"]
 
 DATASET_TITLES = {"digit-canvases": "the embedded multi-digit canvases (demo-multilabel)", "coco": "MSCOCO",
                   "voc": "PASCAL VOC"}
@@ -42,6 +48,8 @@ def multilabel_section(context) -> Section:
     section = Section("3b. Multi-label: faithfulness and randomisation (seed A.3, figures 2 right, 3, 6)",
                       "multilabel")
     run = getattr(context, "multilabel", None)
+    if run is None and getattr(context, "skip_multilabel", False):
+        return section.add(Note("Left out by --no-multilabel: no multi-label run was made or read."))
     if run is None:
         problems = [p for p in context.missing if "multi-label" in p]
         return section.add(Note("No multi-label run: " + "; ".join(problems or ["none was given"])))
@@ -64,14 +72,16 @@ def multilabel_section(context) -> Section:
                                 f"{dataset}: sigmoid score against alteration step, patch size {patch_size}",
                                 curves, int(patch_size)))
         ranking = stats.rank_methods(area)
-        caption = f"{dataset}: methods ranked by mean area (lower is better; 95% t interval)"
+        caption = (f"{dataset}: methods ranked by mean area (the test counts lower as more faithful; 95% t "
+                   "interval)")
         section.add(Table(ranking, caption, _save(context, ranking, "multilabel_faithfulness_ranking")))
         tests = stats.paired_tests(area)
         significant = int(tests["significant"].sum()) if not tests.empty else 0
         section.add(Paragraph(f"Paired Wilcoxon tests, Holm-corrected as in section 3: {significant} of "
                               f"{len(tests)} differences are significant at 5%."))
-        section.add(Table(tests, f"{dataset}: paired tests of the area (a minus b; negative: a is better)",
-                          _save(context, tests, "multilabel_faithfulness_tests")))
+        caption = (f"{dataset}: paired tests of the area (a minus b; negative: the test counts a as more "
+                   "faithful)")
+        section.add(Table(tests, caption, _save(context, tests, "multilabel_faithfulness_tests")))
     table = run.table("randomization.csv")
     if table is None:
         section.add(Note(f"The multi-label run at {run.path} has no randomization.csv."))
@@ -128,10 +138,45 @@ def keep_multilabel_cache(earlier: Path, staging: Path) -> None:
             shutil.copytree(earlier / name, staging / name)
 
 
+def reusable_finetuning(folder: Path, *, seed: int, settings: dict) -> Path | None:
+    """The fine-tuned demo of the multi-label run in ``folder`` (``DEMO_FOLDER``) when its fingerprint matches
+    this report's: the fine-tuning ``settings`` and the ``seed`` recorded in the run's manifest, and its
+    ``best.pt`` present. Returns the demo folder, else None."""
+    demo = Path(folder) / DEMO_FOLDER
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    record = manifest.get("finetune") if isinstance(manifest, dict) else None
+    if not isinstance(record, dict) or record.get("settings") != settings or manifest.get("seed") != seed:
+        return None
+    checkpoint = recorded_checkpoint(record, folder)
+    return demo if checkpoint is not None and checkpoint.is_file() and demo.is_dir() else None
+
+
+def _reuse_finetuning(context, target: Path, settings: dict) -> None:
+    """Copy a matching fine-tuned demo (:func:`reusable_finetuning`) from beside the ``--from`` run into
+    ``target``, so that the report does not refit it; says so in the provenance."""
+    if (target / DEMO_FOLDER).exists() or context.source is None:
+        return
+    source = Path(context.source)
+    for folder in (source / "empirical-multilabel", source.parent / "empirical-multilabel", source):
+        demo = reusable_finetuning(folder, seed=context.seed, settings=settings)
+        if demo is not None:
+            shutil.copytree(demo, target / DEMO_FOLDER)
+            context.reused.append(f"the fine-tuned multi-label demo network from {folder} (fingerprint: seed "
+                                  "and fine-tuning settings match)")
+            return
+
+
 def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
     """Reuse the multi-label run at ``source`` (copied into OUT/empirical-multilabel) or run the
-    ``demo-multilabel`` profile there at the report's size; a failure costs only the multi-label section."""
+    ``demo-multilabel`` profile there at the report's size; a failure costs only the multi-label section.
+    The demo's fine-tuning is reused from an earlier report in OUT or from beside the ``--from`` run when its
+    fingerprint matches; ``context.skip_multilabel`` (``--no-multilabel``) leaves the section out."""
     target = context.out / "empirical-multilabel"
+    if getattr(context, "skip_multilabel", False):
+        return None
     if source is not None:
         inputs.copy_empirical(source, target)
         context.reused.append(f"multi-label run from {source}")
@@ -151,6 +196,13 @@ def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
         for name in KEPT_EMPIRICAL["empirical-multilabel"]:  # another seed or size: superseded, not resumed
             _remove(target / name)
         context.computed.append("discarded OUT/empirical-multilabel of an earlier run with other settings")
+    had_finetuning = (target / DEMO_FOLDER / "finetune" / "best.pt").is_file()
+    if not had_finetuning:
+        target.mkdir(parents=True, exist_ok=True)
+        _reuse_finetuning(context, target, check_finetune_settings(options["finetune_settings"]))
+    elif not any("multi-label demo network" in entry for entry in context.reused):
+        context.reused.append("the fine-tuned multi-label demo network of the earlier report in OUT")
+    earlier_chunks = _chunk_count(target)
     started = time.perf_counter()
     try:
         runner.run(list(MULTILABEL_EXPERIMENTS), **options)
@@ -164,9 +216,23 @@ def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
     except Exception as error:
         context.missing.append(f"the multi-label demo run failed: {error!r}")
         return None
-    context.computed.append(f"empirical demo-multilabel faithfulness and randomization, fine-tuning included "
-                            f"({time.perf_counter() - started:.0f} s)")
+    seconds, chunks = time.perf_counter() - started, _chunk_count(target)
+    name = "empirical demo-multilabel " + " and ".join(MULTILABEL_EXPERIMENTS)
+    if had_finetuning and earlier_chunks and chunks == earlier_chunks:
+        context.reused.append(f"{name}: all {chunks} finished chunks of an earlier build ({seconds:.1f} s to "
+                              "collect them)")
+    else:
+        finetuning = "fine-tuning reused" if (had_finetuning or any(
+            "multi-label demo network" in entry for entry in context.reused)) else "fine-tuning included"
+        partly = f", {earlier_chunks} of {chunks} chunks reused" if earlier_chunks else ""
+        context.computed.append(f"{name} ({seconds:.1f} s, {finetuning}{partly})")
     return inputs.load_empirical(target)
+
+
+def _chunk_count(run: Path) -> int:
+    """The finished chunks of the multi-label experiments under ``run``."""
+    return sum(len(list((run / "chunks" / name).glob("*.csv"))) for name in MULTILABEL_EXPERIMENTS
+               if (run / "chunks" / name).is_dir())
 
 
 def _remove(path: Path) -> None:

@@ -1,13 +1,62 @@
-"""Report section 6: versions, seeds, device, weights checksums, profile and run time of every input."""
+"""Report section 8: versions, seeds, device, weights checksums, profile and run time of every input."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 
 from empirical.run.results import package_versions
 from reports.render import Note, Paragraph, Section, Table
+
+#: stands for the report's run time in the page until it is known (reports.build replaces it)
+RUN_TIME_MARK = "\u27e8report run time\u27e9"
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: /proc/self/stat and /proc/uptime), so that the interpreter's
+    start-up and imports, which come before any timer of the report, are counted too; None elsewhere."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, after the command name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def report_rows(context, *, total: str) -> list[dict]:
+    """The rows of provenance_report.csv: settings, the run time (``total``), each stage's time, what was
+    computed and what reused."""
+    rows = [
+        dict(item="report seed", value=str(context.seed)),
+        dict(item="quick", value=str(context.quick)),
+        dict(item="built from", value=str(context.source) if context.source else "computed by this run"),
+        dict(item="started (UTC)", value=context.started),
+        dict(item="report run time (s)", value=total),
+    ]
+    rows += [dict(item=f"time: {name} (s)", value=f"{seconds:.1f}")
+             for name, seconds in (getattr(context, "stage_s", None) or {}).items()]
+    age = process_age_s()
+    if age is not None and total != RUN_TIME_MARK:
+        rows.append(dict(item="process run time, start-up and imports included (s)", value=f"{age:.1f}"))
+    rows += [
+        dict(item="computed", value="; ".join(context.computed) or "nothing"),
+        dict(item="reused", value="; ".join(context.reused) or "nothing"),
+        dict(item="missing", value="; ".join(context.missing) or "nothing"),
+    ]
+    rows += [dict(item=f"version: {name}", value="not installed" if value is None else value)
+             for name, value in package_versions(VERSIONED_PACKAGES).items()]
+    return rows
+
+
+def write_provenance_report(context) -> pd.DataFrame:
+    """Write ``tables/provenance_report.csv`` once the report is rendered: the run time then known."""
+    frame = pd.DataFrame(report_rows(context, total=f"{context.elapsed_s:.1f}"))
+    frame.to_csv(context.out / "tables" / "provenance_report.csv", index=False)
+    return frame
 
 #: the libraries the report's numbers depend on, whose versions the provenance section lists
 VERSIONED_PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "torch",
@@ -82,19 +131,9 @@ def provenance_section(context) -> Section:
                 "speed only and say nothing about attribution methods."
             )
         )
-    report = [
-        dict(item="report seed", value=str(context.seed)),
-        dict(item="quick", value=str(context.quick)),
-        dict(item="built from", value=str(context.source) if context.source else "computed by this run"),
-        dict(item="started (UTC)", value=context.started),
-        dict(item="report run time (s)", value=f"{context.elapsed_s:.1f}"),
-        dict(item="computed", value="; ".join(context.computed) or "nothing"),
-        dict(item="reused", value="; ".join(context.reused) or "nothing"),
-        dict(item="missing", value="; ".join(context.missing) or "nothing"),
-    ]
-    report += [dict(item=f"version: {name}", value="not installed" if value is None else value)
-               for name, value in package_versions(VERSIONED_PACKAGES).items()]
-    frame = pd.DataFrame(report)
+    # the run time is known only once the page is rendered: a mark here, replaced by reports.build, which
+    # then writes provenance_report.csv (write_provenance_report) with the same figure and the process's age
+    frame = pd.DataFrame(report_rows(context, total=RUN_TIME_MARK))
     frame.to_csv(context.out / "tables" / "provenance_report.csv", index=False)
     section.add(
         Paragraph(

@@ -1,4 +1,4 @@
-"""How reliable is each test's ranking of the methods, and do the tests agree? (issue 15, report section
+"""How reliable is each test's ranking of the methods, and do the tests agree? (report section
 "What each test rewards").
 
 Input per test: a score table, one row per image and one column per method, and the test's direction

@@ -70,9 +70,11 @@ def _shown(table: Table) -> tuple[pd.DataFrame, str]:
     return frame.head(table.max_rows), f"First {table.max_rows} of {len(frame)} rows{where}."
 
 
-def to_markdown(title: str, sections: list[Section]) -> str:
-    """The report as Markdown; figures are linked by their relative paths."""
-    lines = [f"# {title}", "", "Contents: " + " | ".join(f"[{s.title}](#{s.anchor})" for s in sections), ""]
+def to_markdown(title: str, sections: list[Section], *, banner: str | None = None) -> str:
+    """The report as Markdown; figures are linked by their relative paths. ``banner`` (a --quick report's
+    warning) stands above the title."""
+    lines = [f"> **{banner}**", ""] if banner else []
+    lines += [f"# {title}", "", "Contents: " + " | ".join(f"[{s.title}](#{s.anchor})" for s in sections), ""]
     for section in sections:
         lines += [f'<a id="{section.anchor}"></a>', f"## {section.title}", ""]
         for block in section.blocks:
@@ -106,29 +108,38 @@ def _markdown_block(block) -> list[str]:
 
 
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:0 auto 2em;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%;margin:0.5em 0 1.5em}
+table{border-collapse:collapse;font-size:0.85em}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;max-width:40em}
+.banner{position:sticky;top:0;z-index:1;background:#b00020;color:#fff;padding:0.4em 1em;margin:0 -1em;
+font-size:0.9em}
+#summary{border:2px solid #444;padding:0 1em 0.5em;margin:1em 0}
 th{background:#f0f0f0}
 .note{background:#fff4d6;border-left:4px solid #e0a000;padding:0.5em 1em;margin:1em 0}
 figure{margin:1em 0 2em}
-figure img{max-width:100%}
+figure img{max-width:100%;height:auto}
 figcaption{font-style:italic;font-size:0.9em}
 td.agrees{background:#e2f5e2} td.disagrees{background:#fbe0e0} td.partly{background:#fff4d6}
 """
 
 
-def to_html(title: str, sections: list[Section], root: Path) -> str:
-    """The report as one HTML page; figures under ``root`` are embedded as base64 PNGs."""
+def to_html(title: str, sections: list[Section], root: Path, *, banner: str | None = None) -> str:
+    """The report as one HTML page; figures under ``root`` are embedded as base64 PNGs. ``banner`` (a
+    --quick report's warning) stays at the top of the window while the page scrolls. Tables sit in a
+    horizontally scrolling box, so that a wide one never widens the page."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title>",
         f"<style>{STYLE}</style>",
         "</head>",
         "<body>",
+        *([_banner_html(banner)] if banner else []),
         f"<h1>{html.escape(title)}</h1>",
         "<nav><ol>",
     ]
@@ -140,6 +151,10 @@ def to_html(title: str, sections: list[Section], root: Path) -> str:
         parts.append("</section>")
     parts += ["</body>", "</html>"]
     return "\n".join(parts)
+
+
+def _banner_html(banner: str) -> str:
+    return f'<div class="banner" role="alert"><strong>{html.escape(banner)}</strong></div>'
 
 
 def _html_block(block, root: Path) -> str:
@@ -173,5 +188,6 @@ def _html_block(block, root: Path) -> str:
         footer_html = f"<p><small>{html.escape(footer.replace('`', ''))}</small></p>" if footer else ""
         caption = f"<caption>{html.escape(block.caption)}</caption>"
         rows = "".join(body)
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{footer_html}"
+        return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+                f"</table></div>{footer_html}")
     raise TypeError(f"unknown report block {type(block).__name__}")

@@ -1,4 +1,4 @@
-"""Report section "What each test rewards" (issue 15): every test's score against the noise level s.
+"""Report section "What each test rewards": every test's score against the noise level s.
 
 Reads ``rewards.csv`` of the empirical run (``empirical.experiments.rewards``: each base method M replaced
 by M+noise(s) = M + s RMS(M) Z, scored by MPRT with SSIM, Spearman and MSE after both normalisations,

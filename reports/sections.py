@@ -217,8 +217,9 @@ def faithfulness_section(context) -> Section:
     section.add(
         Paragraph(
             "Softmax score of the explained class while the 30 most relevant patches are replaced one by "
-            "one from a blurred copy (step 0 = unaltered). A faster drop means a more faithful map: lower "
-            "is better."
+            "one from a blurred copy (step 0 = unaltered). The test (the seed's section 3) counts a faster "
+            "drop, a lower area, as a more faithful map; where the random-uniform control has the lowest "
+            "area, the figure marks it: the test then ranks random patches above every method."
         )
     )
     for patch_size in sorted(curves["patch_size"].unique()):
@@ -239,7 +240,7 @@ def faithfulness_section(context) -> Section:
     section.add(
         Table(
             ranking,
-            "Methods ranked by mean area (lower is better; 95% t interval)",
+            "Methods ranked by mean area (the test counts lower as more faithful; 95% t interval)",
             _save(context, ranking, "faithfulness_ranking"),
         )
     )
@@ -255,7 +256,7 @@ def faithfulness_section(context) -> Section:
     section.add(
         Table(
             tests,
-            "Paired tests of the area (a minus b; negative: a is better)",
+            "Paired tests of the area (a minus b; negative: the test counts a as more faithful)",
             _save(context, tests, "faithfulness_tests"),
         )
     )

@@ -1,4 +1,4 @@
-"""Symmetric faithfulness in the report (issue 15; Blücher et al. 2024, Brocki and Chung 2022).
+"""Symmetric faithfulness in the report (Blücher et al. 2024, Brocki and Chung 2022).
 
 Beside the most-relevant-first (MoRF) area of section 3, the least-relevant-first (LeRF) area of the same
 images, settings and methods (``faithfulness_lerf_area.csv``), their gap LeRF - MoRF
@@ -70,8 +70,8 @@ def _plot(table: pd.DataFrame, path) -> None:
         high = max(part["morf_area"].max(), part["lerf_area"].max())
         axis.plot([low, high], [low, high], ls=":", color="grey", lw=0.8)
         axis.set_title(f"{model}, patch {patch}", fontsize=8)
-        axis.set_xlabel("MoRF area (lower is better)", fontsize=7)
-        axis.set_ylabel("LeRF area (higher is better)", fontsize=7)
+        axis.set_xlabel("MoRF area (the test: lower passes)", fontsize=7)
+        axis.set_ylabel("LeRF area (the test: higher passes)", fontsize=7)
         axis.tick_params(labelsize=7)
     fig.tight_layout()
     figures._save(fig, path)
@@ -90,7 +90,8 @@ def symmetric_blocks(context, morf: pd.DataFrame, lerf: pd.DataFrame | None) -> 
     table.to_csv(context.out / relative, index=False)
     blocks = [Paragraph(
         "Symmetric faithfulness: the same curves with the least relevant patches replaced first (LeRF; "
-        "higher area is better) beside MoRF, their gap LeRF - MoRF (larger is better; 95% t interval over "
+        "the test counts a higher area as more faithful) beside MoRF, their gap LeRF - MoRF (which the test "
+        "counts larger as more faithful; 95% t interval over "
         "images) and each area as a ratio to the random-uniform control's on the same image (MoRF below 1 "
         "and LeRF above 1 beat random patches). An artefact of the perturbation that lowers the score in "
         "both orders leaves the gap unchanged; only the map's ordering of patches widens it.")]

@@ -1,4 +1,6 @@
-"""Monte Carlo checks of the seed's theorems against the closed forms of `theory` (DESIGN.md section 3).
+"""Monte Carlo checks of the seed's theorems against the closed forms of `theory`.
+
+The theorems are those of the supplement of Binder et al., CVPR 2023, numbered as there.
 
 One module per experiment, each with a frozen ``Config`` (``Config.quick()`` for reports), a pure
 ``run(config, *, rng) -> pandas.DataFrame`` in the results format of docs/results-format.md, ``plot(table,

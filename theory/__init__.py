@@ -1,7 +1,8 @@
 """Closed forms of the seed's supplement: pure, deterministic, numpy + scipy only.
 
-Equation numbers ("seed eq. N", "seed section X") refer to the supplement of the paper
-(shared/seeds/000_b1e70e247b053e22.txt). Every function broadcasts over numpy arrays and raises a
+Equation numbers ("seed eq. N", "seed section X") refer to the supplement of Binder et al., CVPR 2023,
+"Shortcomings of Top-Down Randomization-Based Sanity Checks for Evaluations of Deep Neural Network
+Explanations". Every function broadcasts over numpy arrays and raises a
 ValueError naming the argument and its value on invalid input.
 
 Topics (module: public names):

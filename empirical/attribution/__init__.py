@@ -1,4 +1,4 @@
-"""Attribution maps for the audit (DESIGN.md section 4): gradients, integrated gradients, guided backprop,
+"""Attribution maps for the audit: gradients, integrated gradients, guided backprop,
 LRP (Zennit composites and canonizers; bias-free alpha-beta, z+, gamma and adaptive beta rules of seed
 eq. 1-2 and 52 in ``lrp_rules``) and a random control, behind one function, ``attribute``, and a registry
 that takes any callable. ``method_settings(method, **options)`` says which rule settings an LRP run used

@@ -1,5 +1,5 @@
-"""How much of the explained logit LRP hands to the input (seed eq. 52, section G): the conservation check of
-issue 11, on random networks whose batch-norms are far from the identity.
+"""How much of the explained logit LRP hands to the input (seed eq. 52, section G): the conservation check,
+on random networks whose batch-norms are far from the identity.
 
 ``calibrated_random_model`` builds a network with random weights, batch-norm affine weights U(0.5, 1.5) and
 biases N(0, 0.2), running statistics calibrated on 16 random inputs, and (``scale_classifier``) the last

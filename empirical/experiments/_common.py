@@ -170,6 +170,24 @@ def method_fingerprint(inputs: str, name: str, method) -> str:
 _FINGERPRINT_VERSION = 2
 
 
+def duration_text(seconds: float) -> str:
+    """``seconds`` in the largest unit that fits: "40 s", "12.5 minutes", "86.1 hours", "3.6 days"."""
+    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= length:
+            return f"{seconds / length:,.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def estimate_line(description: str, *, total: int, done: int, seconds: float, unit: str) -> str:
+    """The line printed before an experiment's progress bar: the time its ``total`` units will take at the
+    rate of the first ``done`` ones, which took ``seconds``."""
+    rate = seconds / max(done, 1)
+    units = unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
+    return (f"{description}: estimated time {duration_text(rate * total)} for {total:,} {units} "
+            f"({rate:.2f} s a {unit}, from the first {done}); memory stays bounded by the {unit}; Ctrl-C "
+            "stops, and a rerun resumes from the finished ones")
+
+
 def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
     """The tqdm bar of an experiment's loop (hidden unless ``enabled``)."""
     return tqdm(total=total, initial=initial, disable=not enabled, desc=description, unit=unit)

@@ -1,4 +1,4 @@
-"""The activation-statistics experiment over a data set (seed sections I and J; DESIGN.md section 4).
+"""The activation-statistics experiment over a data set (seed sections I and J).
 
 ``run_activations`` feeds image batches through ``empirical.measures.activations`` and keeps, per batch, the
 means of the per-image statistics of every level (the input of every convolution and linear layer, pooled over
@@ -13,8 +13,8 @@ from __future__ import annotations
 import copy
 import io
 import itertools
-import os
-import tempfile
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -22,11 +22,11 @@ import torch
 
 import theory
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, input_fingerprints, progress_bar
+from empirical.experiments._common import chunk_key, estimate_line, input_fingerprints, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
 from empirical.run.distributed import Shard
 from empirical.run.fingerprints import fingerprint
-from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
+from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore, atomic_write_bytes
 from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = ["SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
@@ -83,12 +83,24 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     pending = shard.assign([start for start, key in keys.items() if not partial.has(key, expected[key])])
     if pending:
         network = _prepared(model, device)
+        batches = iter(images.batches(batch_size, pending, device=device))
+
+        def one(batch):
+            key = keys[batch.start]
+            partial.write(key, _batch_table(network, batch.images, model_name), expected[key])
+            shard.chunk_written()
+
+        # the first batch alone, timed: its rate gives the estimated time, printed as a line before the bar
+        started = time.perf_counter()
+        one(next(batches))
+        if progress:
+            print(estimate_line(f"activations {model_name}", total=len(pending), done=1,
+                                seconds=time.perf_counter() - started, unit="batch"), file=sys.stderr,
+                  flush=True)
         with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
-                          unit="batch") as bar:
-            for batch in images.batches(batch_size, pending, device=device):
-                key = keys[batch.start]
-                partial.write(key, _batch_table(network, batch.images, model_name), expected[key])
-                shard.chunk_written()
+                          unit="batch", initial=1) as bar:
+            for batch in batches:
+                one(batch)
                 bar.update(1)
     shard.barrier()
     if shard.is_main:
@@ -184,11 +196,4 @@ def _save_samples(path, model_name, samples) -> None:
     entries.update({f"{model_name}/{level}": np.asarray(values) for level, values in samples.items()})
     buffer = io.BytesIO()
     np.savez(buffer, **entries)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())  # mode 0666 less the umask, as open() gives

@@ -15,7 +15,7 @@ the right and bottom border belongs to no patch. With ``stride`` < ``patch_size`
 windows are ranked by mean attribution and taken greedily, skipping any window that overlaps one already
 taken. Ties go to the window first in row-major order.
 
-Symmetric faithfulness (issue 15; Blücher et al. 2024, Brocki and Chung 2022): ``order="lerf"`` replaces the
+Symmetric faithfulness (Blücher et al. 2024, Brocki and Chung 2022): ``order="lerf"`` replaces the
 least relevant patches first (the ranking of ``-attribution``; the same grid, ties and blur). A faithful map
 drops the score fast under MoRF and keeps it under LeRF, so the MoRF area is low and the LeRF area high;
 :func:`order_gap` gives LeRF area - MoRF area per image (higher is better), which cancels what the

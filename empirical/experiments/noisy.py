@@ -1,4 +1,4 @@
-"""Noisy variants ``M+noise(s)`` of any attribution method (issue 15; theory.noise_injection).
+"""Noisy variants ``M+noise(s)`` of any attribution method (theory.noise_injection).
 
 The variant's map is M's map plus s * RMS(map) * Z, Z i.i.d. standard normal per pixel, where RMS is the
 root mean square of that one map (eq. 11's normaliser), so the noise has variance s^2 mean(A^2) whatever
@@ -26,7 +26,7 @@ from empirical.attribution import attribute, register_method
 __all__ = ["DEFAULT_LEVELS", "NoisyMethod", "noise_for_images", "noisy_name", "noisy_variants",
            "parse_noisy_name", "register_noisy_variants"]
 
-#: The noise levels s of issue 15.
+#: The noise levels s of the rewards experiment.
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
 

@@ -1,4 +1,4 @@
-"""Top-down model randomisation (seed sections A.1 and H; DESIGN.md section 4).
+"""Top-down model randomisation (seed sections A.1 and H).
 
 Three layers, kept apart: *schedules* say which modules are re-initialised at each step
 (``top_down_schedule`` follows the seed's rule per architecture, ``per_layer_schedule`` the

@@ -1,4 +1,4 @@
-"""What each test rewards (issue 15): every sanity check and faithfulness test scored on ``M+noise(s)``.
+"""What each test rewards: every sanity check and faithfulness test scored on ``M+noise(s)``.
 
 For every base method M and noise level s, the map M + s RMS(M) Z (``empirical.experiments.noisy``; Z i.i.d.
 N(0, 1) a pixel, a fresh Z for every map) is scored by

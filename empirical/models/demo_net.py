@@ -1,4 +1,4 @@
-"""The small ResNet-style demo network (DESIGN.md section 4) and its digits preprocessing.
+"""The small ResNet-style demo network and its digits preprocessing.
 
 It uses torchvision's own ``BasicBlock`` so that Zennit's ``ResNetCanonizer`` and the ResNet-50
 top-down schedule (classifier, then down to each ``*.conv1``) apply to it unchanged.

@@ -1,4 +1,4 @@
-"""The multi-label arm of the audit (seed section A.3, DESIGN.md section 4 "Multi-label").
+"""The multi-label arm of the audit (seed section A.3).
 
 - ``annotations``: COCO detection JSON and PASCAL VOC XML, read offline into one validated form.
 - ``crop_labels``: the seed's centre-crop labels (a class is positive when the crop holds >= 40% of a box).

@@ -1,4 +1,4 @@
-"""The declared choices of each table (issue 15): ``<experiment>.choices.json`` beside ``<experiment>.csv``.
+"""The declared choices of each table: ``<experiment>.choices.json`` beside ``<experiment>.csv``.
 
 Two tables of the same test differ in choices that are not in their columns: how the network is
 randomised, how maps are normalised, which window SSIM uses, which blur and patch grid the perturbation
@@ -32,13 +32,13 @@ def _defaults(experiment: str) -> dict:
 
 
 def _noise_levels(methods) -> dict:
-    """{method: noise level s} (0 for a method without noise; issue 15's M+noise(s))."""
+    """{method: noise level s} (0 for a method without noise; M+noise(s))."""
     return {m: (parse_noisy_name(m) or (m, 0.0))[1] for m in methods}
 
 
 def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
     """The choices of one experiment's table for one model: ``options`` (the run's keyword options of
-    ``run_<experiment>``) over the function's defaults, in the vocabulary of issue 15's list."""
+    ``run_<experiment>``) over the function's defaults, in the vocabulary of the declared choices."""
     if experiment not in _FUNCTIONS:
         raise ValueError(f"experiment must be one of {tuple(_FUNCTIONS)}, got {experiment!r}")
     settings = {**_defaults(experiment), **dict(options)}

@@ -1,4 +1,4 @@
-"""Image sets for the experiments (DESIGN.md section 4, seed A.1): an ImageNet validation folder, the
+"""Image sets for the experiments (seed A.1): an ImageNet validation folder, the
 scikit-learn handwritten digits of the ``demo`` profile, and random inputs for the ``bench`` profile.
 
 Every loader returns an :class:`ImageSet`: preprocessed images (N, 3, H, W) on the CPU, labels (or None),

@@ -1,4 +1,4 @@
-"""Several processes through ``torchrun``: which rank computes which chunk (DESIGN.md section 4, scale-out).
+"""Several processes through ``torchrun``: which rank computes which chunk (scale-out).
 
 ``torchrun --nproc_per_node=K -m empirical all ...`` starts K copies of the run. Each finds its rank in
 torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``...), joins one

@@ -1,4 +1,4 @@
-"""Run profiles (DESIGN.md section 4): which networks, methods, images and experiment settings a run uses.
+"""Run profiles: which networks, methods, images and experiment settings a run uses.
 
 - ``demo`` (default): the small demo network trained on scikit-learn's digits (32x32, values in [0, 1]), the
   held-out digits, CPU-sized. Patches are scaled from the paper's 224x224 to 32x32 (factor 1/7): 2 and 4 for

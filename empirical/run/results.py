@@ -48,6 +48,8 @@ __all__ = [
     "REWARDS_COLUMNS",
     "TABLE_COLUMNS",
     "ChunkStore",
+    "atomic_write_bytes",
+    "current_umask",
     "package_versions",
     "read_manifest",
     "versions",
@@ -61,7 +63,7 @@ __all__ = [
 
 #: the experiments every run of the first releases had; a manifest that lists none had these
 CORE_EXPERIMENTS = ("randomization", "faithfulness", "activations")
-#: every experiment, in the order a run does them (issue 15 added least-relevant-first faithfulness and the
+#: every experiment, in the order a run does them (least-relevant-first faithfulness and the
 #: noise-injection "rewards" experiment)
 EXPERIMENTS = ("randomization", "faithfulness", "faithfulness_lerf", "activations", "rewards")
 RANDOMIZATION_COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value",
@@ -334,14 +336,38 @@ def _chunk_text(path: Path) -> tuple[str, str | None, str | None]:
     return body, None, match.group(3)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def current_umask() -> int:
+    """The process's file-mode creation mask, read without changing it where Linux allows (``Umask:`` in
+    /proc/self/status), else by setting it and putting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, fsync, rename), with the
+    mode ``open()`` would give a new file: 0666 less the umask. (``tempfile.mkstemp`` creates its file 0600,
+    which would leave results unreadable to the other users and tools of a shared machine.)"""
+    path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
+        os.fchmod(handle, 0o666 & ~current_umask())
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    # newline="" as before: the text's own line ends, UTF-8 as open()'s default here
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -214,7 +214,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
               "weights": arguments, "device": device, "batch_size": batch, "seed": int(seed),
               "options": {m: {e: _experiment_options(spec, e, m, method_names) for e in chosen}
                           for m in model_names},
-              # the rule, bias handling and adaptive beta of each LRP method (issue 11), for the report
+              # the rule, bias handling and adaptive beta of each LRP method, for the report
               "lrp_settings": {m: method_settings(m) for m in method_names if m in LRP_METHODS}}
     if spec.dataset == "digit-canvases":  # the fine-tuning's sizes make the network: in the fingerprint
         config["finetune_settings"] = check_finetune_settings(finetune_settings)
@@ -285,7 +285,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                 extra[key] = {model: value[key] for model, value in accuracy.items()}
             extra["accuracy_images"] = {model: value["images"] for model, value in accuracy.items()}
         if shard.is_main:
-            # <experiment>.choices.json: the choices of each test beside its table (issue 15)
+            # <experiment>.choices.json: the choices of each test beside its table
             for experiment in chosen:
                 write_choices(out, experiment, {table_model_name(spec, n): _experiment_options(
                     spec, experiment, n, method_names) for n in model_names}, method_names)

@@ -1,4 +1,4 @@
-"""Image streams: the images of a run delivered batch by batch, never all at once (DESIGN.md section 4).
+"""Image streams: the images of a run delivered batch by batch, never all at once.
 
 An experiment asks a stream for the batches it still has to compute, ``stream.batches(batch_size, starts,
 device=...)``, and gets :class:`Batch` objects (first image index, images on the device, labels). Memory is

@@ -23,6 +23,8 @@ def test_tiny_workload_prints_wall_time_floor_ratio_and_memory(tmp_path):
                             env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wall/floor" in result.stdout and "peak host memory" in result.stdout
+    # the estimate's line comes before the stages' work, even without progress bars
+    assert "workload tiny: estimated time at least " in result.stderr, result.stderr[-3000:]
     measured = json.loads((tmp_path / "workload.json").read_text())
     assert set(measured["stages"]) == {"randomization", "faithfulness", "activations"}
     assert len(measured["methods"]) == 12  # every method of the imagenet profile

@@ -204,3 +204,51 @@ def write_simulations(folder: Path, *, seed: int = 0, failing: str | None = None
 def results_writers():
     """The two fixture writers: (write_empirical_run, write_simulations)."""
     return write_empirical_run, write_simulations
+
+
+# measures the page once it has loaded and posts the figures to the frame around it (headless Chromium's
+# window is at least 500 px wide, so the narrow width is a frame of that width, as a phone's viewport)
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const w = window.innerWidth, doc = document.documentElement, box = id => document.getElementById(id);
+  const images = [...document.images].map(img => {
+    const r = img.getBoundingClientRect();
+    return {left: r.left, right: r.right, width: r.width, height: r.height,
+            natural: [img.naturalWidth, img.naturalHeight]};
+  });
+  const wide = [...document.body.querySelectorAll("*")].filter(e => !e.closest(".scroll"))
+      .filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + "." + e.className);
+  window.parent.postMessage(JSON.stringify({viewport: w, scrollWidth: doc.scrollWidth,
+      height: doc.scrollHeight, summaryBottom: box("summary").getBoundingClientRect().bottom,
+      claimsTop: box("claims").getBoundingClientRect().top, images, wide}), "*");
+});
+</script>"""
+
+
+def _layout(chromium: str, report: Path, width: int, folder: Path) -> dict:
+    import html as html_module
+    import json
+    import re
+    import subprocess
+
+    page = (report / "report.html").read_text()
+    (folder / "page.html").write_text(page.replace("</body>", _PROBE + "</body>"))
+    (folder / "frame.html").write_text(
+        '<!DOCTYPE html><html><body style="margin:0"><pre id="result"></pre>'
+        f'<iframe src="page.html" style="width:{width}px;height:900px;border:0"></iframe><script>'
+        'addEventListener("message", e => { document.getElementById("result").textContent = e.data; });'
+        "</script></body></html>")
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--window-size={max(width, 1280) + 40},1000", "--virtual-time-budget=15000", "--dump-dom",
+               (folder / "frame.html").as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="result">([^<]+)</pre>', dom)
+    assert found, "headless Chromium gave no measurement"
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+@pytest.fixture
+def page_layout():
+    """``measure(chromium, report, width, folder)``: the layout of ``report``'s HTML page in a frame of
+    ``width`` px, as headless Chromium lays it out."""
+    return _layout

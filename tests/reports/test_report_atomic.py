@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports import build
+from reports import build, staging
 from reports.__main__ import main
 
 
@@ -118,7 +118,7 @@ def test_out_that_is_a_file_or_read_only_is_named_before_any_work(source, tmp_pa
     target.write_text("x")
     assert main(["--from", str(source), "--out", str(target), "--no-progress"]) == 2
     assert "--out" in capsys.readouterr().err
-    monkeypatch.setattr(build, "_writable", lambda folder: False)  # root can write anywhere: simulate it
+    monkeypatch.setattr(staging, "_writable", lambda folder: False)  # root can write anywhere: simulate it
     assert main(["--from", str(source), "--out", str(tmp_path / "ro" / "report"), "--no-progress"]) == 2
     message = capsys.readouterr().err
     assert "--out: cannot write in" in message and "read-only" in message

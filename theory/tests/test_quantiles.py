@@ -56,7 +56,7 @@ def test_printed_eq20_misses_exact_exponential_by_the_density_factor():
 
 
 def test_printed_eq20_misses_exact_normal_quantile_variance():
-    # Normal, p = 0.9, n = 1000 (DESIGN.md's check). Reference digits from mpmath (mp.dps = 30):
+    # Normal, p = 0.9, n = 1000 (the README's check). Reference digits from mpmath (mp.dps = 30):
     # f = phi(sqrt(2) erfinv(0.8)) = 0.17549833193248680662933691921;
     # 0.09 / (1000 f^2) = 0.00292210975115029201499518100283;
     # 0.09 / (1000 f) = 0.000512825387050530369264863414452.

@@ -42,7 +42,7 @@ def _expected_spearman_from_ranks(rho, n):
 
 
 @pytest.mark.parametrize(
-    ("rho", "n"), itertools.product([-0.9, -0.3, 0.0, 0.2, 0.5, 0.95], [None, 2, 5, 50, 1000])
+    ("rho", "n"), list(itertools.product([-0.9, -0.3, 0.0, 0.2, 0.5, 0.95], [None, 2, 5, 50, 1000]))
 )
 def test_expected_spearman_against_integrated_concordance(rho, n):
     expected = _expected_spearman_from_ranks(rho, n)

@@ -134,3 +134,27 @@ def test_chunks_of_another_image_set_are_never_mixed_in(demo, images, tmp_path):
     mixed, _ = _run(demo, images[:6], tmp_path / "mixed")
     fresh, _ = _run(demo, images[:6], tmp_path / "fresh")
     assert mixed.to_csv(index=False) == fresh.to_csv(index=False)
+
+
+def test_estimated_time_is_a_line_before_the_progress_bar(demo, images, tmp_path, capsys):
+    """Oracle: the batch count of the run (ceil(7 / 3) = 3) and the order of what reaches stderr: the
+    estimate's line, then the bar, which starts at the batch the estimate timed."""
+    store = ChunkStore(tmp_path, "activations")
+    run_activations(demo, images, None, model_name="demo", store=store, batch_size=3, seed=0, progress=True)
+    err = capsys.readouterr().err
+    line = err.splitlines()[0]
+    assert line.startswith("activations demo: estimated time ") and "for 3 batches" in line, err
+    assert "1/3" in err[len(line):] and "3/3" in err[len(line):]  # the bar, after the line
+    run_activations(demo, images, None, model_name="other", store=store, batch_size=3, seed=0,
+                    progress=False)
+    assert capsys.readouterr().err == ""  # no progress: no line either
+
+
+def test_estimate_line_extrapolates_the_first_units_rate():
+    from empirical.experiments._common import estimate_line
+
+    line = estimate_line("activations bench", total=12_500, done=1, seconds=24.8, unit="batch")
+    # 12,500 batches at 24.8 s each: 310,000 s = 3.6 days (86 hours)
+    assert "estimated time 3.6 days for 12,500 batches (24.80 s a batch" in line
+    assert "estimated time 12.5 minutes for 30 batches" in estimate_line("x", total=30, done=2, seconds=50,
+                                                                         unit="batch")

@@ -159,3 +159,34 @@ def test_the_chunk_record_states_rows_and_checksum(tmp_path):
     body, record = path.read_text().rsplit("#", 1)
     assert body == "a\n1\n2\n3\n"
     assert record == f"chunk rows=3 sha256={hashlib.sha256(body.encode()).hexdigest()}\n"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
+def test_result_files_get_the_mode_open_gives_under_the_umask(tmp_path, mask):
+    """Oracle: the mode ``open()`` gives a new file under the same umask (0644 under umask 022), for a chunk,
+    a table, the manifest and the activation samples; mkstemp's 0600 would fail under 022 and 002."""
+    import os
+    import stat
+
+    from empirical.experiments.activations import _save_samples
+    from empirical.run.results import current_umask
+
+    previous = os.umask(mask)
+    try:
+        assert current_umask() == mask
+        with open(tmp_path / "by-open", "w"):
+            pass
+        store = ChunkStore(tmp_path, "randomization")
+        written = [store.write("a.000000", chunk("a", 0, [0.5, 0.25])),
+                   write_table(chunk("a", 0, [0.5]), tmp_path / "randomization.csv"),
+                   write_manifest(tmp_path, profile="demo", experiments=["randomization"], config={},
+                                  seed=0, device="cpu", weights={}, dataset={}, bench=False, started="",
+                                  finished="", elapsed_s=0.0)]
+        _save_samples(tmp_path / "activation_samples.npz", "demo", {0: np.ones(3)})
+        written.append(tmp_path / "activation_samples.npz")
+    finally:
+        os.umask(previous)
+    expected = stat.S_IMODE((tmp_path / "by-open").stat().st_mode)
+    assert expected == 0o666 & ~mask
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == {
+        path.name: expected for path in written}
