@@ -154,10 +154,10 @@ def test_a_failed_move_puts_the_earlier_report_back(tmp_path, earlier_report, mo
             raise OSError(errno.EIO, "input/output error")
         return real_replace(source, target)
 
-    monkeypatch.setattr(build.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError):
         build.move_into_place(staging, out)
-    monkeypatch.setattr(build.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
     assert _snapshot(out) == before
 
 
