@@ -68,9 +68,11 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         Paragraph(
             "For every result of the seed: the closed form (theory), the Monte Carlo estimate with its "
             "interval (simulations) and the value measured on a real network (empirical), with a verdict. A "
-            "verdict 'agrees' means the Monte Carlo settings lie within their intervals of the closed form, "
-            "except for no more misses than chance gives at the stated level (binomial tail >= 0.01), and "
-            "every empirical consistency check holds; 'partly agrees' means more settings miss. Some "
+            "verdict 'agrees' means every setting agrees with the closed form under the rule that judges "
+            "it, and every empirical consistency check holds. Two rules, named in each row's 'rule' column: "
+            f"{theorems.JUDGING_RULES[theorems.EXACT_RULE]}; "
+            f"{theorems.JUDGING_RULES[theorems.BINOMIAL_RULE]}. "
+            "'Partly agrees' means more sampled settings miss than chance allows. Some "
             "disagreements are findings, not defects, and the simulation's docstring names them: the mean of "
             "windowed SSIMs sits below Theorem 1's formula (a mean of ratios is not a ratio of means), and "
             "eq. 20 is asymptotic, so it misses the 0.99-quantile at n = 200. The per-setting rows below say "
@@ -88,8 +90,8 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         if not rows.empty:
             section.add(
                 Table(
-                    rows,
-                    f"{result.title}: Monte Carlo against the closed form",
+                    theorems.with_rule(rows),
+                    f"{result.title}: Monte Carlo against the closed form (rule: which rule judged the row)",
                     f"simulations/{result.simulation}.csv",
                     max_rows=12,
                 )
