@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from reports import claims, rewards
 
@@ -35,9 +36,55 @@ def test_slope_verdicts_orient_each_test_by_its_direction(test, slope, oriented,
     assert row["slope"] == pytest.approx(oriented, abs=0.01)
 
 
-def test_a_flat_score_is_indifferent():
-    row = rewards.slope_verdicts(_scores("LeRF area", 0.0, noise=0.05)).iloc[0]
-    assert row["verdict"] == "indifferent" and row["ci_low"] < 0 < row["ci_high"]
+def test_a_flat_score_is_indifferent_only_with_the_images_to_show_it():
+    # 8 images: the interval spans 0 but reaches past the margin: not enough data, not "indifferent"
+    few = rewards.slope_verdicts(_scores("LeRF area", 0.0, noise=0.05)).iloc[0]
+    assert few["verdict"] == "cannot tell at n = 8" and few["ci_low"] < 0 < few["ci_high"]
+    assert few["images_needed"] > 8
+    many = rewards.slope_verdicts(_scores("LeRF area", 0.0, noise=0.05, images=int(few["images_needed"]) * 4))
+    assert many.iloc[0]["verdict"] == "indifferent"
+
+
+def test_slope_tests_against_scipy_one_sample_t_tests():
+    scores = _scores("LeRF area", 0.01, noise=0.05, images=20)
+    row = rewards.slope_verdicts(scores).iloc[0]
+    wide = scores.pivot(index="image", columns="level", values="value")
+    slopes = np.array([scipy_stats.linregress(wide.columns.to_numpy(float), wide.loc[i].to_numpy()).slope
+                       for i in wide.index])
+    assert row["p_value"] == pytest.approx(scipy_stats.ttest_1samp(slopes, 0.0).pvalue)
+    margin = rewards.NOISE_MARGINS["LeRF area"]["margin"]
+    tost = max(scipy_stats.ttest_1samp(slopes, -margin, alternative="greater").pvalue,
+               scipy_stats.ttest_1samp(slopes, margin, alternative="less").pvalue)
+    assert row["p_equivalence"] == pytest.approx(tost)
+
+
+def test_family_correction_against_hand_holm():
+    scores = pd.concat([_scores(test, slope, images=6, noise=0.05, seed=k).assign(method=f"m{k}")
+                        for k, (test, slope) in enumerate([("LeRF area", 0.05), ("LeRF area", 0.02),
+                                                           ("MoRF area", -0.03), ("eMPRT", 0.0)])])
+    table = rewards.slope_verdicts(scores)
+    raw = table["p_value"].to_numpy()
+    order = np.argsort(raw)
+    holm, running = np.empty_like(raw), 0.0
+    for rank, index in enumerate(order):  # Holm: (m - rank) p, made monotone, capped at 1
+        running = max(running, min(1.0, (len(raw) - rank) * raw[index]))
+        holm[index] = running
+    np.testing.assert_allclose(table["p_value_holm"], holm)
+    decided = table["p_value_holm"] < 0.05
+    assert (table.loc[decided, "verdict"] != "indifferent").all()
+    assert set(table.loc[~decided, "verdict"]) <= {"indifferent", *[f"cannot tell at n = {n}" for n in [6]]}
+
+
+def test_holm_turns_a_raw_rejection_into_cannot_tell_and_the_note_says_why():
+    # many flat rows and one borderline row: its raw p is < 0.05, its Holm p over the family is not
+    rows = [_scores("MoRF area", 0.0, images=6, noise=0.05, seed=k).assign(method=f"m{k}") for k in range(30)]
+    table = rewards.slope_verdicts(pd.concat(rows))
+    changed = rewards.verdict_changes(table)
+    raw_hits = table["verdict_uncorrected"] != "indifferent"
+    assert (table.loc[raw_hits, "p_value"] < 0.05).all()
+    assert len(changed) == (table["verdict"] != table["verdict_uncorrected"]).sum()
+    text = rewards.verdict_changes_text(table)
+    assert f"{raw_hits.sum()} of {len(table)}" in text
 
 
 def test_section_reads_the_runs_rewards_table_and_orients_each_verdict(tmp_path, results_writers):
