@@ -134,6 +134,113 @@ def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
                 "activations.csv": activations})
     context = SimpleNamespace(run=run, rewards_verdicts=verdicts, out=tmp_path)
     ledger = claims.claims_table(context).set_index("claim")["verdict"]
-    assert list(ledger) == ["holds", "does not hold", "not testable here", "not testable here", "holds",
-                            "not testable here", "holds", "not testable here"]
+    # the thesis needs the seed's MPRT measures (second-moment); one image cannot tell LRP from gradient
+    assert list(ledger) == ["not testable here", "does not hold", "not testable here", "not testable here",
+                            "holds", "not testable here", "cannot tell", "not testable here",
+                            "not testable here", "not testable here"]
     assert len(ledger) == len(claims.CLAIMS)
+
+
+def _verdict_table(randomisation: dict, faithfulness: dict, methods=("gradient", "gradient-x-input",
+                                                                     "lrp-epsilon", "random-uniform")):
+    """Verdicts per (test, method): ``randomisation`` and ``faithfulness`` map a test to one verdict per
+    method, or to one verdict for all."""
+    rows = []
+    for test, chosen in {**randomisation, **faithfulness}.items():
+        words = chosen if isinstance(chosen, (list, tuple)) else [chosen] * len(methods)
+        rows += [{"model": "demo", "test": test, "method": m, "verdict": w}
+                 for m, w in zip(methods, words, strict=True)]
+    return pd.DataFrame(rows)
+
+
+SEED = claims.SEED_MPRT_TESTS
+FAITH = claims.FAITHFULNESS_TESTS
+
+
+def test_thesis_holds_when_every_seed_measure_rewards_noise_and_faithfulness_is_indifferent():
+    # the max-abs rows and sMPRT/eMPRT, indifferent here, are not the seed's measures and do not count
+    beyond = {t: "indifferent" for t in ("MPRT ssim (max-abs)", "MPRT spearman (max-abs)",
+                                          *claims.BEYOND_SEED_TESTS)}
+    table = _verdict_table({t: "rewards noise" for t in SEED} | beyond, {t: "indifferent" for t in FAITH})
+    verdict, evidence = claims._thesis(table)
+    assert verdict == claims.HOLDS and claims.LEDGER_RULES["thesis"] in evidence
+
+
+def test_thesis_does_not_hold_on_two_rewarding_pairs_of_sixteen():
+    # the audit's case: 2 of 16 randomisation pairs reward noise, every other pair flat (indifferent);
+    # the max-abs Spearman duplicate and sMPRT/eMPRT do not count
+    tests = [*SEED, "MPRT spearman (max-abs)"]
+    randomisation = {t: "indifferent" for t in tests}
+    randomisation["MPRT spearman (second-moment)"] = ["rewards noise", "indifferent", "indifferent",
+                                                      "indifferent"]
+    randomisation["MPRT spearman (max-abs)"] = ["rewards noise", "indifferent", "indifferent", "indifferent"]
+    table = _verdict_table(randomisation, {t: "indifferent" for t in FAITH})
+    verdict, evidence = claims._thesis(table)
+    assert verdict == claims.FAILS and "1/3 reward noise" in evidence
+
+
+def test_thesis_does_not_hold_when_a_faithfulness_test_rewards_noise():
+    faithfulness = {t: "indifferent" for t in FAITH} | {"LeRF area": "rewards noise"}
+    table = _verdict_table({t: "rewards noise" for t in SEED}, faithfulness)
+    assert claims._thesis(table)[0] == claims.FAILS
+
+
+def test_thesis_cannot_tell_when_faithfulness_lacks_an_equivalence_result():
+    table = _verdict_table({t: "rewards noise" for t in SEED}, {t: "cannot tell at n = 6" for t in FAITH})
+    assert claims._thesis(table)[0] == claims.CANNOT_TELL
+
+
+def test_thesis_cannot_tell_when_the_randomisation_cells_are_undecided():
+    randomisation = {t: "rewards noise" for t in SEED} | {"MPRT mse (second-moment)": "cannot tell at n = 6"}
+    table = _verdict_table(randomisation, {t: "indifferent" for t in FAITH})
+    assert claims._thesis(table)[0] == claims.CANNOT_TELL
+
+
+@pytest.mark.parametrize(("words", "verdict"), [
+    # 2 of the 3 base methods: holds; with the control (indifferent) counted it would be 2 of 4
+    (["rewards noise", "rewards noise", "indifferent", "indifferent"], claims.HOLDS),
+    (["indifferent", "penalises noise", "rewards noise", "rewards noise"], claims.FAILS),
+    (["rewards noise", "cannot tell at n = 6", "cannot tell at n = 6", "rewards noise"], claims.CANNOT_TELL),
+])
+def test_beyond_seed_rows_judge_smprt_per_network(words, verdict):
+    table = _verdict_table({"sMPRT (spearman)": words}, {})
+    found, evidence = claims._beyond_seed(table, "sMPRT (spearman)")
+    assert found == verdict and "beyond the seed" in evidence.lower()
+
+
+def _paired_areas(shift: float, sd: float, images: int, seed: int = 0, sizes=(2, 8)) -> pd.DataFrame:
+    """MoRF areas of an LRP variant ``shift`` below (negative: above) the best gradient method, paired per
+    image with sd ``sd`` of the difference; a second gradient method and LRP variant, both worse."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        base = rng.uniform(0.3, 0.6, images)
+        difference = -shift + sd * rng.standard_normal(images)
+        for method, value in (("gradient", base), ("gradient-x-input", base + 0.3), ("lrp-epsilon",
+                              base + difference), ("lrp-z", base + difference + 0.3)):
+            rows += [{"model": "demo", "patch_size": size, "method": method, "image": i, "area": v}
+                     for i, v in enumerate(value)]
+    return pd.DataFrame(rows)
+
+
+def test_lrp_ahead_against_scipy_wilcoxon_and_hand_holm():
+    area = _paired_areas(0.1, 0.1, 30)
+    table = claims.lrp_against_gradient(area)
+    raw = []
+    for size in (2, 8):
+        wide = area[area["patch_size"] == size].pivot(index="image", columns="method", values="area")
+        raw.append(scipy_stats.wilcoxon(wide["lrp-epsilon"] - wide["gradient"]).pvalue)
+    np.testing.assert_allclose(table["p_value"], raw)
+    np.testing.assert_allclose(table["p_holm"], np.minimum(1, np.maximum.accumulate(
+        np.sort(raw) * [2, 1]))[np.argsort(np.argsort(raw))])
+    assert set(table["best_lrp"]) == {"lrp-epsilon"} and set(table["best_gradient"]) == {"gradient"}
+
+
+@pytest.mark.parametrize(("shift", "sd", "images", "verdict"), [
+    (0.2, 0.05, 30, claims.HOLDS),
+    (-0.2, 0.05, 30, claims.FAILS),
+    (0.01, 0.1, 30, claims.CANNOT_TELL),  # the audit's case: 0.01 apart, paired sd 0.1, n = 30
+])
+def test_lrp_ahead_is_a_paired_test_per_patch_size(shift, sd, images, verdict):
+    found, evidence = claims._lrp_ahead(_paired_areas(shift, sd, images))
+    assert found == verdict and "patch 2" in evidence and "patch 8" in evidence
