@@ -171,9 +171,9 @@ def randomization_section(context) -> Section:
         Paragraph(
             "Randomisation steps reached: "
             + ", ".join(f"{m} {s}" for m, s in steps.items())
-            + " (torchvision's DenseNet-121 and efficientnet-pytorch's B0 have fewer "
-            "re-initialisable layers than the seed names; the rule is followed and the count reached is "
-            "shown)."
+            + " (the seed's top-down rule is followed; the count each network reaches is shown, and may "
+            "differ from the seed's figures 4-6 where a library's network has a different number of "
+            "re-initialisable layers)."
         )
     )
     for normalization in NORMALIZATIONS:
@@ -194,13 +194,7 @@ def randomization_section(context) -> Section:
         .groupby(["model", "measure", "normalization", "method"], as_index=False)
         .agg(value=("value", "mean"), noise_floor=("noise_floor", "mean"), images=("image", "nunique"))
     )
-    section.add(
-        Paragraph(
-            "What the normalisation changes: the last step's mean score under both normalisations. Max-abs "
-            "normalisation ties the scale to one extreme pixel, whose spread grows with the map size (eq. "
-            "20 and D.1), so scores move even when the maps do not."
-        )
-    )
+    section.add(Paragraph(normalisation_change_text(summary)))
     section.add(
         Table(
             summary,
@@ -209,6 +203,27 @@ def randomization_section(context) -> Section:
         )
     )
     return section
+
+
+def normalisation_change_text(summary: pd.DataFrame) -> str:
+    """What the normalisation changes, from the last step's mean scores (``summary``: model, measure,
+    normalization, method, value): per measure, the largest |max-abs - second-moment| difference over
+    (model, method) and where it is. Only the numbers it states; section D.1 for why the two can differ."""
+    head = ("What the normalisation changes: the last step's mean score under both normalisations. Max-abs "
+            "divides by one extreme pixel, second-moment by the root mean square (eq. 11; section D.1 on "
+            "the maximum as a normaliser).")
+    wide = summary.pivot_table(index=["measure", "model", "method"], columns="normalization", values="value",
+                               aggfunc="mean")
+    if not {"max-abs", "second-moment"} <= set(wide.columns):
+        return head + " This run has not both normalisations, so there is nothing to compare."
+    difference = (wide["max-abs"] - wide["second-moment"]).dropna()
+    parts = []
+    for measure, part in difference.groupby(level="measure", sort=True):
+        where = part.abs().idxmax()
+        parts.append(f"{measure}: largest |max-abs - second-moment| {abs(part[where]):.3g} ({where[1]}, "
+                     f"{where[2]}), median {part.abs().median():.3g} over {len(part)} (network, method) "
+                     "pairs")
+    return (head + " Measured here: " + "; ".join(parts) + ".") if parts else head
 
 
 def faithfulness_section(context) -> Section:
@@ -325,7 +340,8 @@ def nonpositive_section(context) -> Section:
     section.add(
         Paragraph(
             "Fraction of the input values of each convolution or linear layer that are <= 0, averaged over "
-            "images. Sparse levels explain flat-zero overtaking curves in section 4."
+            "images (the seed's section J; its claims about these fractions are judged in the claims "
+            "ledger, section 7)."
         )
     )
     section.add(
