@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.stats import kendalltau, wilcoxon
 from statsmodels.stats.multitest import multipletests
 
+from reports import overtaking
 from reports.render import Note, Paragraph, Section, Table
 
 __all__ = ["CLAIMS", "claims_section", "claims_table"]
@@ -222,18 +223,28 @@ def _efficientnet(activations):
 
 
 def _overtaking(activations, model=None, levels=None):
+    """Section I: P(Z >= K) small (or near zero at given levels), over the (level, q_high, q_low) rows
+    where K is defined (quantiles of one sign); the rows outside are counted in the evidence."""
     if activations is None:
         return UNTESTABLE, "no activations.csv in this run"
-    rows = activations[activations["statistic"] == "P"]
+    domain = overtaking.with_k_domain(activations)
+    outside = domain[~domain["k_defined"]]
+    rows = domain[domain["k_defined"]]
     if model is not None:
         rows = rows[(rows["model"] == model) & rows["level"].isin(levels)]
         if rows.empty:
             return UNTESTABLE, f"needs {model}'s activations (an imagenet run)"
         largest = rows.groupby("level")["value"].max()
+        left_out = int(((outside["model"] == model) & outside["level"].isin(levels)).sum())
         evidence = "; ".join(f"level {level}: max P {value:.2g}" for level, value in largest.items())
-        return (HOLDS if (largest < NEAR_ZERO_P).all() else FAILS), f"{evidence} (near zero: < {NEAR_ZERO_P})"
+        return ((HOLDS if (largest < NEAR_ZERO_P).all() else FAILS),
+                f"{evidence} (near zero: < {NEAR_ZERO_P}; {left_out} pairs with K undefined left out)")
+    if rows.empty:
+        return UNTESTABLE, "K is undefined (quantiles of opposite signs) at every level and pair"
     means = rows.groupby("model")["value"].mean()
-    evidence = "; ".join(f"{m}: mean P {v:.3f}" for m, v in means.items())
+    left_out = outside.groupby("model").size()
+    evidence = "; ".join(f"{m}: mean P {v:.3f} ({int(left_out.get(m, 0))} (level, q_high, q_low) rows with K "
+                         "undefined left out)" for m, v in means.items())
     return (HOLDS if (means < SMALL_P).all() else FAILS), f"{evidence} (small: < {SMALL_P})"
 
 

@@ -291,9 +291,20 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
             "P(Z >= K) per level from the mean activation quantiles (section I): for a bottom fraction "
             "q_low and a top fraction 1 - q_high, K = V(q_high)/V(q_low) and gamma = sqrt(q_low/(1 - "
             "q_high)). Low values mean that random weights rarely let the many small activations overtake "
-            "the few large ones (Theorem 2)."
+            "the few large ones (Theorem 2). K is defined only where V(q_low) and V(q_high) share a sign "
+            "(the one-sign bound, eq. 29-36); where they do not, K and P are undefined and left out of "
+            "the figures and the ledger (table below)."
         )
     )
+    undefined = overtaking.undefined_k_counts(table)
+    if not undefined.empty:
+        section.add(
+            Table(
+                undefined,
+                "Levels and (q_high, q_low) pairs outside K's one-sign domain, per network",
+                _save(context, undefined, "overtaking_undefined_k"),
+            )
+        )
     for model in sorted(table["model"].unique()):
         section.add(
             _figure(

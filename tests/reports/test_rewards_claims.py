@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from reports import claims, rewards
+from reports import claims, overtaking, rewards
 
 
 def _scores(test, slope, images=8, noise=0.01, seed=0):
@@ -244,3 +244,36 @@ def test_lrp_ahead_against_scipy_wilcoxon_and_hand_holm():
 def test_lrp_ahead_is_a_paired_test_per_patch_size(shift, sd, images, verdict):
     found, evidence = claims._lrp_ahead(_paired_areas(shift, sd, images))
     assert found == verdict and "patch 2" in evidence and "patch 8" in evidence
+
+
+def _swish_like_activations() -> pd.DataFrame:
+    """Two levels of one network: level 0 all positive quantiles, level 1 with V(0.1) = -1 < 0 < V(0.9) = 2
+    (mixed signs at the pair (0.9, 0.1), one sign at (0.9, 0.5)). P rows by theory; the mixed row is given
+    the old |V(q_high) / V(q_low)| = 2 (P about 0.07) as a run stored before K was left undefined there."""
+    from scipy.stats import cauchy
+
+    quantiles = {0: {0.1: 0.5, 0.5: 1.0, 0.9: 3.0}, 1: {0.1: -1.0, 0.5: 0.5, 0.9: 2.0}}
+    rows = [{"model": "swishnet", "level": lv, "layer": "l", "statistic": "quantile", "q": q,
+             "q_high": np.nan, "q_low": np.nan, "value": v}
+            for lv, values in quantiles.items() for q, v in values.items()]
+    for lv, values in quantiles.items():
+        for q_low in (0.1, 0.5):
+            k = abs(values[0.9] / values[q_low])
+            rows.append({"model": "swishnet", "level": lv, "layer": "l", "statistic": "P", "q": np.nan,
+                         "q_high": 0.9, "q_low": q_low,
+                         "value": float(cauchy(scale=np.sqrt(q_low / 0.1)).sf(k))})
+    return pd.DataFrame(rows)
+
+
+def test_overtaking_ledger_leaves_out_the_pair_of_opposite_signs():
+    activations = _swish_like_activations()
+    counts = overtaking.undefined_k_counts(activations).set_index("model").loc["swishnet"]
+    assert (counts["levels"], counts["levels_with_undefined_K"], counts["pairs_undefined"],
+            counts["pairs"]) == (2, 1, 1, 4)
+    verdict, evidence = claims._overtaking(activations)
+    defined = activations[(activations["statistic"] == "P")
+                          & ~((activations["level"] == 1) & (activations["q_low"] == 0.1))]["value"]
+    left_out = "(1 (level, q_high, q_low) rows with K undefined left out)"
+    assert f"mean P {defined.mean():.3f} {left_out}" in evidence
+    everything = activations[activations["statistic"] == "P"]["value"].mean()
+    assert f"{everything:.3f}" not in evidence
