@@ -323,7 +323,9 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
             Paragraph(
                 "The same levels' real activations fed to the overtaking Monte Carlo "
                 "(simulations.cauchy_overtake): random Gaussian weights, frequency with which the bottom "
-                "set's weighted sum overtakes the top set's, against the exact eq. 27-28."
+                "set's weighted sum overtakes the top set's, against the exact eq. 27-28. This is a "
+                + theorems.CONSISTENCY_CHECK
+                + "."
             )
         )
         section.add(

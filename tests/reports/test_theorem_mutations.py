@@ -116,3 +116,14 @@ def test_overtake_probability_off_by_one_percent_is_caught_with_enough_draws(mon
     perturbed = table[table["quantity"].isin(["overtake-sum", "overtake-average"])]
     assert not perturbed["agree"].astype(bool).any()
     assert _verdict("theorem-2", table) != theorems.AGREES
+
+
+def test_section_i_monte_carlo_on_real_activations_is_labelled_a_consistency_check():
+    # the closed form's parameters come from the activations the Monte Carlo draws on: the row says so
+    rows = pd.DataFrame(dict(quantity="overtake-sum", estimate=[0.2], se=0.01, ci_low=[0.18], ci_high=[0.22],
+                             theory=0.2, agree=[True], level=0.999, relation="equal"))
+    overview = theorems.overview({}, None, overtaking_mc=rows).set_index("result")
+    text = overview.loc["Theorem 2 on trained networks (section I)", "monte_carlo"]
+    assert text.startswith("consistency check, not evidence about the network")
+    others = overview.drop("Theorem 2 on trained networks (section I)")["monte_carlo"]
+    assert not others.str.contains("consistency check").any()
