@@ -403,6 +403,81 @@ def claims_table(context) -> pd.DataFrame:
                          for claim, (verdict, evidence) in zip(CLAIMS, checks, strict=True)])
 
 
+def _thesis_before(verdicts: pd.DataFrame | None) -> str | None:
+    """The earlier thesis rule, for the before/after note: holds when more randomisation pairs (every MPRT
+    row, sMPRT and eMPRT included) reward noise than penalise it and no faithfulness pair rewards it."""
+    if verdicts is None or verdicts.empty:
+        return None
+    judged = _judged(verdicts)
+    before = judged["verdict_uncorrected"] if "verdict_uncorrected" in judged.columns else judged["verdict"]
+    randomisation = judged["test"].str.contains("MPRT")
+    rewarded = int((before[randomisation] == "rewards noise").sum())
+    penalised = int((before[randomisation] == "penalises noise").sum())
+    faithful_rewarded = int((before[~randomisation] == "rewards noise").sum())
+    return HOLDS if rewarded > penalised and faithful_rewarded == 0 else FAILS
+
+
+def _lrp_before(area: pd.DataFrame | None) -> str | None:
+    """The earlier rule: holds when the best LRP variant's mean area is below the best gradient method's in
+    every network (means over all patch sizes, no test)."""
+    if area is None:
+        return None
+    lrp = area[area["method"].str.startswith(LRP_PREFIXES)]
+    gradients = area[area["method"].isin(GRADIENT_METHODS)]
+    if lrp.empty or gradients.empty:
+        return None
+    best_lrp = lrp.groupby(["model", "method"])["area"].mean().groupby("model").min()
+    best_gradient = gradients.groupby(["model", "method"])["area"].mean().groupby("model").min()
+    shared = best_lrp.index.intersection(best_gradient.index)
+    return HOLDS if (best_lrp[shared] < best_gradient[shared]).all() else FAILS
+
+
+def _overtaking_before(activations: pd.DataFrame | None) -> str | None:
+    """The earlier rule: the mean P over every row, K of opposite-sign quantiles included."""
+    if activations is None:
+        return None
+    rows = activations[activations["statistic"] == "P"]
+    if rows.empty:
+        return None
+    return HOLDS if (rows.groupby("model")["value"].mean() < SMALL_P).all() else FAILS
+
+
+#: why each rule changed, for the before/after note
+_WHY = {
+    CLAIMS[0]: ("the earlier rule counted the two Spearman normalisations (same ranks) twice, counted sMPRT "
+                "and eMPRT, compared counts of uncorrected verdicts over all networks at once, and read "
+                "'indifferent' from intervals too wide to decide; now per network and seed measure, "
+                "Holm-corrected, and the faithfulness half on equivalence (TOST)"),
+    CLAIMS[4]: ("the earlier mean over levels included K formed from quantiles of opposite signs, outside "
+                "the one-sign domain of section I; those rows are now left out"),
+    CLAIMS[6]: ("the earlier rule compared means without a test; now a Wilcoxon signed-rank test per network "
+                "and patch size, Holm-corrected"),
+}
+
+
+def ledger_changes(context, ledger: pd.DataFrame) -> pd.DataFrame:
+    """claim, before, after, why for the ledger rows whose rule changed (the thesis, small overtaking
+    probabilities, LRP ahead), where the earlier rule gave a verdict; ``changed`` marks a different word."""
+    run = context.run
+    table = (lambda name: None) if run is None else run.table
+    before = {CLAIMS[0]: _thesis_before(getattr(context, "rewards_verdicts", None)),
+              CLAIMS[4]: _overtaking_before(table("activations.csv")),
+              CLAIMS[6]: _lrp_before(table("faithfulness_area.csv"))}
+    after = ledger.set_index("claim")["verdict"]
+    rows = [{"claim": claim, "before": word, "after": after[claim], "changed": word != after[claim],
+             "why": _WHY[claim]} for claim, word in before.items() if word is not None]
+    return pd.DataFrame(rows, columns=["claim", "before", "after", "changed", "why"])
+
+
+def ledger_changes_text(changes: pd.DataFrame) -> str:
+    """The ledger's before/after note: one line per row whose rule changed."""
+    if changes.empty:
+        return "No ledger row judged by a changed rule has data in this run."
+    lines = [f"{row.claim}: {row.before} -> {row.after}" + ("" if row.changed else " (unchanged)")
+             + f" ({row.why})" for row in changes.itertuples(index=False)]
+    return ("Before and after the ledger's rules were made sound: " + "; ".join(lines) + ".")
+
+
 def claims_section(context) -> Section:
     section = Section("7. Claims ledger", "claims")
     if context.run is None:
@@ -416,4 +491,5 @@ def claims_section(context) -> Section:
     ledger = claims_table(context)
     ledger.to_csv(context.out / "tables" / "claims.csv", index=False)
     section.add(Table(ledger, "Claims ledger", "tables/claims.csv"))
+    section.add(Note(ledger_changes_text(ledger_changes(context, ledger))))
     return section

@@ -210,12 +210,14 @@ def test_beyond_seed_rows_judge_smprt_per_network(words, verdict):
 
 def _paired_areas(shift: float, sd: float, images: int, seed: int = 0, sizes=(2, 8)) -> pd.DataFrame:
     """MoRF areas of an LRP variant ``shift`` below (negative: above) the best gradient method, paired per
-    image with sd ``sd`` of the difference; a second gradient method and LRP variant, both worse."""
+    image with sd ``sd`` of the difference (both exact in the sample); a second gradient method and LRP
+    variant, both worse."""
     rng = np.random.default_rng(seed)
     rows = []
     for size in sizes:
         base = rng.uniform(0.3, 0.6, images)
-        difference = -shift + sd * rng.standard_normal(images)
+        z = rng.standard_normal(images)
+        difference = -shift + sd * (z - z.mean()) / z.std(ddof=1)  # sample mean -shift, sample sd sd exactly
         for method, value in (("gradient", base), ("gradient-x-input", base + 0.3), ("lrp-epsilon",
                               base + difference), ("lrp-z", base + difference + 0.3)):
             rows += [{"model": "demo", "patch_size": size, "method": method, "image": i, "area": v}
@@ -277,3 +279,23 @@ def test_overtaking_ledger_leaves_out_the_pair_of_opposite_signs():
     assert f"mean P {defined.mean():.3f} {left_out}" in evidence
     everything = activations[activations["statistic"] == "P"]["value"].mean()
     assert f"{everything:.3f}" not in evidence
+
+
+def test_ledger_note_shows_the_audit_cases_turning():
+    # the audit's two cases: 2 of 16 randomisation pairs reward noise (the earlier rule: holds), and LRP 0.01
+    # ahead at paired sd 0.1, n = 30 (the earlier rule: holds); the sound rules say otherwise
+    randomisation = {t: "indifferent" for t in (*SEED, "MPRT spearman (max-abs)")}
+    randomisation["MPRT spearman (second-moment)"] = ["rewards noise", "indifferent", "indifferent",
+                                                      "indifferent"]
+    randomisation["MPRT spearman (max-abs)"] = ["rewards noise", "indifferent", "indifferent", "indifferent"]
+    verdicts = _verdict_table(randomisation, {t: "indifferent" for t in FAITH})
+    verdicts["verdict_uncorrected"] = verdicts["verdict"]
+    run = _run({"faithfulness_area.csv": _paired_areas(0.01, 0.1, 30)})
+    context = SimpleNamespace(run=run, rewards_verdicts=verdicts)
+    ledger = claims.claims_table(context)
+    changes = claims.ledger_changes(context, ledger).set_index("claim")
+    assert changes.loc[claims.CLAIMS[0], ["before", "after"]].tolist() == [claims.HOLDS, claims.FAILS]
+    assert changes.loc[claims.CLAIMS[6], ["before", "after"]].tolist() == [claims.HOLDS, claims.CANNOT_TELL]
+    assert claims.CLAIMS[4] not in changes.index  # no activations: the earlier rule gave no verdict
+    text = claims.ledger_changes_text(changes.reset_index())
+    assert f"{claims.CLAIMS[0]}: holds -> does not hold" in text
