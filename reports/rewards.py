@@ -69,7 +69,7 @@ NOISE_MARGINS = {
 
 def _slope_statistics(slopes: np.ndarray, margin: float, level: float) -> dict:
     """Mean slope, its t interval, the t test of 0 (two-sided) and TOST of |slope| < margin (statsmodels),
-    and the images a decision would need (normal approximation)."""
+    and the images a decision would need at the same mean and sd (t quantile, before Holm's correction)."""
     n = len(slopes)
     mean = float(slopes.mean()) if n else np.nan
     sd = float(slopes.std(ddof=1)) if n > 1 else np.nan
@@ -86,12 +86,21 @@ def _slope_statistics(slopes: np.ndarray, margin: float, level: float) -> dict:
     p_value = float(described.ttest_mean(0.0)[1])
     p_equivalence = float(described.ttost_mean(-margin, margin)[0])
     # the interval decides once its half-width falls below the distance to 0 (a difference) or to the margin
-    # (equivalence): z sd / sqrt(n) < d
-    z_difference, z_equivalence = stats.norm.ppf(0.5 + level / 2), stats.norm.ppf(level)
-    needed = [(z * sd / d) ** 2 for z, d in ((z_difference, abs(mean)), (z_equivalence, margin - abs(mean)))
-              if d > 0]
+    # (equivalence): t_{m-1} sd / sqrt(m) < d, at the same mean and sd (before the family's correction)
+    targets = ((0.5 + level / 2, abs(mean)), (level, margin - abs(mean)))
+    needed = [_images_to_decide(sd, d, q) for q, d in targets if d > 0]
     return {**out, "ci_low": float(low), "ci_high": float(high), "p_value": p_value,
-            "p_equivalence": p_equivalence, "images_needed": int(np.ceil(min(needed))) if needed else np.nan}
+            "p_equivalence": p_equivalence, "images_needed": min(needed) if needed else np.nan}
+
+
+def _images_to_decide(sd: float, distance: float, quantile: float, search: int = 10_000) -> int:
+    """The fewest images m >= 2 with t_{m-1}(quantile) sd / sqrt(m) < distance (scipy's t quantile): the
+    normal approximation (z sd / d)^2 is the start, and m grows from there while the t quantile of m - 1
+    degrees of freedom is still too wide (at n = 2 the normal form says 2 where the t needs far more)."""
+    start = max(2, int(np.ceil((stats.norm.ppf(quantile) * sd / distance) ** 2)))
+    m = np.arange(start, start + search)
+    wide_enough = stats.t.ppf(quantile, m - 1) * sd / np.sqrt(m) < distance
+    return int(m[np.argmax(wide_enough)]) if wide_enough.any() else start + search
 
 
 def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: float = 0.95,
@@ -266,7 +275,8 @@ def rewards_section(context) -> Section:
         f"corrected by {NOISE_CORRECTION.capitalize()} over the family ({NOISE_FAMILY}) at level 0.05: "
         "'rewards noise' or 'penalises noise' where the corrected t test rejects, 'indifferent' only where "
         "the corrected TOST does, else 'cannot tell at n = <images>' (images_needed: about how many images "
-        "would decide, normal approximation). Dashed: theory.noise_injection (case b) from each image's "
+        "would decide at the same mean and sd, by the t quantile and before the correction, which needs "
+        "more). Dashed: theory.noise_injection (case b) from each image's "
         "clean-pair moments."))
     verdicts = []
     for model, part in table.groupby("model", sort=False):

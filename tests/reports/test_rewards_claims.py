@@ -299,3 +299,17 @@ def test_ledger_note_shows_the_audit_cases_turning():
     assert claims.CLAIMS[4] not in changes.index  # no activations: the earlier rule gave no verdict
     text = claims.ledger_changes_text(changes.reset_index())
     assert f"{claims.CLAIMS[0]}: holds -> does not hold" in text
+
+
+@pytest.mark.parametrize(("mean", "sd"), [(0.3, 0.4), (0.05, 0.3), (1.0, 0.2)])
+def test_images_needed_is_the_first_n_whose_scipy_t_interval_excludes_zero(mean, sd):
+    # two images with this mean and sd: the oracle is scipy's t interval at the same mean and sd, which
+    # must exclude 0 at images_needed images and not at one fewer (the normal form said 2 at n = 2)
+    slopes = np.array([mean - sd / np.sqrt(2), mean + sd / np.sqrt(2)])
+    needed = rewards._slope_statistics(slopes, margin=1e-9, level=0.95)["images_needed"]
+
+    def excludes_zero(m):
+        return scipy_stats.t.interval(0.95, m - 1, loc=mean, scale=sd / np.sqrt(m))[0] > 0
+
+    assert excludes_zero(needed) and (needed == 2 or not excludes_zero(needed - 1))
+    assert needed > 2 or excludes_zero(2)
