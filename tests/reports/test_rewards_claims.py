@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from reports import claims, overtaking, rewards
+from reports import claims, ledger, overtaking, rewards
 
 
 def _scores(test, slope, images=8, noise=0.01, seed=0):
@@ -133,12 +133,12 @@ def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
     run = _run({"randomization.csv": randomization, "faithfulness_area.csv": area,
                 "activations.csv": activations})
     context = SimpleNamespace(run=run, rewards_verdicts=verdicts, out=tmp_path)
-    ledger = claims.claims_table(context).set_index("claim")["verdict"]
+    words = claims.claims_table(context).set_index("claim")["verdict"]
     # the thesis needs the seed's MPRT measures (second-moment); one image cannot tell LRP from gradient
-    assert list(ledger) == ["not testable here", "does not hold", "not testable here", "not testable here",
+    assert list(words) == ["not testable here", "does not hold", "not testable here", "not testable here",
                             "holds", "not testable here", "cannot tell", "not testable here",
                             "not testable here", "not testable here"]
-    assert len(ledger) == len(claims.CLAIMS)
+    assert len(words) == len(claims.CLAIMS)
 
 
 def _verdict_table(randomisation: dict, faithfulness: dict, methods=("gradient", "gradient-x-input",
@@ -153,17 +153,17 @@ def _verdict_table(randomisation: dict, faithfulness: dict, methods=("gradient",
     return pd.DataFrame(rows)
 
 
-SEED = claims.SEED_MPRT_TESTS
-FAITH = claims.FAITHFULNESS_TESTS
+SEED = ledger.SEED_MPRT_TESTS
+FAITH = ledger.FAITHFULNESS_TESTS
 
 
 def test_thesis_holds_when_every_seed_measure_rewards_noise_and_faithfulness_is_indifferent():
     # the max-abs rows and sMPRT/eMPRT, indifferent here, are not the seed's measures and do not count
     beyond = {t: "indifferent" for t in ("MPRT ssim (max-abs)", "MPRT spearman (max-abs)",
-                                          *claims.BEYOND_SEED_TESTS)}
+                                          *ledger.BEYOND_SEED_TESTS)}
     table = _verdict_table({t: "rewards noise" for t in SEED} | beyond, {t: "indifferent" for t in FAITH})
-    verdict, evidence = claims._thesis(table)
-    assert verdict == claims.HOLDS and claims.LEDGER_RULES["thesis"] in evidence
+    verdict, evidence = ledger.thesis(table)
+    assert verdict == ledger.HOLDS and ledger.LEDGER_RULES["thesis"] in evidence
 
 
 def test_thesis_does_not_hold_on_two_rewarding_pairs_of_sixteen():
@@ -175,36 +175,36 @@ def test_thesis_does_not_hold_on_two_rewarding_pairs_of_sixteen():
                                                       "indifferent"]
     randomisation["MPRT spearman (max-abs)"] = ["rewards noise", "indifferent", "indifferent", "indifferent"]
     table = _verdict_table(randomisation, {t: "indifferent" for t in FAITH})
-    verdict, evidence = claims._thesis(table)
-    assert verdict == claims.FAILS and "1/3 reward noise" in evidence
+    verdict, evidence = ledger.thesis(table)
+    assert verdict == ledger.FAILS and "1/3 reward noise" in evidence
 
 
 def test_thesis_does_not_hold_when_a_faithfulness_test_rewards_noise():
     faithfulness = {t: "indifferent" for t in FAITH} | {"LeRF area": "rewards noise"}
     table = _verdict_table({t: "rewards noise" for t in SEED}, faithfulness)
-    assert claims._thesis(table)[0] == claims.FAILS
+    assert ledger.thesis(table)[0] == ledger.FAILS
 
 
 def test_thesis_cannot_tell_when_faithfulness_lacks_an_equivalence_result():
     table = _verdict_table({t: "rewards noise" for t in SEED}, {t: "cannot tell at n = 6" for t in FAITH})
-    assert claims._thesis(table)[0] == claims.CANNOT_TELL
+    assert ledger.thesis(table)[0] == ledger.CANNOT_TELL
 
 
 def test_thesis_cannot_tell_when_the_randomisation_cells_are_undecided():
     randomisation = {t: "rewards noise" for t in SEED} | {"MPRT mse (second-moment)": "cannot tell at n = 6"}
     table = _verdict_table(randomisation, {t: "indifferent" for t in FAITH})
-    assert claims._thesis(table)[0] == claims.CANNOT_TELL
+    assert ledger.thesis(table)[0] == ledger.CANNOT_TELL
 
 
 @pytest.mark.parametrize(("words", "verdict"), [
     # 2 of the 3 base methods: holds; with the control (indifferent) counted it would be 2 of 4
-    (["rewards noise", "rewards noise", "indifferent", "indifferent"], claims.HOLDS),
-    (["indifferent", "penalises noise", "rewards noise", "rewards noise"], claims.FAILS),
-    (["rewards noise", "cannot tell at n = 6", "cannot tell at n = 6", "rewards noise"], claims.CANNOT_TELL),
+    (["rewards noise", "rewards noise", "indifferent", "indifferent"], ledger.HOLDS),
+    (["indifferent", "penalises noise", "rewards noise", "rewards noise"], ledger.FAILS),
+    (["rewards noise", "cannot tell at n = 6", "cannot tell at n = 6", "rewards noise"], ledger.CANNOT_TELL),
 ])
 def test_beyond_seed_rows_judge_smprt_per_network(words, verdict):
     table = _verdict_table({"sMPRT (spearman)": words}, {})
-    found, evidence = claims._beyond_seed(table, "sMPRT (spearman)")
+    found, evidence = ledger.beyond_seed(table, "sMPRT (spearman)")
     assert found == verdict and "beyond the seed" in evidence.lower()
 
 
@@ -227,7 +227,7 @@ def _paired_areas(shift: float, sd: float, images: int, seed: int = 0, sizes=(2,
 
 def test_lrp_ahead_against_scipy_wilcoxon_and_hand_holm():
     area = _paired_areas(0.1, 0.1, 30)
-    table = claims.lrp_against_gradient(area)
+    table = ledger.lrp_against_gradient(area)
     raw = []
     for size in (2, 8):
         wide = area[area["patch_size"] == size].pivot(index="image", columns="method", values="area")
@@ -239,12 +239,12 @@ def test_lrp_ahead_against_scipy_wilcoxon_and_hand_holm():
 
 
 @pytest.mark.parametrize(("shift", "sd", "images", "verdict"), [
-    (0.2, 0.05, 30, claims.HOLDS),
-    (-0.2, 0.05, 30, claims.FAILS),
-    (0.01, 0.1, 30, claims.CANNOT_TELL),  # the audit's case: 0.01 apart, paired sd 0.1, n = 30
+    (0.2, 0.05, 30, ledger.HOLDS),
+    (-0.2, 0.05, 30, ledger.FAILS),
+    (0.01, 0.1, 30, ledger.CANNOT_TELL),  # the audit's case: 0.01 apart, paired sd 0.1, n = 30
 ])
 def test_lrp_ahead_is_a_paired_test_per_patch_size(shift, sd, images, verdict):
-    found, evidence = claims._lrp_ahead(_paired_areas(shift, sd, images))
+    found, evidence = ledger.lrp_ahead(_paired_areas(shift, sd, images))
     assert found == verdict and "patch 2" in evidence and "patch 8" in evidence
 
 
@@ -292,10 +292,10 @@ def test_ledger_note_shows_the_audit_cases_turning():
     verdicts["verdict_uncorrected"] = verdicts["verdict"]
     run = _run({"faithfulness_area.csv": _paired_areas(0.01, 0.1, 30)})
     context = SimpleNamespace(run=run, rewards_verdicts=verdicts)
-    ledger = claims.claims_table(context)
-    changes = claims.ledger_changes(context, ledger).set_index("claim")
-    assert changes.loc[claims.CLAIMS[0], ["before", "after"]].tolist() == [claims.HOLDS, claims.FAILS]
-    assert changes.loc[claims.CLAIMS[6], ["before", "after"]].tolist() == [claims.HOLDS, claims.CANNOT_TELL]
+    table = claims.claims_table(context)
+    changes = claims.ledger_changes(context, table).set_index("claim")
+    assert changes.loc[claims.CLAIMS[0], ["before", "after"]].tolist() == [ledger.HOLDS, ledger.FAILS]
+    assert changes.loc[claims.CLAIMS[6], ["before", "after"]].tolist() == [ledger.HOLDS, ledger.CANNOT_TELL]
     assert claims.CLAIMS[4] not in changes.index  # no activations: the earlier rule gave no verdict
     text = claims.ledger_changes_text(changes.reset_index())
     assert f"{claims.CLAIMS[0]}: holds -> does not hold" in text
