@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import theory
 from simulations.cauchy_overtake import overtake_on_activations
 
 TABLE = "overtaking_real_activations"
@@ -20,6 +21,45 @@ MAX_LEVELS_QUICK = 2
 # Random neurons per level: 5,000 puts the binomial standard error at most 0.007 (0.0014 near P = 0.01).
 DRAWS = 5_000
 DRAWS_QUICK = 1_000
+
+
+def with_k_domain(activations: pd.DataFrame, statistic: str = "P") -> pd.DataFrame:
+    """The ``statistic`` rows (K, gamma or P) of activations.csv with ``k_defined``: whether section I's K
+    is defined for the row's (q_high, q_low), from the stored mean quantiles by ``theory.k_defined`` (not
+    where V(q_low) < 0 < V(q_high)). Judged from the quantiles, so a run stored before K was left undefined
+    there is judged alike."""
+    rows = activations[activations["statistic"] == statistic].copy()
+    quantiles = activations[activations["statistic"] == "quantile"]
+    value = {(m, lv, round(float(q), 2)): v
+             for m, lv, q, v in quantiles[["model", "level", "q", "value"]].itertuples(index=False)}
+    v_low = [value.get((m, lv, round(float(q), 2)), np.nan)
+             for m, lv, q in rows[["model", "level", "q_low"]].itertuples(index=False)]
+    v_high = [value.get((m, lv, round(float(q), 2)), np.nan)
+              for m, lv, q in rows[["model", "level", "q_high"]].itertuples(index=False)]
+    v_low, v_high = np.asarray(v_low, float), np.asarray(v_high, float)
+    known = np.isfinite(v_low) & np.isfinite(v_high)
+    defined = np.ones(len(rows), dtype=bool)
+    if known.any():
+        defined[known] = np.asarray(theory.k_defined(v_low[known], v_high[known]), dtype=bool)
+    rows["k_defined"] = defined
+    return rows
+
+
+def undefined_k_counts(activations: pd.DataFrame) -> pd.DataFrame:
+    """Per network: levels, levels with at least one (q_high, q_low) pair outside K's one-sign domain, and
+    those pairs of all (section I)."""
+    rows = with_k_domain(activations)
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "levels", "levels_with_undefined_K", "pairs_undefined",
+                                     "pairs"])
+    per_level = rows.groupby(["model", "level"])["k_defined"].agg(lambda d: int((~d).sum()))
+    grouped = per_level.groupby("model")
+    return pd.DataFrame({
+        "levels": grouped.size(),
+        "levels_with_undefined_K": grouped.agg(lambda u: int((u > 0).sum())),
+        "pairs_undefined": grouped.sum().astype(int),
+        "pairs": rows.groupby("model").size(),
+    }).reset_index()
 
 
 def unavailable_reason(context) -> str:

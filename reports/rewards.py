@@ -19,26 +19,110 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import DescrStatsW
 
 from empirical.experiments.noisy import DEFAULT_LEVELS
 from empirical.experiments.rewards import TEST_DIRECTIONS
 from reports import figures, ranking
 from reports.render import Figure, Note, Paragraph, Section, Table
 
-__all__ = ["LEVELS", "TEST_DIRECTIONS", "rewards_section", "slope_verdicts", "verdict_summary"]
+__all__ = ["LEVELS", "NOISE_MARGINS", "TEST_DIRECTIONS", "rewards_section", "slope_verdicts",
+           "verdict_summary"]
 
 LEVELS = DEFAULT_LEVELS
 #: the verdict table is shown whole up to this many rows, else as a test x method summary
 SHOWN_ROWS = 24
 
 
-def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: float = 0.95) -> pd.DataFrame:
+#: the correction over the family of noise-injection verdicts (statsmodels.stats.multitest.multipletests)
+NOISE_CORRECTION = "holm"
+#: the family: every (network, test, method) verdict of one run
+NOISE_FAMILY = "every test x base method x network of the run"
+
+
+def _margin(per_unit: float, units: str, reason: str) -> dict:
+    return {"margin": per_unit, "units": units, "reason": reason}
+
+
+_SIMILARITY = _margin(0.05, "score per unit s", "SSIM and Spearman lie in [-1, 1]; 0.05 per unit s (0.1 over "
+                      "s = 0..2) is 2.5% of that range per unit s")
+#: smallest oriented slope (score per unit noise level s) that matters, per test, with its units and reason:
+#: "indifferent" only when the slope's interval lies inside +-margin (TOST); every test: 2.5% of its range
+NOISE_MARGINS = {
+    **{f"MPRT {m} ({n})": _SIMILARITY for m in ("ssim", "spearman") for n in ("second-moment", "max-abs")},
+    **{f"MPRT mse ({n})": _margin(0.1, "normalised MSE per unit s", "the normalised MSE lies in [0, 4] (seed "
+                                  "eq. 12-19); 0.1 per unit s is 2.5% of that range")
+       for n in ("second-moment", "max-abs")},
+    "sMPRT (spearman)": _SIMILARITY,
+    "eMPRT": _margin(0.025, "relative entropy rise per unit s",
+                     "the relative rise in entropy (H_random - H_original) / H_original is a fraction of the "
+                     "original entropy; 0.025 per unit s is 2.5% of it"),
+    "MoRF area": _margin(0.025, "area per unit s",
+                         "the area under a perturbation curve lies in [0, 1]; 0.025 per unit s is 2.5% of "
+                         "that range"),
+    "LeRF area": _margin(0.025, "area per unit s", "as MoRF area"),
+    "gap LeRF-MoRF": _margin(0.05, "area per unit s", "the gap lies in [-1, 1]; 0.05 per unit s is 2.5% of "
+                             "that range"),
+}
+
+
+def _slope_statistics(slopes: np.ndarray, margin: float, level: float) -> dict:
+    """Mean slope, its t interval, the t test of 0 (two-sided) and TOST of |slope| < margin (statsmodels),
+    and the images a decision would need at the same mean and sd (t quantile, before Holm's correction)."""
+    n = len(slopes)
+    mean = float(slopes.mean()) if n else np.nan
+    sd = float(slopes.std(ddof=1)) if n > 1 else np.nan
+    out = {"slope": mean, "ci_low": np.nan, "ci_high": np.nan, "images": n, "p_value": np.nan,
+           "p_equivalence": np.nan, "images_needed": np.nan}
+    if n < 2:
+        return out
+    if sd <= 1e-12 * max(1.0, abs(mean)):  # every image has the same slope: the data decide exactly
+        exact = abs(mean) <= 1e-12
+        return {**out, "ci_low": mean, "ci_high": mean, "p_value": 1.0 if exact else 0.0,
+                "p_equivalence": 0.0 if abs(mean) < margin else 1.0, "images_needed": n}
+    described = DescrStatsW(slopes)
+    low, high = described.tconfint_mean(alpha=1.0 - level)
+    p_value = float(described.ttest_mean(0.0)[1])
+    p_equivalence = float(described.ttost_mean(-margin, margin)[0])
+    # the interval decides once its half-width falls below the distance to 0 (a difference) or to the margin
+    # (equivalence): t_{m-1} sd / sqrt(m) < d, at the same mean and sd (before the family's correction)
+    targets = ((0.5 + level / 2, abs(mean)), (level, margin - abs(mean)))
+    needed = [_images_to_decide(sd, d, q) for q, d in targets if d > 0]
+    return {**out, "ci_low": float(low), "ci_high": float(high), "p_value": p_value,
+            "p_equivalence": p_equivalence, "images_needed": min(needed) if needed else np.nan}
+
+
+def _images_to_decide(sd: float, distance: float, quantile: float, search: int = 10_000) -> int:
+    """The fewest images m >= 2 with t_{m-1}(quantile) sd / sqrt(m) < distance (scipy's t quantile): the
+    normal approximation (z sd / d)^2 is the start, and m grows from there while the t quantile of m - 1
+    degrees of freedom is still too wide (at n = 2 the normal form says 2 where the t needs far more)."""
+    start = max(2, int(np.ceil((stats.norm.ppf(quantile) * sd / distance) ** 2)))
+    m = np.arange(start, start + search)
+    wide_enough = stats.t.ppf(quantile, m - 1) * sd / np.sqrt(m) < distance
+    return int(m[np.argmax(wide_enough)]) if wide_enough.any() else start + search
+
+
+def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: float = 0.95,
+                   margins=None) -> pd.DataFrame:
     """Per ([model,] test, method): mean over images of the least-squares slope of the oriented score (+
-    where the test's better direction) against s, its t interval, and the verdict (module docstring)."""
+    where the test's better direction) against s, its t interval, and the verdict.
+
+    The rows given form one family: the t tests of slope 0 and the equivalence tests (TOST, slope inside
+    +-``margins[test]["margin"]``) are each Holm-corrected over it (statsmodels ``multipletests``).
+    Verdict: "rewards noise" / "penalises noise" where the corrected test of 0 rejects at 1 - ``level``,
+    else "indifferent" where the corrected TOST does, else "cannot tell at n = <images>" (``images_needed``:
+    about how many images would decide). ``verdict_uncorrected``: the earlier rule (the raw interval above
+    0, below 0, else indifferent), kept for the before/after note. Seed section 6 (noise injection, eq. 12-19
+    for the normalised MSE).
+    """
+    margins = NOISE_MARGINS if margins is None else margins
     out = []
     keys = ["model", "test", "method"] if "model" in scores.columns else ["test", "method"]
     for key, part in scores.groupby(keys, sort=False):
         test, method = key[-2:]
+        if test not in margins:
+            raise ValueError(f"margins has no smallest effect for test {test!r}")
         sign = 1.0 if directions[test] else -1.0
         wide = part.pivot(index="image", columns="level", values="value").dropna()
         s = wide.columns.to_numpy(float)
@@ -46,14 +130,76 @@ def slope_verdicts(scores: pd.DataFrame, directions=TEST_DIRECTIONS, level: floa
         values = wide.to_numpy()
         slopes = sign * ((values - values.mean(1, keepdims=True)) @ centred) / (centred @ centred)
         slopes = slopes[np.isfinite(slopes)]
-        mean, n = float(slopes.mean()), len(slopes)
-        half = (float(stats.t.ppf(0.5 + level / 2, n - 1) * slopes.std(ddof=1) / np.sqrt(n)) if n > 1
-                else np.inf)
-        low, high = mean - half, mean + half
-        verdict = "rewards noise" if low > 0 else "penalises noise" if high < 0 else "indifferent"
-        out.append({**dict(zip(keys, key, strict=True)), "slope": mean, "ci_low": low, "ci_high": high,
-                    "images": n, "verdict": verdict})
-    return pd.DataFrame(out)
+        row = _slope_statistics(slopes, float(margins[test]["margin"]), level)
+        low, high = row["ci_low"], row["ci_high"]
+        uncorrected = ("rewards noise" if low > 0 else "penalises noise" if high < 0 else "indifferent")
+        out.append({**dict(zip(keys, key, strict=True)), **row, "margin": float(margins[test]["margin"]),
+                    "verdict_uncorrected": uncorrected})
+    table = pd.DataFrame(out)
+    if table.empty:
+        return table
+    alpha = 1.0 - level
+    for column in ("p_value", "p_equivalence"):
+        table[f"{column}_holm"] = _holm(table[column].to_numpy(float))
+    different = table["p_value_holm"] < alpha
+    equivalent = table["p_equivalence_holm"] < alpha
+    cannot = "cannot tell at n = " + table["images"].astype(str)
+    table["verdict"] = np.where(different, np.where(table["slope"] > 0, "rewards noise", "penalises noise"),
+                                np.where(equivalent, "indifferent", cannot))
+    columns = [*keys, "slope", "ci_low", "ci_high", "images", "margin", "p_value", "p_value_holm",
+               "p_equivalence", "p_equivalence_holm", "verdict", "images_needed", "verdict_uncorrected"]
+    return table[columns]
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-corrected p-values (statsmodels) of the finite entries; NaN stays NaN."""
+    corrected = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        corrected[finite] = multipletests(p_values[finite], method=NOISE_CORRECTION)[1]
+    return corrected
+
+
+def margin_table(tests) -> pd.DataFrame:
+    """test, margin, units, reason of :data:`NOISE_MARGINS` for ``tests``."""
+    return pd.DataFrame([{"test": test, **NOISE_MARGINS[test]} for test in tests])
+
+
+def verdict_changes(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts the family's correction and the equivalence test changed, one row each with why."""
+    changed = verdicts[verdicts["verdict"] != verdicts["verdict_uncorrected"]]
+    rows = []
+    size = len(verdicts)
+    for row in changed.itertuples(index=False):
+        where = " ".join(str(getattr(row, k)) for k in ("model", "test", "method") if hasattr(row, k))
+        if row.verdict_uncorrected != "indifferent":
+            why = (f"the raw 95% interval excludes 0 (p = {row.p_value:.2g}) but the Holm-corrected p over "
+                   f"the {size} verdicts is {row.p_value_holm:.2g}")
+        else:
+            why = (f"the interval [{row.ci_low:.3g}, {row.ci_high:.3g}] spans 0 but not the margin "
+                   f"+-{row.margin:g} (TOST Holm p = {row.p_equivalence_holm:.2g}): too few images, about "
+                   f"{row.images_needed:.0f} would decide")
+        rows.append({"where": where, "before": row.verdict_uncorrected, "after": row.verdict, "why": why})
+    return pd.DataFrame(rows, columns=["where", "before", "after", "why"])
+
+
+def verdict_changes_text(verdicts: pd.DataFrame) -> str:
+    """The before/after note: the counts of decided verdicts and one line per changed verdict."""
+    before = (verdicts["verdict_uncorrected"] != "indifferent").sum()
+    after = verdicts["verdict"].isin(["rewards noise", "penalises noise"]).sum()
+    changes = verdict_changes(verdicts)
+    head = (f"Before and after the family's correction and the equivalence test: {before} of {len(verdicts)} "
+            f"verdicts said 'rewards' or 'penalises noise' by their own 95% interval, {after} do after "
+            f"{NOISE_CORRECTION.capitalize()}; {(verdicts['verdict_uncorrected'] == 'indifferent').sum()} "
+            f"said 'indifferent', {(verdicts['verdict'] == 'indifferent').sum()} do with TOST. "
+            f"{len(changes)} changed")
+    lines = [f"{c.where}: {c.before} -> {c.after} ({c.why})" for c in changes.itertuples(index=False)]
+    return head + (": " + "; ".join(lines) + "." if lines else ".")
+
+
+def is_decided(verdict: str) -> bool:
+    """Whether a noise-injection verdict is one of the three decided words (not "cannot tell ...")."""
+    return verdict in ("rewards noise", "penalises noise", "indifferent")
 
 
 def _plot(scores: pd.DataFrame, closed: pd.DataFrame, path) -> None:
@@ -123,9 +269,15 @@ def rewards_section(context) -> Section:
         f"{', '.join(dict.fromkeys(table['method']))}; {table['image'].nunique()} images; noise levels s = "
         f"{', '.join(f'{s:g}' for s in levels)} (M + s RMS(M) Z, a fresh Z for every map). MPRT: original "
         "vs fully randomised model (the seed's top-down schedule, every step); sMPRT and eMPRT on the same "
-        "two models." + _settings(run) + " Verdict: 95% t interval over images of the slope of the score "
-        "against s, oriented so that + is better by the test: above 0 rewards noise, below 0 penalises it, "
-        "else indifferent. Dashed: theory.noise_injection (case b) from each image's clean-pair moments."))
+        "two models." + _settings(run) + " Verdict per (network, test, method) on the slope of the score "
+        "against s over images, oriented so that + is better by the test: a t test of slope 0 and an "
+        "equivalence test (TOST) of |slope| < the test's smallest effect that matters (table below), each "
+        f"corrected by {NOISE_CORRECTION.capitalize()} over the family ({NOISE_FAMILY}) at level 0.05: "
+        "'rewards noise' or 'penalises noise' where the corrected t test rejects, 'indifferent' only where "
+        "the corrected TOST does, else 'cannot tell at n = <images>' (images_needed: about how many images "
+        "would decide at the same mean and sd, by the t quantile and before the correction, which needs "
+        "more). Dashed: theory.noise_injection (case b) from each image's "
+        "clean-pair moments."))
     verdicts = []
     for model, part in table.groupby("model", sort=False):
         scores = part[["test", "method", "level", "image", "value"]]
@@ -137,8 +289,7 @@ def rewards_section(context) -> Section:
                                                "form"))
         except ValueError as error:
             section.blocks.append(Note(f"Figure not drawn: {error}"))
-        verdicts.append(slope_verdicts(part))
-    verdicts = pd.concat(verdicts, ignore_index=True)
+    verdicts = slope_verdicts(table)  # one family: every network, test and method of the run
     order = {test: k for k, test in enumerate(TEST_DIRECTIONS)}
     methods = {method: k for k, method in enumerate(dict.fromkeys(table["method"]))}
     verdicts = verdicts.sort_values(["model", "method", "test"], kind="mergesort", key=lambda column: (
@@ -147,11 +298,17 @@ def rewards_section(context) -> Section:
     verdicts.to_csv(context.out / "tables" / "rewards_verdicts.csv", index=False)
     context.rewards_verdicts = verdicts
     caption = ("One verdict per test and base method (slope of the oriented score per unit s, 95% t interval "
-               "over images)")
+               f"over images); family: {NOISE_FAMILY}, {len(verdicts)} verdicts, correction: "
+               f"{NOISE_CORRECTION.capitalize()} (statsmodels multipletests), margins: the table below")
     shown = verdicts if len(verdicts) <= SHOWN_ROWS else verdict_summary(verdicts)
     if shown is not verdicts:
         caption += "; each cell: the verdict [interval of the slope]"
     section.blocks.append(Table(shown, caption, "tables/rewards_verdicts.csv"))
+    margins = margin_table(verdicts["test"].unique())
+    margins.to_csv(context.out / "tables" / "rewards_margins.csv", index=False)
+    section.blocks.append(Table(margins, "Smallest effect that matters per test (the TOST margin of "
+                                "'indifferent')", "tables/rewards_margins.csv"))
+    section.blocks.append(Note(verdict_changes_text(verdicts)))
     for model, part in table[table["level"] == 0].groupby("model", sort=False):
         _reliability(context, section, model, part)
     return section

@@ -68,9 +68,11 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         Paragraph(
             "For every result of the seed: the closed form (theory), the Monte Carlo estimate with its "
             "interval (simulations) and the value measured on a real network (empirical), with a verdict. A "
-            "verdict 'agrees' means the Monte Carlo settings lie within their intervals of the closed form, "
-            "except for no more misses than chance gives at the stated level (binomial tail >= 0.01), and "
-            "every empirical consistency check holds; 'partly agrees' means more settings miss. Some "
+            "verdict 'agrees' means every setting agrees with the closed form under the rule that judges "
+            "it, and every empirical consistency check holds. Two rules, named in each row's 'rule' column: "
+            f"{theorems.JUDGING_RULES[theorems.EXACT_RULE]}; "
+            f"{theorems.JUDGING_RULES[theorems.BINOMIAL_RULE]}. "
+            "'Partly agrees' means more sampled settings miss than chance allows. Some "
             "disagreements are findings, not defects, and the simulation's docstring names them: the mean of "
             "windowed SSIMs sits below Theorem 1's formula (a mean of ratios is not a ratio of means), and "
             "eq. 20 is asymptotic, so it misses the 0.99-quantile at n = 200. The per-setting rows below say "
@@ -88,8 +90,8 @@ def theorem_section(context, mc: pd.DataFrame | None) -> Section:
         if not rows.empty:
             section.add(
                 Table(
-                    rows,
-                    f"{result.title}: Monte Carlo against the closed form",
+                    theorems.with_rule(rows),
+                    f"{result.title}: Monte Carlo against the closed form (rule: which rule judged the row)",
                     f"simulations/{result.simulation}.csv",
                     max_rows=12,
                 )
@@ -169,9 +171,9 @@ def randomization_section(context) -> Section:
         Paragraph(
             "Randomisation steps reached: "
             + ", ".join(f"{m} {s}" for m, s in steps.items())
-            + " (torchvision's DenseNet-121 and efficientnet-pytorch's B0 have fewer "
-            "re-initialisable layers than the seed names; the rule is followed and the count reached is "
-            "shown)."
+            + " (the seed's top-down rule is followed; the count each network reaches is shown, and may "
+            "differ from the seed's figures 4-6 where a library's network has a different number of "
+            "re-initialisable layers)."
         )
     )
     for normalization in MPRT_NORMALIZATIONS:
@@ -192,13 +194,7 @@ def randomization_section(context) -> Section:
         .groupby(["model", "measure", "normalization", "method"], as_index=False)
         .agg(value=("value", "mean"), noise_floor=("noise_floor", "mean"), images=("image", "nunique"))
     )
-    section.add(
-        Paragraph(
-            "What the normalisation changes: the last step's mean score under both normalisations. Max-abs "
-            "normalisation ties the scale to one extreme pixel, whose spread grows with the map size (eq. "
-            "20 and D.1), so scores move even when the maps do not."
-        )
-    )
+    section.add(Paragraph(normalisation_change_text(summary)))
     section.add(
         Table(
             summary,
@@ -207,6 +203,27 @@ def randomization_section(context) -> Section:
         )
     )
     return section
+
+
+def normalisation_change_text(summary: pd.DataFrame) -> str:
+    """What the normalisation changes, from the last step's mean scores (``summary``: model, measure,
+    normalization, method, value): per measure, the largest |max-abs - second-moment| difference over
+    (model, method) and where it is. Only the numbers it states; section D.1 for why the two can differ."""
+    head = ("What the normalisation changes: the last step's mean score under both normalisations. Max-abs "
+            "divides by one extreme pixel, second-moment by the root mean square (eq. 11; section D.1 on "
+            "the maximum as a normaliser).")
+    wide = summary.pivot_table(index=["measure", "model", "method"], columns="normalization", values="value",
+                               aggfunc="mean")
+    if not {"max-abs", "second-moment"} <= set(wide.columns):
+        return head + " This run has not both normalisations, so there is nothing to compare."
+    difference = (wide["max-abs"] - wide["second-moment"]).dropna()
+    parts = []
+    for measure, part in difference.groupby(level="measure", sort=True):
+        where = part.abs().idxmax()
+        parts.append(f"{measure}: largest |max-abs - second-moment| {abs(part[where]):.3g} ({where[1]}, "
+                     f"{where[2]}), median {part.abs().median():.3g} over {len(part)} (network, method) "
+                     "pairs")
+    return (head + " Measured here: " + "; ".join(parts) + ".") if parts else head
 
 
 def faithfulness_section(context) -> Section:
@@ -275,9 +292,20 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
             "P(Z >= K) per level from the mean activation quantiles (section I): for a bottom fraction "
             "q_low and a top fraction 1 - q_high, K = V(q_high)/V(q_low) and gamma = sqrt(q_low/(1 - "
             "q_high)). Low values mean that random weights rarely let the many small activations overtake "
-            "the few large ones (Theorem 2)."
+            "the few large ones (Theorem 2). K is defined only where V(q_low) and V(q_high) share a sign "
+            "(the one-sign bound, eq. 29-36); where they do not, K and P are undefined and left out of "
+            "the figures and the ledger (table below)."
         )
     )
+    undefined = overtaking.undefined_k_counts(table)
+    if not undefined.empty:
+        section.add(
+            Table(
+                undefined,
+                "Levels and (q_high, q_low) pairs outside K's one-sign domain, per network",
+                _save(context, undefined, "overtaking_undefined_k"),
+            )
+        )
     for model in sorted(table["model"].unique()):
         section.add(
             _figure(
@@ -296,7 +324,9 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
             Paragraph(
                 "The same levels' real activations fed to the overtaking Monte Carlo "
                 "(simulations.cauchy_overtake): random Gaussian weights, frequency with which the bottom "
-                "set's weighted sum overtakes the top set's, against the exact eq. 27-28."
+                "set's weighted sum overtakes the top set's, against the exact eq. 27-28. This is a "
+                + theorems.CONSISTENCY_CHECK
+                + "."
             )
         )
         section.add(
@@ -324,7 +354,8 @@ def nonpositive_section(context) -> Section:
     section.add(
         Paragraph(
             "Fraction of the input values of each convolution or linear layer that are <= 0, averaged over "
-            "images. Sparse levels explain flat-zero overtaking curves in section 4."
+            "images (the seed's section J; its claims about these fractions are judged in the claims "
+            "ledger, section 7)."
         )
     )
     section.add(

@@ -132,8 +132,48 @@ def verdicts(rows: pd.DataFrame) -> pd.Series:
     return rows["agree"].map(parse)
 
 
+#: quantities of relations the seed proves for every input (section F's monotonicity of the proven methods,
+#: section G's layer sums): a frequency that must be exactly 0 or 1, so one counterexample refutes it
+PROVEN_FOR_EVERY_INPUT = ("violation-frequency", "all-layer-sums-positive", "input-sum-at-least-logit")
+EXACT_RULE, BINOMIAL_RULE = "exact", "binomial"
+#: the two judging rules, as the report prints them
+JUDGING_RULES = {
+    EXACT_RULE: "exact: a deterministic identity (se = 0) or a relation proven for every input; every "
+                "setting must agree to its numerical tolerance, and one miss means 'disagrees'",
+    BINOMIAL_RULE: "binomial: a Monte Carlo estimate with a standard error; misses are excused while their "
+                   "count is no larger than chance at the stated level gives (binomial tail >= 0.01)",
+}
+
+
+def judging_rule(rows: pd.DataFrame) -> pd.Series:
+    """Per simulation row, the rule that judges it: ``"exact"`` or ``"binomial"`` (see :data:`JUDGING_RULES`).
+
+    Exact: identity rows (se = 0 and a point interval, ``simulations.verdicts.identity_row``) and frequencies
+    of relations proven for every input (:data:`PROVEN_FOR_EVERY_INPUT` with relation ``equal``; seed
+    sections F and G). Every other row carries a sampling error and is judged by the binomial rule.
+    """
+    if rows.empty:
+        return pd.Series([], dtype=object, index=rows.index)
+    se = pd.to_numeric(rows["se"], errors="coerce")
+    low = pd.to_numeric(rows["ci_low"], errors="coerce")
+    high = pd.to_numeric(rows["ci_high"], errors="coerce")
+    identity = (se == 0) & (low == high)
+    relation = rows["relation"].astype(str) if "relation" in rows.columns else pd.Series("equal", rows.index)
+    proven = rows["quantity"].astype(str).isin(PROVEN_FOR_EVERY_INPUT) & (relation == "equal")
+    return pd.Series(np.where(identity | proven, EXACT_RULE, BINOMIAL_RULE), index=rows.index)
+
+
+def with_rule(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with a ``rule`` column: which rule judged each row."""
+    return rows.assign(rule=judging_rule(rows)) if not rows.empty else rows
+
+
 def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
-    """(text, verdict) for simulation rows: agreeing settings per quantity and the farthest row."""
+    """(text, verdict) for simulation rows: agreeing settings per quantity, the farthest row, the rules.
+
+    Rows judged exactly (:func:`judging_rule`) disagree on a single miss; the others are judged as a family
+    by the binomial chance of their misses at the table's level.
+    """
     if rows.empty:
         return "not available", NO_DATA
     verdict = verdicts(rows)
@@ -153,20 +193,33 @@ def monte_carlo_summary(rows: pd.DataFrame) -> tuple[str, str]:
     )
     if agree + disagree == 0:
         return text, NO_DATA
-    if disagree == 0:
+    rule = judging_rule(rows).to_numpy()
+    exact = rule == EXACT_RULE
+    exact_yes = int((verdict[exact] == True).sum())  # noqa: E712
+    exact_no = int((verdict[exact] == False).sum())  # noqa: E712
+    yes, no = agree - exact_yes, disagree - exact_no
+    parts = []
+    if exact_yes + exact_no:
+        parts.append(f"exact rule: {exact_no} miss(es) in {exact_yes + exact_no} exact settings")
+    if yes + no:
+        parts.append(f"binomial rule: {no} miss(es) in {yes + no} sampled settings")
+    text += "; " + ", ".join(parts)
+    if exact_no:
+        return text + " (one exact miss disagrees)", DISAGREES
+    if no == 0:
         return text, AGREES
-    chance = _chance_of_misses(disagree, agree + disagree, float(rows["level"].iloc[0]))
+    chance = _chance_of_misses(no, yes + no, float(rows["level"].iloc[0]))
     if chance >= FAMILY_CHANCE:
         text += (
-            f"; {disagree} miss(es) among {agree + disagree} settings is what chance gives at this level "
+            f"; {no} miss(es) among {yes + no} sampled settings is what chance gives at this level "
             f"(P = {chance:.2g})"
         )
         return text, AGREES
     return text, PARTLY if agree else DISAGREES
 
 
-# Each setting's verdict errs with probability 1 - level even where the theorem holds, so a family of many
-# settings is judged by how likely its count of misses is under chance (binomial tail), not by any miss.
+# Each sampled setting's verdict errs with probability 1 - level even where the theorem holds, so a family of
+# such settings is judged by how likely its count of misses is under chance (binomial tail), not by any miss.
 FAMILY_CHANCE = 0.01
 
 
@@ -263,6 +316,16 @@ def recompute_overtaking(activations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: what the Monte Carlo on real activations shows: the closed forms' parameters (the sets, gamma_1, K and
+#: section I's quantiles) come from the same activations the Monte Carlo draws weights for
+CONSISTENCY_CHECK = (
+    "consistency check, not evidence about the network: the closed forms' parameters (the sets, gamma_1, K, "
+    "section I's quantiles) come from the same activations the Monte Carlo draws random weights for, so "
+    "agreement checks eq. 22-36 and the Monte Carlo given those activations, not that other images of the "
+    "network overtake as rarely"
+)
+
+
 def overview(
     simulations: dict[str, SimulationResult],
     run: EmpiricalRun | None,
@@ -286,6 +349,7 @@ def overview(
             source.append("empirical/activations.csv")
             if overtaking_mc is not None and not overtaking_mc.empty:
                 mc_text, mc_verdict = monte_carlo_summary(overtaking_mc)
+                mc_text = f"{CONSISTENCY_CHECK}: {mc_text}"
                 source.append("tables/overtaking_real_activations.csv")
             else:
                 mc_text = "Monte Carlo on real activations not available"

@@ -18,8 +18,8 @@ Topics (module: public names):
   omits), expected_maximum
 - overtaking (Theorem 2, eq. 21-41; section I): cauchy_ratio_density (eq. 22), cauchy_tail (eq. 23),
   overtake_gamma (eq. 28, 40), overtake_probability (eq. 27-28, 37-41), overtake_bound (eq. 33-36),
-  overtake_bound_average (eq. 41), overtake_from_quantiles (section I), QUANTILE_LEVELS, HIGH_QUANTILES,
-  LOW_QUANTILES
+  overtake_bound_average (eq. 41), overtake_from_quantiles (section I; K undefined, NaN, for quantiles of
+  opposite signs), k_defined, QUANTILE_LEVELS, HIGH_QUANTILES, LOW_QUANTILES
 - lrp (section A.2 eq. 1-2, section F.3 eq. 52): adaptive_beta, lrp_beta_neuron
 - monotonicity (section F, eq. 42-57): gradient_neuron, gradient_x_input_neuron, shapley_neuron,
   lrp_beta_single_neuron, is_positively_monotone, ACTIVATIONS
@@ -65,6 +65,7 @@ from .overtaking import (
     QUANTILE_LEVELS,
     cauchy_ratio_density,
     cauchy_tail,
+    k_defined,
     overtake_bound,
     overtake_bound_average,
     overtake_from_quantiles,
@@ -104,6 +105,7 @@ __all__ = [
     "normalized_mse_max",
     "normalized_mse_noisy_pair",
     "normalized_mse_noisy_self",
+    "k_defined",
     "overtake_bound",
     "overtake_bound_average",
     "overtake_from_quantiles",

@@ -121,18 +121,17 @@ def _check_quantile_shapes(**arrays: np.ndarray) -> None:
 def overtake_from_quantiles(q_low, v_low, q_high, v_high):
     """K, gamma and P_gamma(Z >= K) from a layer's activation quantiles (seed section I).
 
-    K = V(q_high) / V(q_low) and gamma = sqrt(q_low / (1 - q_high)) (the bottom-q_low set overtaking the
-    top-(1 - q_high) set); P = `cauchy_tail(K, gamma)`. Where V(q_low) == 0 (sparse ReLU layers), K = inf
-    and P = 0. Where the statistics are negative (V(q_high) <= 0, e.g. swish), the large set is the
-    negative one: K = V(q_low) / V(q_high) (inf where V(q_high) == 0). Where they have opposite signs,
-    K = |V(q_high) / V(q_low)|. gamma is the seed's in every case; for negative statistics the sets swap
-    roles, and the bound with swapped sizes is `overtake_bound(K, 1 - q_high, q_low)`.
-    Requires q_low < q_high and v_low <= v_high. Returns (K, gamma, P), broadcast.
+    K = V(q_high) / V(q_low), gamma = sqrt(q_low / (1 - q_high)), P = `cauchy_tail(K, gamma)`. V(q_low) == 0
+    (sparse ReLU layers): K = inf, P = 0. Negative statistics (V(q_high) <= 0, e.g. swish): the large set is
+    the negative one, K = V(q_low) / V(q_high) (inf where V(q_high) == 0), bound `overtake_bound(K, 1 -
+    q_high, q_low)`. Domain: the one-sign bound (eq. 29-36) needs min(X_L) >= K max(X_S), so K is defined
+    only where V(q_low) and V(q_high) do not have opposite signs; where V(q_low) < 0 < V(q_high), K and P
+    are NaN (undefined, not a number to average; `k_defined` marks the domain). Requires q_low < q_high and
+    v_low <= v_high. Returns (K, gamma, P), broadcast.
 
-    Broadcasting: a scalar applies to every entry; arrays broadcast by numpy's rules, with two refusals
-    that catch a forgotten entry instead of stretching a length-1 list over it: `v_low` must have the
-    shape of `q_low` (the values at those levels) and `v_high` that of `q_high`, unless one of the pair is
-    a scalar; and 1-d arguments must all have one length. A grid of levels is asked for explicitly, e.g.
+    Broadcasting: scalars apply to every entry, arrays follow numpy, with two refusals that catch a
+    forgotten entry: `v_low` must have the shape of `q_low` and `v_high` that of `q_high` (unless one of
+    the pair is a scalar), and 1-d arguments must have one length. A grid is asked for explicitly, e.g.
     q_high of shape (3, 1) against q_low of shape (1, 9).
     """
     q_low, q_high = v.probability("q_low", q_low), v.probability("q_high", q_high)
@@ -144,10 +143,19 @@ def overtake_from_quantiles(q_low, v_low, q_high, v_high):
 
     positive = v_low >= 0
     negative = ~positive & (v_high <= 0)
-    # Opposite signs (neither case above) compare magnitudes: |v_high| / |v_low|.
-    numerator = np.where(positive, v_high, np.where(negative, -v_low, np.abs(v_high)))
-    denominator = np.where(positive, v_low, np.where(negative, -v_high, np.abs(v_low)))
+    numerator = np.where(positive, v_high, -v_low)
+    denominator = np.where(positive, v_low, -v_high)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.inf)
+    # opposite signs (neither case above): outside the seed's one-sign domain, K undefined
+    k = np.where(positive | negative, k, np.nan)
     gamma = np.sqrt(q_low / (1 - q_high))
     return v.scalar_or_array(k), v.scalar_or_array(gamma), v.scalar_or_array(_tail(k, gamma))
+
+
+def k_defined(v_low, v_high):
+    """Whether section I's K is defined for these quantiles: True unless they have opposite signs
+    (v_low < 0 < v_high), where the one-sign bound of eq. 29-36 does not apply. Broadcasts."""
+    v_low, v_high = v.as_float_array("v_low", v_low), v.as_float_array("v_high", v_high)
+    v_low, v_high = v.broadcast(v_low=v_low, v_high=v_high)
+    return v.scalar_or_array(~((v_low < 0) & (v_high > 0)))

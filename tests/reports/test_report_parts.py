@@ -207,3 +207,32 @@ def test_holm_p_values_never_fall_below_the_raw_ones(areas):
     ranking = stats.rank_methods(frame)
     best = ranking.loc[ranking["rank"] == 1, "mean_area"]
     assert np.isclose(best.iloc[0], areas.mean(axis=0).min())
+
+
+def _last_step(values: dict) -> pd.DataFrame:
+    """A last-step summary: values maps (measure, model, method, normalization) to the mean score."""
+    return pd.DataFrame([{"measure": k[0], "model": k[1], "method": k[2], "normalization": k[3], "value": v}
+                         for k, v in values.items()])
+
+
+def test_normalisation_text_states_the_hand_computed_largest_difference():
+    from reports import sections
+
+    summary = _last_step({("ssim", "demo", "gradient", "max-abs"): 0.50,
+                          ("ssim", "demo", "gradient", "second-moment"): 0.20,  # |diff| 0.3
+                          ("ssim", "demo", "lrp-epsilon", "max-abs"): 0.40,
+                          ("ssim", "demo", "lrp-epsilon", "second-moment"): 0.35,  # 0.05
+                          ("mse", "demo", "gradient", "max-abs"): 1.0,
+                          ("mse", "demo", "gradient", "second-moment"): 1.9})  # 0.9
+    text = sections.normalisation_change_text(summary)
+    assert "ssim: largest |max-abs - second-moment| 0.3 (demo, gradient), median 0.175 over 2" in text
+    assert "mse: largest |max-abs - second-moment| 0.9 (demo, gradient), median 0.9 over 1" in text
+    # the sentence the measured tables did not support is gone: no claim about how the spread grows
+    assert "grows" not in text
+
+
+def test_normalisation_text_says_when_one_normalisation_is_missing():
+    from reports import sections
+
+    summary = _last_step({("ssim", "demo", "gradient", "second-moment"): 0.2})
+    assert "nothing to compare" in sections.normalisation_change_text(summary)

@@ -143,13 +143,24 @@ def test_section_i_sparse_and_negative_statistics():
         v_high=np.array([1.5, -0.5, 2.0, 0.0]),
     )
     # V(q_l) = 0: K = inf, P = 0. Both negative: inverse ratio V(q_l)/V(q_h) = 4.
-    # Opposite signs: |2 / -1| = 2.
+    # Opposite signs (-1 < 0 < 2): outside section I's one-sign domain, K and P undefined (NaN).
     # All zero: nothing can overtake, K = inf.
     assert k[0] == np.inf and p[0] == 0.0
     assert k[1] == pytest.approx(4.0) and p[1] == pytest.approx(stats.cauchy(scale=gamma[1]).sf(4.0))
-    assert k[2] == pytest.approx(2.0)
+    assert np.isnan(k[2]) and np.isnan(p[2])
     assert k[3] == np.inf and p[3] == 0.0
     assert gamma == pytest.approx(np.sqrt([0.3 / 0.1, 0.1 / 0.1, 0.1 / 0.15, 0.2 / 0.05]))
+
+
+@pytest.mark.parametrize(("v_low", "v_high", "defined"), [
+    (0.5, 2.0, True), (0.0, 2.0, True), (-2.0, -0.5, True), (-2.0, 0.0, True), (0.0, 0.0, True),
+    (-1.0, 2.0, False), (-1e-12, 1e-12, False),
+])
+def test_k_is_defined_exactly_where_the_quantiles_share_a_sign(v_low, v_high, defined):
+    # the domain of the one-sign bound (eq. 29-36): K is a number there and NaN outside
+    assert bool(theory.k_defined(v_low, v_high)) is defined
+    k, _, p = theory.overtake_from_quantiles(0.3, v_low, 0.9, v_high)
+    assert np.isnan(k) is not defined and np.isnan(p) is not defined
 
 
 def test_section_i_grid_broadcasts_over_high_and_low_levels():
