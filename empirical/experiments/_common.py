@@ -223,6 +223,11 @@ class EstimatedBar:
             self._bar.update(n)
         self.n += n
 
+    def set_postfix_str(self, text: str) -> None:
+        """What the bar shows after its counts (from the first unit on, once the bar is drawn)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
