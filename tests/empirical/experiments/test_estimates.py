@@ -61,3 +61,30 @@ def test_each_experiment_prints_the_estimate_before_its_bar(experiment, tmp_path
         units = "2 chunks"
     rest = _first_line_is_the_estimate(capsys.readouterr().err, f"{experiment} demo", units)
     assert "/" in rest  # the bar, after the line
+
+
+@pytest.mark.slow  # about 5 s: a subprocess imports torch and builds the bench inputs
+def test_a_huge_image_count_starts_with_its_estimate_and_bounded_memory(tmp_path):
+    """Oracle: 100,000 images in the bench profile's batches of 64 are ceil(100000 / 64) = 1,563 batches;
+    the estimate's line arrives after the first batch, while the run goes on (nothing allocated for all
+    images at once), and is stopped there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "empirical", "activations", "--profile", "bench", "--model", "demo",
+               "--images", "100000", "--out", str(tmp_path / "run")]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        deadline, line = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and "estimated time" not in line:
+            line = process.stderr.readline()
+            if not line and process.poll() is not None:
+                break
+        assert "estimated time" in line and "for 1,563 batches" in line, line
+        assert process.poll() is None  # still running, one batch at a time
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
