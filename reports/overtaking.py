@@ -25,7 +25,7 @@ DRAWS_QUICK = 1_000
 
 
 #: the columns of the level mapping of sections I and J (our level -> module name -> seed level)
-MAPPING_COLUMNS = ("model", "level", "module", "seed_level", "seed_figure")
+_MAPPING_COLUMNS = ("model", "level", "module", "seed_level", "seed_figure")
 NO_COUNTERPART = "no counterpart in the seed"
 
 
@@ -48,7 +48,7 @@ def level_mapping(activations: pd.DataFrame) -> pd.DataFrame:
     rows = [(model, int(level), layer, seed_level_text(model, level),
              getattr(NETWORKS.get(model), "seed_figure", None) or "-")
             for model, level, layer in pairs.itertuples(index=False)]
-    return pd.DataFrame(rows, columns=list(MAPPING_COLUMNS))
+    return pd.DataFrame(rows, columns=list(_MAPPING_COLUMNS))
 
 
 def with_k_domain(activations: pd.DataFrame, statistic: str = "P") -> pd.DataFrame:
