@@ -83,7 +83,7 @@ def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bo
     With ``out``, ``out/benchmarks.csv`` and ``out/benchmarks.json`` are rewritten after every row, so
     an interrupted run keeps what it measured.
     """
-    from tqdm.auto import tqdm
+    from empirical.experiments._common import EstimatedBar
 
     _check_device(config.device)
     if out is not None:
@@ -110,7 +110,9 @@ def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bo
     clock = time.perf_counter()
     stages = all_stages(config)
     peers = peer_tasks() if config.with_peers else []
-    bar = tqdm(total=1 + len(stages) + len(peers), disable=not progress, desc="benchmarks", unit="stage")
+    # the estimate line (at the rate of the first unit, the floor passes, whose timings are kept) comes
+    # before the bar is drawn
+    bar = EstimatedBar(1 + len(stages) + len(peers), enabled=progress, description="benchmarks", unit="stage")
 
     floors = measure_floors(workload, warmup=config.warmup, repeats=config.repeats)
     for name, timing in floors.items():

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 import theory
+from empirical.models.specs import NETWORKS
 from simulations.cauchy_overtake import overtake_on_activations
 
 TABLE = "overtaking_real_activations"
@@ -21,6 +22,33 @@ MAX_LEVELS_QUICK = 2
 # Random neurons per level: 5,000 puts the binomial standard error at most 0.007 (0.0014 near P = 0.01).
 DRAWS = 5_000
 DRAWS_QUICK = 1_000
+
+
+#: the columns of the level mapping of sections I and J (our level -> module name -> seed level)
+_MAPPING_COLUMNS = ("model", "level", "module", "seed_level", "seed_figure")
+NO_COUNTERPART = "no counterpart in the seed"
+
+
+def seed_level_text(model: str, level: int) -> str:
+    """The seed's number of ``model``'s ``level`` as text, or why it has none (``NetworkSpec.seed_level``)."""
+    spec = NETWORKS.get(model)
+    if spec is not None and spec.seed_figure is not None:
+        return str(spec.seed_level(int(level)))
+    if model == "demo":
+        return f"{NO_COUNTERPART} (the digits demo network is this audit's own)"
+    if spec is not None:
+        return f"{NO_COUNTERPART} (the seed shows no {model})"
+    return f"{NO_COUNTERPART} (not a network of the seed's figures 7-10)"
+
+
+def level_mapping(activations: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, level) of activations.csv: our level, the module whose input it is, the seed's
+    level (figures 7-10) and the seed's figure, or ``NO_COUNTERPART`` and why."""
+    pairs = activations[["model", "level", "layer"]].drop_duplicates().sort_values(["model", "level"])
+    rows = [(model, int(level), layer, seed_level_text(model, level),
+             getattr(NETWORKS.get(model), "seed_figure", None) or "-")
+            for model, level, layer in pairs.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=list(_MAPPING_COLUMNS))
 
 
 def with_k_domain(activations: pd.DataFrame, statistic: str = "P") -> pd.DataFrame:
@@ -107,6 +135,7 @@ def real_activations_monte_carlo(context) -> pd.DataFrame | None:
             except Exception as error:  # one failing level must not cost the report; the report says so
                 context.missing.append(f"overtaking Monte Carlo on {model}/{level} failed: {error!r}")
                 continue
+            table.insert(0, "seed_level", seed_level_text(model, level))
             table.insert(0, "activation_level", level)  # `level` is the confidence level of the verdict
             table.insert(0, "model", model)
             frames.append(table)

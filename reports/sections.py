@@ -297,6 +297,7 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
             "the figures and the ledger (table below)."
         )
     )
+    _add_level_mapping(context, section, table, "overtaking_levels")
     undefined = overtaking.undefined_k_counts(table)
     if not undefined.empty:
         section.add(
@@ -346,6 +347,12 @@ def overtaking_section(context, mc: pd.DataFrame | None) -> Section:
     return section
 
 
+def _add_level_mapping(context, section, table, name) -> None:
+    mapping = overtaking.level_mapping(table)
+    section.add(Table(mapping, "Levels: our level (input of the n-th convolution or linear layer, from 0) -> "
+                      "module name -> the seed's level in figures 7-10", _save(context, mapping, name)))
+
+
 def nonpositive_section(context) -> Section:
     section = Section("5. Non-positive activations (seed figure 10)", "nonpositive")
     table = _table(context, "activations.csv")
@@ -361,6 +368,7 @@ def nonpositive_section(context) -> Section:
     section.add(
         _figure(context, figures.nonpositive, "nonpositive", "Non-positive activations per level", table)
     )
+    _add_level_mapping(context, section, table, "nonpositive_levels")
     rows = table[table["statistic"] == "nonpositive_fraction"]
     summary = rows.groupby("model", as_index=False).agg(
         levels=("level", "nunique"),

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -31,8 +33,9 @@ from empirical.attribution import attribute, available_methods, method_definitio
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
 from empirical.run.fingerprints import fingerprint, labels_digest, weights_digest
 
-__all__ = ["STOCHASTIC_METHODS", "NamedMethod", "chunk_key", "draw_generator", "explain", "explained_classes",
-           "input_fingerprints", "known_methods", "method_fingerprint", "progress_bar", "resolve_methods"]
+__all__ = ["STOCHASTIC_METHODS", "EstimatedBar", "NamedMethod", "chunk_key", "draw_generator", "explain",
+           "explained_classes", "input_fingerprints", "known_methods", "method_fingerprint", "progress_bar",
+           "resolve_methods"]
 
 #: methods of ``empirical.attribution`` that draw random numbers; they get a generator seeded by the draw key
 STOCHASTIC_METHODS = ("random-uniform",)
@@ -189,5 +192,48 @@ def estimate_line(description: str, *, total: int, done: int, seconds: float, un
 
 
 def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
-    """The tqdm bar of an experiment's loop (hidden unless ``enabled``)."""
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=description, unit=unit)
+    """The bar of an experiment's loop (hidden unless ``enabled``): an :class:`EstimatedBar`, which prints
+    the :func:`estimate_line` of the loop as a line before the tqdm bar is drawn."""
+    return EstimatedBar(total, enabled=enabled, description=description, unit=unit, initial=initial)
+
+
+class EstimatedBar:
+    """A progress bar that first times the loop's first unit of work, prints the estimated time of all
+    ``total`` units as one line on stderr, and only then draws the tqdm bar (starting at the units done).
+
+    The first unit is real work whose result the loop keeps (a chunk written like any other), so the estimate
+    wastes nothing; nothing is drawn before the estimate line. The clock starts when the bar is made: make it
+    just before the loop. ``update``/``close`` and use as a context manager, as a tqdm bar.
+    """
+
+    def __init__(self, total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
+        self.total, self.enabled, self.description, self.unit = total, enabled, description, unit
+        self.n, self._bar = initial, None
+        self._started = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is None:
+            seconds = time.perf_counter() - self._started
+            if self.enabled:
+                print(estimate_line(self.description, total=self.total, done=n, seconds=seconds,
+                                    unit=self.unit), file=sys.stderr, flush=True)
+            self._bar = tqdm(total=self.total, initial=self.n + n, disable=not self.enabled,
+                             desc=self.description, unit=self.unit)
+        else:
+            self._bar.update(n)
+        self.n += n
+
+    def set_postfix_str(self, text: str) -> None:
+        """What the bar shows after its counts (from the first unit on, once the bar is drawn)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import io
 import itertools
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,7 @@ import torch
 
 import theory
 from empirical._checks import positive_int
-from empirical.experiments._common import chunk_key, estimate_line, input_fingerprints, progress_bar
+from empirical.experiments._common import chunk_key, input_fingerprints, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
 from empirical.run.distributed import Shard
 from empirical.run.fingerprints import fingerprint
@@ -54,6 +52,10 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     ``shard`` (``empirical.run.distributed.Shard``) each rank computes its share of the batch chunks; after
     a barrier rank 0 alone averages them (image-weighted, in sorted order: the same numbers whatever the
     split) and draws the samples, then every rank collects.
+
+    The estimated time is printed as a line before the progress bar is drawn: from the first pending batch,
+    timed, whose result is kept as its chunk like any other (no calibration pass, no work wasted); memory is
+    bounded by one batch (with ``ImageStream`` input the images are decoded batch by batch).
     """
     if not isinstance(images, ImageStream):
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
@@ -90,15 +92,10 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
             partial.write(key, _batch_table(network, batch.images, model_name), expected[key])
             shard.chunk_written()
 
-        # the first batch alone, timed: its rate gives the estimated time, printed as a line before the bar
-        started = time.perf_counter()
-        one(next(batches))
-        if progress:
-            print(estimate_line(f"activations {model_name}", total=len(pending), done=1,
-                                seconds=time.perf_counter() - started, unit="batch"), file=sys.stderr,
-                  flush=True)
+        # the first batch is timed and kept (its chunk written): the bar prints the estimate as a line
+        # from it, before the bar is drawn
         with progress_bar(len(pending), enabled=progress, description=f"activations {model_name}",
-                          unit="batch", initial=1) as bar:
+                          unit="batch") as bar:
             for batch in batches:
                 one(batch)
                 bar.update(1)

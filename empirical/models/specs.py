@@ -12,6 +12,7 @@ from its module graph).
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,24 @@ class NetworkSpec:
     builtin: bool = False
     #: the weights file shipped with an installed package (checked before the hub cache), or None
     packaged_weights: Callable[[], object] | None = field(default=None, repr=False)
+    #: the seed's figure of this network's levels (sections I and J); None: the seed does not show it
+    seed_figure: str | None = None
+    #: the levels that figure's panels (or its section's text) name, in the seed's numbering
+    seed_levels_shown: tuple[int, ...] = ()
+
+    def seed_level(self, level: int) -> int | None:
+        """The seed's number of our ``level`` (sections I, J; figures 7-10), None without a counterpart.
+
+        Ours: the input of the n-th convolution or linear layer the forward pass reaches, from 0. The seed
+        numbers the levels of each network from 0 too ("DenseNet121 Level0", figure 7a) over "every layer
+        of the net" (section I) and names no modules; its panels up to level 73 (DenseNet-121), 12
+        (ResNet-50, EfficientNet-B0) lie within our counts (121, 54, 82), so our n is its n. Figure 7 is
+        DenseNet-121's and figure 8 EfficientNet-B0's (their panel captions); figure 9, the third that
+        section I names, is ResNet-50's; figure 10 (section J) shows all three.
+        """
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral) or level < 0:
+            raise ValueError(f"level must be a non-negative integer, got {level!r}")
+        return None if self.seed_figure is None else int(level)
 
     def input_bounds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(low, high) per channel of the network's inputs, or None where neither range nor preprocessing
@@ -184,16 +203,21 @@ def _spec_rows() -> dict[str, NetworkSpec]:
         # ResNet-50: the classifier, then down to each *.conv1, 16 of them -> 17 steps
         NetworkSpec("resnet50", classifier="fc", classes=1000, block_rule=BlockRule(".conv1", 1, 16),
                     canonization="resnet", preprocessing=IMAGENET_PREPROCESSING, build=_resnet50,
-                    hub_pattern="resnet50-*.pth", recognise=_is_resnet50, builtin=True),
+                    hub_pattern="resnet50-*.pth", recognise=_is_resnet50, builtin=True,
+                    seed_figure="figure 9 (levels 6, 9, 12 named in section I) and figure 10",
+                    seed_levels_shown=(6, 9, 12)),
         # DenseNet-121: every third *.conv1 ends a step; the network has 58, not the 63 A.1 names
         NetworkSpec("densenet121", classifier="classifier", classes=1000, block_rule=BlockRule(".conv1", 3),
                     canonization="densenet", preprocessing=IMAGENET_PREPROCESSING, build=_densenet121,
-                    hub_pattern="densenet121-*.pth", recognise=_is_densenet121, builtin=True),
+                    hub_pattern="densenet121-*.pth", recognise=_is_densenet121, builtin=True,
+                    seed_figure="figure 7 and figure 10", seed_levels_shown=(0, 10, 20, 73)),
         # EfficientNet-B0: each *._depthwise_conv ends a step; 16 of them, not the 17 A.1 names
         NetworkSpec("efficientnet-b0", classifier="_fc", classes=1000,
                     block_rule=BlockRule("._depthwise_conv"), canonization="efficientnet",
                     preprocessing=IMAGENET_PREPROCESSING, build=_efficientnet_b0,
-                    hub_pattern="efficientnet-b0-*.pth", recognise=_is_efficientnet_b0, builtin=True),
+                    hub_pattern="efficientnet-b0-*.pth", recognise=_is_efficientnet_b0, builtin=True,
+                    seed_figure="figure 8 and figure 10 (layers 0, 1, 3, 5 and 11 in section J)",
+                    seed_levels_shown=(0, 1, 3, 5, 11, 12)),
         NetworkSpec("demo", classifier="fc", classes=10, block_rule=BlockRule(".conv1"),
                     canonization="resnet", preprocessing=Preprocessing(None, None),
                     input_range=DEMO_INPUT_RANGE, build=DemoResNet,

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from empirical.experiments._common import EstimatedBar
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
 from empirical.run.data import DIGITS_SPLIT_SEED, load_digits
 
@@ -74,6 +76,9 @@ def train(*, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, batch_size:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=0.1, epochs=epochs,
                                                    steps_per_epoch=steps_per_epoch)
     loss_function = nn.CrossEntropyLoss()
+    # the estimate line comes from the first batch (its step kept), before the bar is drawn
+    bar = EstimatedBar(epochs * steps_per_epoch, enabled=progress, unit="batch",
+                       description=f"train demo ({epochs} epochs)")
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(train_set), generator=rng)
@@ -84,9 +89,11 @@ def train(*, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, batch_size:
             loss.backward()
             optimiser.step()
             schedule.step()
+            bar.update(1)
         if progress:
-            print(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.4f}, held-out accuracy "
-                  f"{accuracy(model, test_set.images, test_set.labels):.4f}", flush=True)
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.4f}, held-out accuracy "
+                       f"{accuracy(model, test_set.images, test_set.labels):.4f}")
+    bar.close()
     return model.eval(), accuracy(model, test_set.images, test_set.labels)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirical.experiments._common import EstimatedBar
 from empirical.models import build_model, load_model
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.dataset import MultiLabelDataset, input_geometry, random_horizontal_flip
@@ -209,7 +210,6 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
     row)`` runs after each epoch's files are written. Returns a :class:`FinetuneResult`.
     """
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
     for name, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 2), ("seed", seed, 0),
                                  ("workers", workers, 0)):
@@ -258,8 +258,11 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
         history = [{"epoch": 0, "train_loss": math.nan, "val_loss": val_loss, "val_map": val_map,
                     "val_classes": used, "seconds": time.perf_counter() - started}]
     done = history[-1]["epoch"]
-    with tqdm(total=epochs, initial=min(done, epochs), desc=f"finetune {model_name}", unit="epoch",
-              disable=not progress) as epoch_bar:
+    per_epoch = len(_batches(len(train_set), batch_size, torch.Generator()))
+    # one bar over the training batches of the epochs to run: its estimate line, from the first batch (whose
+    # step is kept), comes before the bar is drawn
+    with EstimatedBar(max(epochs - done, 0) * per_epoch, enabled=progress, unit="batch",
+                      description=f"finetune {model_name} ({max(epochs - done, 0)} epochs)") as bar:
         for epoch in range(done + 1, epochs + 1):
             started = time.perf_counter()
             epoch_seed = seed * _EPOCH_SEED_STRIDE + epoch
@@ -273,8 +276,7 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
             fork_devices = [device] if device.type == "cuda" else []
             with torch.random.fork_rng(devices=fork_devices):
                 torch.manual_seed(epoch_seed)
-                for images, targets in tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False,
-                                            disable=not progress):
+                for images, targets in loader:
                     images = random_horizontal_flip(images, rng=generator).to(device)
                     optimiser.zero_grad(set_to_none=True)
                     loss = loss_function(model(images).float(), targets.to(device))
@@ -282,6 +284,7 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
                     optimiser.step()
                     total += float(loss.detach()) * len(targets)
                     seen += len(targets)
+                    bar.update(1)
             val_loss, val_map, used = _evaluate(model, val_loader, device, loss_function)
             row = {"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss, "val_map": val_map,
                    "val_classes": used, "seconds": time.perf_counter() - started}
@@ -293,8 +296,6 @@ def finetune(model_name: str, train: AnnotationSet, validation: AnnotationSet, *
             _atomic_save({"model": state, "optimizer": optimiser.state_dict(), "history": history,
                           "config": config}, last_path)
             _write_metrics(history, out / "metrics.csv")
-            epoch_bar.update(1)
-            epoch_bar.set_postfix(val_map=f"{val_map:.3f}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
     trained = [row for row in history if 0 < row["epoch"] <= epochs]

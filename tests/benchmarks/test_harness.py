@@ -156,3 +156,14 @@ def test_cli_unwritable_out_exits_2_with_one_message(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert "cannot write to" in error and "Traceback" not in error
+
+
+def test_run_prints_the_estimate_before_the_stage_bar(tmp_path, capsys):
+    """Oracle: the stage count of the run (the floors, then every stage of ``all_stages``) and the order of
+    what reaches stderr: the estimate's line first, then the bar."""
+    config = make_config("tiny")
+    run_benchmarks(config, out=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    line = err.lstrip("\r").splitlines()[0]
+    assert line.startswith("benchmarks: estimated time "), err
+    assert f"for {1 + len(all_stages(config))} stages" in line

@@ -258,3 +258,15 @@ def test_image_set_for_the_experiments_explains_predicted_labels(tiny_canvases):
     assert image_set.images.shape == (3, 3, 32, 32) and image_set.labels is None
     assert image_set.names == ("canvas_00000.png", "canvas_00001.png", "canvas_00002.png")
     assert 0.0 <= float(image_set.images.min()) and float(image_set.images.max()) <= 1.0
+
+
+def test_command_line_prints_the_estimate_before_the_bar(tiny_canvases, tmp_path, capsys):
+    """Oracle: 6 training images in batches of 4 are 2 batches an epoch (``_batches``: none of one image),
+    so 2 epochs are 4 batches; the estimate's line comes before anything of the bar."""
+    code = main(["--data", "coco", str(tiny_canvases), "--model", "demo", "--out", str(tmp_path / "cli"),
+                 "--epochs", "2", "--batch-size", "4", "--train-split", "train", "--val-split", "val",
+                 "--images", "6"])
+    err = capsys.readouterr().err
+    line = err.lstrip("\r").splitlines()[0]
+    assert code == 0 and line.startswith("finetune demo (2 epochs): estimated time "), err
+    assert "for 4 batches" in line and "4/4" in err[err.index(line) + len(line):]

@@ -58,3 +58,12 @@ def test_shift_moves_content_without_changing_it():
     where = moved[:, 0].flatten(1).argmax(1)
     rows, cols = where.div(8, rounding_mode="floor"), where % 8
     assert rows.min() == 1 and rows.max() == 5 and cols.min() == 2 and cols.max() == 6
+
+
+def test_training_prints_the_estimate_before_the_bar(capsys):
+    """Oracle: 128 images in batches of 64 are 2 batches an epoch, 2 epochs 4 batches; the estimate's line
+    comes before anything of the bar or the epoch lines."""
+    train(seed=3, epochs=2, train_images=128, progress=True)
+    err = capsys.readouterr().err
+    line = err.lstrip("\r").splitlines()[0]
+    assert line.startswith("train demo (2 epochs): estimated time ") and "for 4 batches" in line, err
