@@ -138,8 +138,8 @@ def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
     # the thesis needs the seed's MPRT measures (second-moment); one image cannot tell LRP from gradient
     assert list(words) == ["not testable here", "does not hold", "not testable here", "not testable here",
                             "holds", "not testable here", "cannot tell", "not testable here",
-                            "not testable here", "not testable here", "not testable here", "not testable here",
-                            "not testable here"]
+                            "not testable here", "not testable here", "not testable here",
+                            "not testable here", "not testable here"]
     assert len(words) == len(claims.CLAIMS)
 
 
