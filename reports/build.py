@@ -33,6 +33,7 @@ from empirical.run.profiles import get_profile
 from empirical.run.results import EXPERIMENTS
 from reports import inputs, render, sections, summary
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun, ReportInputError, SimulationResult
+from reports.lite_section import LITE_REPORT_SETTINGS, obtain_lite
 from reports.multilabel import keep_multilabel_cache, multilabel_section, obtain_multilabel
 from reports.provenance import RUN_TIME_MARK, write_provenance_report
 from reports.staging import (  # noqa: F401 (re-exported: the CLI and tests call them through build)
@@ -64,7 +65,6 @@ SIMULATION_MODULES = {
     "positive_dominance": positive_dominance,
     "noise_injection": noise_injection,
 }
-#: the entries of a report folder, moved into OUT together once the build is complete
 QUICK_IMAGES = 2
 QUICK_METHODS = ("gradient", "lrp-epsilon")
 
@@ -80,6 +80,8 @@ class Context:
     source: Path | None = None
     run: EmpiricalRun | None = None
     multilabel: EmpiricalRun | None = None
+    lite: EmpiricalRun | None = None  # the Lite0 run and its tables (reports.lite_section)
+    lite_tables: dict | None = None
     simulations: dict[str, SimulationResult] = dataclasses.field(default_factory=dict)
     computed: list[str] = dataclasses.field(default_factory=list)
     reused: list[str] = dataclasses.field(default_factory=list)
@@ -157,6 +159,8 @@ def _build(context: Context, empirical_source: Path | None, started: float,
         bar.set_postfix_str("empirical")
         with _stage(context, "empirical run"):
             context.run = obtain_empirical(context, empirical_source)
+        with _stage(context, "EfficientNet-Lite0 run"):
+            obtain_lite(context, context.source if empirical_source else None, obtain_empirical)
         with _stage(context, "multi-label run"):
             context.multilabel = obtain_multilabel(context, multilabel_source)
         bar.update()
@@ -214,6 +218,7 @@ def quick_settings() -> dict:
             "multi-label run": f"{_QUICK[0]} images, methods {', '.join(_QUICK[1])}, fine-tuned "
                                f"{quick['epochs']} epochs on {quick['train_canvases']} canvases (full: "
                                f"{full['epochs']} on {full['train_canvases']})",
+            "EfficientNet-Lite0": f"left out (the full report: {LITE_REPORT_SETTINGS['images']} photographs)",
             "simulations": "each simulation's quick draw count (cauchy_overtake: "
                            f"{cauchy_overtake.Config.quick().draws:,} draws)"}
 
@@ -230,18 +235,21 @@ def validate_source(source: Path) -> Path:
     return empirical_source
 
 
-def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | None:
-    """Reuse the empirical run at ``source`` (copied into OUT/empirical) or run the demo profile."""
-    target = context.out / "empirical"
+def obtain_empirical(context: Context, source: Path | None, *, profile="demo",
+                     folder: str = "empirical", settings: dict | None = None) -> EmpiricalRun | None:
+    """Reuse the run at ``source`` (copied into OUT/``folder``) or run ``profile`` with ``settings``."""
+    target = context.out / folder
     if source is not None:
         inputs.copy_empirical(source, target)
         context.reused.append(f"empirical run from {source}")
         return inputs.load_empirical(target)
-    options = dict(profile="demo", out=target, seed=context.seed, progress=context.progress)
-    if context.quick:
+    options = dict(profile=profile, out=target, seed=context.seed, progress=context.progress)
+    if settings is not None:
+        options.update(settings)
+    elif context.quick:
         options.update(quick_empirical_options())
     _discard_other_settings(context, target, options)
-    finished, stage_s = [], {}
+    finished, stage_s, profile = [], {}, getattr(profile, "name", profile)
     for experiment in EXPERIMENTS:  # one at a time, so that one failing experiment costs only its sections
         started = time.perf_counter()
         earlier = _chunk_count(target, experiment)
@@ -261,11 +269,11 @@ def obtain_empirical(context: Context, source: Path | None) -> EmpiricalRun | No
         stage_s[experiment] = time.perf_counter() - started
         now = _chunk_count(target, experiment)
         if earlier and now == earlier:
-            context.reused.append(f"empirical demo {experiment}: all {now} finished chunks of an earlier "
-                                  f"build ({stage_s[experiment]:.1f} s to collect them)")
+            context.reused.append(f"empirical {profile} {experiment}: all {now} finished chunks of an "
+                                  f"earlier build ({stage_s[experiment]:.1f} s to collect them)")
         else:
             partly = f", {earlier} of {now} chunks reused" if earlier else ""
-            context.computed.append(f"empirical demo {experiment} ({stage_s[experiment]:.1f} s{partly})")
+            context.computed.append(f"empirical {profile} {experiment} ({stage_s[experiment]:.1f} s{partly})")
     if not finished:
         return None
     if len(finished) > 1:  # resumes from the finished chunks: one manifest and table set for them all
@@ -282,11 +290,9 @@ def _chunk_count(run: Path, experiment: str) -> int:
 
 
 def record_stage_times(manifest_path: Path, stage_s: dict[str, float]) -> None:
-    """Write the report's per-experiment times into the empirical run's manifest.
-
-    The report runs the experiments one at a time, then once more together to write one manifest for all
-    (which resumes from their chunks, so that last call alone takes a fraction of a second). The manifest's
-    ``elapsed_s`` becomes the sum of every call, and ``stage_elapsed_s`` names each; the runner's own figure
+    """Write the report's per-experiment times into the empirical run's manifest: the report runs them one
+    at a time, then once together for one manifest (resuming from their chunks: a fraction of a second).
+    ``elapsed_s`` becomes the sum of every call, ``stage_elapsed_s`` names each, and the runner's own figure
     for the last call is kept as ``last_call_elapsed_s``."""
     if not manifest_path.is_file() or not stage_s:
         return
@@ -312,7 +318,7 @@ def _discard_other_settings(context: Context, target: Path, options: dict) -> No
         earlier = {}
     images = options.get("images")
     if images is None:
-        images = get_profile("demo").images
+        images = get_profile(options["profile"]).images
     if earlier.get("seed") != context.seed or earlier.get("images") != images:
         shutil.rmtree(target / "chunks")
         context.computed.append("discarded OUT/empirical/chunks of an earlier run with other settings")

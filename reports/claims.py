@@ -64,7 +64,17 @@ CLAIMS = (
     "ImageNet and multi-label results qualitatively alike (H)",
     "sMPRT rewards noise (beyond the seed: Hedström et al. 2023)",
     "eMPRT rewards noise (beyond the seed: Hedström et al. 2023)",
+    "analogue on EfficientNet-Lite0 of J for ResNet-50 and DenseNet-121: >= 30% exact zeros at most ReLU6 "
+    "calls",
+    "analogue on EfficientNet-Lite0 of J for EfficientNet-B0: >= 20% exact zeros at every ReLU6 call from "
+    "the 11th on",
+    "analogue on the digits demo of H: digits and digit canvases alike (toy analogue)",
 )
+#: the claims judged on ImageNet evidence only (a pretrained ImageNet network); the thesis and the rows
+#: beyond the seed are general and read the ImageNet run where there is one, else the digits demo
+IMAGENET_CLAIMS = CLAIMS[1:8]
+#: why a claim about a named network cannot be judged without it
+NEEDS_WEIGHTS = "not testable here: needs the pretrained weights"
 
 
 def _near_two(randomization: pd.DataFrame | None):
@@ -99,8 +109,8 @@ def _nonpositive(activations: pd.DataFrame | None, model: str):
 def _sparse_resnet_densenet(activations):
     fractions = {m: _nonpositive(activations, m) for m in ("resnet50", "densenet121")}
     if any(v is None for v in fractions.values()):
-        return UNTESTABLE, ("needs activations.csv of resnet50 and densenet121 (python -m reports --from an "
-                            "imagenet run); the demo run has only the demo network")
+        return UNTESTABLE, (f"{NEEDS_WEIGHTS} of resnet50 and densenet121 (python -m reports --from an "
+                            "imagenet run); its analogue on EfficientNet-Lite0 is a row of its own")
     shares = {m: float((v >= 0.3).mean()) for m, v in fractions.items()}
     evidence = "; ".join(f"{m}: {100 * s:.0f}% of levels >= 30% non-positive" for m, s in shares.items())
     return (HOLDS if all(s > 0.5 for s in shares.values()) else FAILS), evidence
@@ -109,7 +119,8 @@ def _sparse_resnet_densenet(activations):
 def _efficientnet(activations):
     fractions = _nonpositive(activations, "efficientnet-b0")
     if fractions is None:
-        return UNTESTABLE, "needs activations.csv of efficientnet-b0 (an imagenet run)"
+        return UNTESTABLE, (f"{NEEDS_WEIGHTS} of efficientnet-b0 (an imagenet run); its analogue on "
+                            "EfficientNet-Lite0 (ReLU6 in place of swish) is a row of its own")
     late = fractions[fractions.index >= 11]
     early = fractions.reindex([0, 1, 3, 5])
     holds = bool((late >= 0.2).all() and (early >= 1 - 1e-9).all())
@@ -128,7 +139,8 @@ def _overtaking(activations, model=None, levels=None):
     if model is not None:
         rows = rows[(rows["model"] == model) & rows["level"].isin(levels)]
         if rows.empty:
-            return UNTESTABLE, f"needs {model}'s activations (an imagenet run)"
+            return UNTESTABLE, (f"{NEEDS_WEIGHTS} of {model} (an imagenet run); no Lite0 analogue (its "
+                                f"levels are named)")
         largest = rows.groupby("level")["value"].max()
         left_out = int(((outside["model"] == model) & outside["level"].isin(levels)).sum())
         evidence = "; ".join(f"level {level}: max P {value:.2g}" for level, value in largest.items())
@@ -145,7 +157,7 @@ def _overtaking(activations, model=None, levels=None):
 
 
 def _dataset(run) -> str:
-    return ((run.manifest or {}).get("dataset") or {}).get("name") or "unknown"
+    return ((getattr(run, "manifest", None) or {}).get("dataset") or {}).get("name") or "unknown"
 
 
 def _area_means(area: pd.DataFrame) -> dict[int, pd.Series]:
@@ -217,19 +229,53 @@ def _alike(single, multilabel):
             f"{CONTROL_METHOD} has the largest mean area in both runs at every patch size; else does not "
             "hold")
     analogue = " (the toy analogue of ImageNet vs COCO/VOC)" if toy else ""
+    if toy and names[0] != "digits":
+        return UNTESTABLE, f"{compared}: not the seed's pair (ImageNet vs MSCOCO or PASCAL VOC)"
     evidence = f"{compared}{analogue}: {'; '.join(parts)} ({rule})"
     verdict = HOLDS if holds else FAILS
     # the verdict stays one of the ledger's three words; the evidence says when it is the toy analogue
     return verdict, evidence
 
 
+def imagenet_evidence(context):
+    """(run, noise verdicts, label) of the ImageNet evidence: an ``imagenet`` run of ``--from``, else the
+    report's EfficientNet-Lite0 run, else (None, None, None): the digits demo is no ImageNet evidence."""
+    run = getattr(context, "run", None)
+    if run is not None and _dataset(run) == "imagenet":
+        return run, getattr(context, "rewards_verdicts", None), "the ImageNet run"
+    lite = getattr(context, "lite", None)
+    if lite is not None:
+        count = ((getattr(lite, "manifest", None) or {}).get("dataset") or {}).get("images")
+        return lite, getattr(context, "lite_verdicts", None), f"EfficientNet-Lite0 on {count} photographs"
+    return None, None, None
+
+
+def _relu6_analogue(context, threshold: float, first_call: int):
+    """Section J on Lite0 at each ReLU6 call (``reports.lite``): the share of calls from ``first_call`` on
+    with at least ``threshold`` exact zeros; every one of them (``first_call`` > 0) or most (0)."""
+    tables = getattr(context, "lite_tables", None)
+    if not tables or "relu6_zeros" not in tables:
+        return UNTESTABLE, "needs the EfficientNet-Lite0 run of the default report (not run here)"
+    fractions = tables["relu6_zeros"]["zero_fraction"].to_numpy()[first_call:]
+    share = float((fractions >= threshold).mean())
+    holds = share > 0.5 if first_call == 0 else share == 1.0
+    return (HOLDS if holds else FAILS), (
+        f"analogue: {100 * share:.0f}% of the {len(fractions)} ReLU6 calls"
+        + (f" from the {first_call + 1}th on" if first_call else "")
+        + f" have >= {100 * threshold:.0f}% exact zeros (min {fractions.min():.3f}, median "
+        f"{float(pd.Series(fractions).median()):.3f}); ReLU6, not swish: the zeros are exact")
+
+
 def claims_table(context) -> pd.DataFrame:
-    """One row per claim of ``CLAIMS``: claim, evidence, verdict."""
-    run = context.run
+    """One row per claim of ``CLAIMS``: claim, evidence, verdict. The ImageNet claims read the ImageNet
+    evidence only (``imagenet_evidence``), and the evidence names the run."""
+    run, verdicts, label = imagenet_evidence(context)
     table = (lambda name: None) if run is None else run.table
     activations = table("activations.csv")
-    checks = (
-        thesis(getattr(context, "rewards_verdicts", None)),
+    general = verdicts if run is not None else getattr(context, "rewards_verdicts", None)
+    general_label = label or "the digits demo"
+    checks = [
+        thesis(general),
         _near_two(table("randomization.csv")),
         _sparse_resnet_densenet(activations),
         _efficientnet(activations),
@@ -237,11 +283,25 @@ def claims_table(context) -> pd.DataFrame:
         _overtaking(activations, "resnet50", (9, 12)),
         lrp_ahead(table("faithfulness_area.csv")),
         _alike(run, getattr(context, "multilabel", None)),
-        *(beyond_seed(getattr(context, "rewards_verdicts", None), test) for test in BEYOND_SEED_TESTS),
-    )
+        *(beyond_seed(general, test) for test in BEYOND_SEED_TESTS),
+        _relu6_analogue(context, 0.3, 0),
+        _relu6_analogue(context, 0.2, 10),
+        _alike(getattr(context, "run", None), getattr(context, "multilabel", None)),
+    ]
+    for index, (claim, (verdict, evidence)) in enumerate(zip(CLAIMS, checks, strict=True)):
+        if claim in IMAGENET_CLAIMS and run is None and not evidence.startswith(NEEDS_WEIGHTS):
+            verdict, evidence = UNTESTABLE, (
+                "needs a pretrained ImageNet network's run (the default report's EfficientNet-Lite0, or "
+                "--from an imagenet run); the digits demo is no evidence for an ImageNet claim")
+        elif claim in IMAGENET_CLAIMS and claim != CLAIMS[7] and not evidence.startswith(NEEDS_WEIGHTS):
+            evidence = f"on {label}: {evidence}"
+        elif claim in (CLAIMS[0], *CLAIMS[8:10]):
+            evidence = f"on {general_label}: {evidence}"
+        elif index == len(CLAIMS) - 1 and verdict != UNTESTABLE and "toy analogue" not in evidence:
+            verdict, evidence = UNTESTABLE, f"not the digits demo's pair: {evidence}"
+        checks[index] = verdict, evidence
     return pd.DataFrame([{"claim": claim, "evidence": evidence, "verdict": verdict}
                          for claim, (verdict, evidence) in zip(CLAIMS, checks, strict=True)])
-
 
 
 def _overtaking_before(activations: pd.DataFrame | None) -> str | None:
@@ -270,9 +330,10 @@ _WHY = {
 def ledger_changes(context, ledger: pd.DataFrame) -> pd.DataFrame:
     """claim, before, after, why for the ledger rows whose rule changed (the thesis, small overtaking
     probabilities, LRP ahead), where the earlier rule gave a verdict; ``changed`` marks a different word."""
-    run = context.run
+    run, verdicts, _ = imagenet_evidence(context)
     table = (lambda name: None) if run is None else run.table
-    before = {CLAIMS[0]: thesis_before(getattr(context, "rewards_verdicts", None)),
+    verdicts = verdicts if run is not None else getattr(context, "rewards_verdicts", None)
+    before = {CLAIMS[0]: thesis_before(verdicts),
               CLAIMS[4]: _overtaking_before(table("activations.csv")),
               CLAIMS[6]: lrp_before(table("faithfulness_area.csv"))}
     after = ledger.set_index("claim")["verdict"]

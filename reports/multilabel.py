@@ -33,8 +33,10 @@ __all__ = ["DATASET_TITLES", "KEPT_EMPIRICAL", "MULTILABEL_EXPERIMENTS", "MULTIL
 
 DATASET_TITLES = {"digit-canvases": "the embedded multi-digit canvases (demo-multilabel)", "coco": "MSCOCO",
                   "voc": "PASCAL VOC"}
-#: the kept parts of a report's empirical folders: finished chunks and the multi-label demo's fine-tuning
-KEPT_EMPIRICAL = {"empirical": ("chunks",), "empirical-multilabel": ("chunks", DEMO_FOLDER)}
+#: the kept parts of a report's empirical folders: finished chunks (the demo's, the multi-label run's and
+#: EfficientNet-Lite0's) and the multi-label demo's fine-tuning
+KEPT_EMPIRICAL = {"empirical": ("chunks",), "empirical-multilabel": ("chunks", DEMO_FOLDER),
+                  "empirical-lite0": ("chunks",)}
 #: the multi-label section's demo run: held-out canvases and methods (the fine-tuning: REPORT_DEMO_SETTINGS)
 MULTILABEL_IMAGES = 16
 MULTILABEL_METHODS = ("gradient", "lrp-epsilon", "epsilon-plus-flat", "random-uniform")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from reports import claims, evidence, figures, overtaking, rewards, stats, symmetric, theorems
+from reports.lite_section import lite_sections
 from reports.provenance import provenance_section
 from reports.render import Figure, Note, Paragraph, Section, Table
 
@@ -43,6 +44,8 @@ def compose(context) -> list[Section]:
         overtaking_section(context, mc),
         nonpositive_section(context),
         rewards.rewards_section(context),
+        *lite_sections(context, (randomization_section, faithfulness_section, overtaking_section,
+                                 nonpositive_section, rewards.rewards_section)),
         claims.claims_section(context),
     ]
 

@@ -15,7 +15,7 @@ __all__ = ["REPORT_ENTRIES", "check_out", "discard_staging", "move_into_place", 
            "staging_folder"]
 
 REPORT_ENTRIES = ("report.html", "report.md", "figures", "tables", "simulations", "empirical",
-                  "empirical-multilabel")
+                  "empirical-multilabel", "empirical-lite0", "lite0")
 
 
 def staging_folder(out: Path) -> Path:
@@ -31,6 +31,9 @@ def prepare_staging(out: Path, *, keep_chunks_of: Path | None) -> Path:
     chunks = staging / "empirical" / "chunks"
     if keep_chunks_of is not None and not chunks.exists() and (keep_chunks_of / "chunks").is_dir():
         shutil.copytree(keep_chunks_of / "chunks", chunks)
+    lite = keep_chunks_of.parent / "empirical-lite0" / "chunks" if keep_chunks_of is not None else None
+    if lite is not None and lite.is_dir() and not (staging / "empirical-lite0" / "chunks").exists():
+        shutil.copytree(lite, staging / "empirical-lite0" / "chunks")  # the Lite0 run resumes too
     staging.mkdir(parents=True, exist_ok=True)
     return staging
 

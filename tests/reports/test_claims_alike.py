@@ -17,6 +17,8 @@ from scipy.stats import kendalltau
 from reports import claims
 
 CLAIM = "ImageNet and multi-label results qualitatively alike (H)"
+#: the digits demo against the digit canvases: the toy analogue of CLAIM, a row of its own
+TOY = claims.CLAIMS[-1]
 METHODS = ("lrp-epsilon", "gradient", "gradient-x-input", "random-uniform")
 #: mean MoRF area per method (lower is better): the control, random-uniform, last
 AREAS = {"lrp-epsilon": 0.30, "gradient": 0.45, "gradient-x-input": 0.40, "random-uniform": 0.80}
@@ -44,9 +46,9 @@ def _run(dataset: str, areas: dict, ssims: dict, *, model: str = "demo"):
     return SimpleNamespace(manifest={"dataset": {"name": dataset}}, table=tables.get, path="x")
 
 
-def _row(tmp_path, single, multilabel) -> pd.Series:
+def _row(tmp_path, single, multilabel, claim=CLAIM) -> pd.Series:
     context = SimpleNamespace(run=single, multilabel=multilabel, rewards_verdicts=None, out=tmp_path)
-    return claims.claims_table(context).set_index("claim").loc[CLAIM]
+    return claims.claims_table(context).set_index("claim").loc[claim]
 
 
 def _oracle_taus(first, second) -> list[float]:
@@ -68,7 +70,9 @@ def test_alike_orders_hold_as_the_toy_analogue_with_scipys_kendall_tau_in_the_ev
     # the multi-label run: other values, one swap among the gradient methods in each order
     multilabel = _run("digit-canvases", {**AREAS, "gradient": 0.38, "gradient-x-input": 0.42},
                       {**SSIMS, "lrp-epsilon": 0.9})
-    row = _row(tmp_path, single, multilabel)
+    row = _row(tmp_path, single, multilabel, TOY)
+    # the digits are no evidence for the ImageNet claim itself
+    assert _row(tmp_path, single, multilabel)["verdict"] == "not testable here"
     taus = _oracle_taus(single, multilabel)
     assert all(tau > 0 for tau in taus)
     assert row["verdict"] == "holds"
@@ -97,9 +101,9 @@ def test_orders_that_disagree_or_a_control_not_last_do_not_hold(tmp_path, change
 
 def test_one_run_alone_or_too_few_shared_methods_is_not_testable(tmp_path):
     single = _run("digits", AREAS, SSIMS)
-    assert _row(tmp_path, single, None)["verdict"] == "not testable here"
-    assert "lacks a multi-label run" in _row(tmp_path, single, None)["evidence"]
-    assert _row(tmp_path, None, single)["verdict"] == "not testable here"
+    assert _row(tmp_path, single, None, TOY)["verdict"] == "not testable here"
+    assert "lacks a multi-label run" in _row(tmp_path, single, None, TOY)["evidence"]
+    assert _row(tmp_path, None, single, TOY)["verdict"] == "not testable here"
     two = {m: AREAS[m] for m in METHODS[:2]}
-    few = _row(tmp_path, single, _run("digit-canvases", two, {m: SSIMS[m] for m in METHODS[:2]}))
+    few = _row(tmp_path, single, _run("digit-canvases", two, {m: SSIMS[m] for m in METHODS[:2]}), TOY)
     assert few["verdict"] == "not testable here" and "fewer than 3 methods" in few["evidence"]

@@ -26,3 +26,57 @@ def test_lite_evidence_rejects_a_bad_count_naming_it():
 
     with pytest.raises(ValueError, match="n must be"):
         lite_evidence(0)
+
+
+def _zeros(fractions):
+    import pandas as pd
+
+    return pd.DataFrame({"call": range(len(fractions)), "step": "depthwise", "zero_fraction": fractions})
+
+
+def test_relu6_analogue_rows_follow_their_stated_thresholds():
+    """Oracle: the rows' thresholds applied by hand to hand-made zero fractions (most of the calls >= 30%;
+    every call from the 11th on >= 20%)."""
+    from types import SimpleNamespace
+
+    from reports import claims
+
+    table = lambda tables: claims.claims_table(SimpleNamespace(  # noqa: E731
+        run=None, rewards_verdicts=None, lite_tables=tables)).set_index("claim")["verdict"]
+    most, later = claims.CLAIMS[10], claims.CLAIMS[11]
+    words = table({"relu6_zeros": _zeros([0.5] * 6 + [0.1] * 6)})  # 50%: not most; the 11th, 12th: 0.1
+    assert (words[most], words[later]) == ("does not hold", "does not hold")
+    words = table({"relu6_zeros": _zeros([0.1] * 5 + [0.5] * 7)})  # 7 of 12 >= 0.3; calls 11-12 >= 0.2
+    assert (words[most], words[later]) == ("holds", "holds")
+    assert table(None)[most] == "not testable here"
+
+
+def test_section_texts_state_the_numbers_of_their_tables():
+    """Oracle: the hand-made tables' own numbers, formatted as the texts state them."""
+    import pandas as pd
+
+    from reports.lite_section import _conservation_text, _zeros_text
+
+    conservation = pd.DataFrame({"rule": ["a", "b", "c"], "promises conservation": [True, True, False],
+                                 "median sum R / logit": [1.0, 0.9, 0.123456], "min": 0.0, "max": 2.0})
+    text = _conservation_text(conservation)
+    assert "1 of the 2 rules that promise it" in text and "(outside: b)" in text and "c 0.123" in text
+    zeros = _zeros([0.25, 0.75])
+    assert "depthwise (2 calls): mean 0.500, range 0.250-0.750" in _zeros_text(zeros)
+
+
+def test_report_profile_keeps_the_papers_settings_and_cuts_only_noise_injection():
+    """Oracle: the paper's settings (supplement A.1) as the profiles module states them."""
+    from empirical.run.profiles import PAPER_FAITHFULNESS, get_profile
+    from reports.lite_section import LITE_REPORT_REWARDS, report_profile
+
+    profile, full = report_profile(), get_profile("lite0")
+    assert profile.faithfulness == PAPER_FAITHFULNESS and profile.image_size == 224
+    assert profile.rewards == LITE_REPORT_REWARDS
+    assert dict(profile.__dict__, rewards=None) == dict(full.__dict__, rewards=None)
+
+
+def test_quick_banner_says_lite0_is_left_out():
+    from reports.build import quick_settings
+
+    assert quick_settings()["EfficientNet-Lite0"].startswith("left out")

@@ -116,8 +116,9 @@ def test_section_without_a_rewards_table_says_how_to_make_it(tmp_path):
     assert "python -m empirical rewards" in section.blocks[0].text
 
 
-def _run(tables):
-    return SimpleNamespace(table=lambda name: tables.get(name), path="x", experiments=())
+def _run(tables, dataset="imagenet"):
+    return SimpleNamespace(table=lambda name: tables.get(name), path="x", experiments=(),
+                           manifest={"dataset": {"name": dataset}})
 
 
 def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
@@ -137,8 +138,27 @@ def test_claims_ledger_verdicts_from_hand_made_tables(tmp_path):
     # the thesis needs the seed's MPRT measures (second-moment); one image cannot tell LRP from gradient
     assert list(words) == ["not testable here", "does not hold", "not testable here", "not testable here",
                             "holds", "not testable here", "cannot tell", "not testable here",
+                            "not testable here", "not testable here", "not testable here",
                             "not testable here", "not testable here"]
     assert len(words) == len(claims.CLAIMS)
+
+
+def test_a_digits_run_is_no_evidence_for_an_imagenet_claim(tmp_path):
+    """Oracle: the ledger's rule: the ImageNet claims read only an ImageNet network's run; the same tables
+    under the digits' dataset name leave every one of them not testable, and the named networks' rows say
+    which weights they need."""
+    randomization = pd.DataFrame({"model": "demo", "method": ["gradient", "gradient-mean"], "step": 3,
+                                  "image": 0, "measure": "mse", "normalization": "second-moment",
+                                  "value": [1.95, 1.95]})
+    context = SimpleNamespace(run=_run({"randomization.csv": randomization}, "digits"), rewards_verdicts=None,
+                              out=tmp_path)
+    table = claims.claims_table(context).set_index("claim")
+    assert (table.loc[list(claims.IMAGENET_CLAIMS), "verdict"] == "not testable here").all()
+    assert "no evidence for an ImageNet claim" in table.loc[claims.CLAIMS[1], "evidence"]
+    assert table.loc[claims.CLAIMS[2], "evidence"].startswith(claims.NEEDS_WEIGHTS)
+    imagenet = claims.claims_table(SimpleNamespace(run=_run({"randomization.csv": randomization}),
+                                                   rewards_verdicts=None, out=tmp_path))
+    assert imagenet.set_index("claim").loc[claims.CLAIMS[1], "verdict"] == "holds"
 
 
 def _verdict_table(randomisation: dict, faithfulness: dict, methods=("gradient", "gradient-x-input",
