@@ -12,7 +12,6 @@ anew, never reused, and the tables hold only chunks of this run's inputs.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from empirical.run.multilabel_inputs import check_finetune_settings, prepare, re
 from empirical.run.photographs import TRUE_CLASSES
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
+from empirical.run.resume import check_resume
 from empirical.run.streaming import TensorStream, check_workers, open_images
 
 __all__ = ["run"]
@@ -120,30 +120,6 @@ def _weights_record(name: str, argument, out: Path) -> dict | str:
     return {"path": relative_to_run(path, out), "sha256": weights_checksum(path)}
 
 
-def _check_resume(out: Path, fingerprint: dict) -> None:
-    """Refuse to mix chunks of runs with different settings in one ``out`` folder."""
-    path = out / "chunks" / "settings.json"
-    if path.is_file():
-        try:
-            earlier = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            earlier = error
-        if not isinstance(earlier, dict):
-            problem = earlier if isinstance(earlier, Exception) else f"a JSON {type(earlier).__name__}"
-            raise ValueError(f"the saved settings {path} of the run in --out {out} are damaged ({problem}), "
-                             "so its finished chunks cannot be checked against this run; use another --out, "
-                             "or delete its chunks/ folder to start afresh")
-        differing = {key: (earlier.get(key), value) for key, value in fingerprint.items()
-                     if earlier.get(key) != value}
-        if differing:
-            detail = "; ".join(f"{k}: {a!r} before, {b!r} now" for k, (a, b) in differing.items())
-            raise ValueError(f"{out} holds finished chunks of a run with other settings ({detail}); "
-                             "use another --out, or delete its chunks/ folder to start afresh")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fingerprint, indent=2, default=str) + "\n")
-
-
 def _check_labels(image_set, model_names) -> None:
     """One ValueError, before any work, when a label is no class of a network (``OUTPUT_CLASSES``)."""
     if image_set.labels is None or len(image_set) == 0:
@@ -224,7 +200,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
         if spec.multilabel:
             if shard.is_main:
                 out.mkdir(parents=True, exist_ok=True)
-                _check_resume(out, fingerprint)
+                check_resume(out, fingerprint)
             shard.barrier()  # rank 0 fine-tunes (or finds the cached network); the others then load it
             multilabel = _prepared_multilabel(spec, shard, out=out, models=model_names, images=count,
                                               data=data, weights=arguments, device=device, seed=int(seed),
@@ -239,10 +215,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             _check_labels(image_set, model_names)
         if shard.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            _check_resume(out, fingerprint)
+            check_resume(out, fingerprint)
         shard.barrier()
         if not shard.is_main:  # a refused resume stops rank 0 with the message; the others stop here
-            _check_resume(out, fingerprint)
+            check_resume(out, fingerprint)
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
         accuracy = {}  # model -> top1, top5 over the labelled images
