@@ -25,13 +25,10 @@ from empirical._checks import MAX_SEED, positive_int
 from empirical._checks import device as checked_device
 from empirical.attribution import LRP_METHODS, method_settings
 from empirical.experiments._common import known_methods
-from empirical.experiments.activations import run_activations
-from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
-from empirical.experiments.randomization import run_randomization
-from empirical.experiments.rewards import run_rewards
+from empirical.experiments.faithfulness import faithfulness_area
 from empirical.measures.accuracy import top_accuracies
-from empirical.models import find_weights, load_model, weights_checksum
-from empirical.run.choices import write_choices
+from empirical.models import NETWORKS, find_weights, load_model, weights_checksum
+from empirical.run.choices import EXPERIMENT_FUNCTIONS, write_choices
 from empirical.run.distributed import shard_from_environment
 from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
 from empirical.run.photographs import TRUE_CLASSES
@@ -42,18 +39,11 @@ from empirical.run.streaming import TensorStream, check_workers, open_images
 
 __all__ = ["run"]
 
-_EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run_faithfulness,
-                         "faithfulness_lerf": run_faithfulness, "activations": run_activations,
-                         "rewards": run_rewards}
 #: the experiments that explain: they take the profile's method options (``attribution_options``)
 _EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
 # the settings a resumed run must agree on (refused otherwise); what the chunks were computed from (image
 # content, weights) is fingerprinted chunk by chunk, so a changed file under the same path is recomputed
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
-#: classes of each network's output; the ImageNet networks are built with torchvision's and
-#: efficientnet-pytorch's 1000-class heads
-OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10,
-                  **{f"efficientnet-lite{k}": 1000 for k in range(5)}}
 
 
 def _experiments(experiments) -> list[str]:
@@ -121,12 +111,12 @@ def _weights_record(name: str, argument, out: Path) -> dict | str:
 
 
 def _check_labels(image_set, model_names) -> None:
-    """One ValueError, before any work, when a label is no class of a network (``OUTPUT_CLASSES``)."""
+    """One ValueError, before any work, when a label is no class of a network (``NETWORKS[name].classes``)."""
     if image_set.labels is None or len(image_set) == 0:
         return
     labels = image_set.labels.tolist()
     for name in model_names:
-        classes = OUTPUT_CLASSES[name]
+        classes = NETWORKS[name].classes
         bad = next((k for k, label in enumerate(labels) if not 0 <= label < classes), None)
         if bad is not None:
             raise ValueError(f"label {labels[bad]} of image {image_set.names[bad]!r} in {image_set.source} "
@@ -242,7 +232,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                     accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device,
                                                                             only=only)
                 for experiment in chosen:
-                    tables[experiment][name] = _EXPERIMENT_FUNCTIONS[experiment](
+                    tables[experiment][name] = EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
                         store=ChunkStore(out, experiment),
                         methods=method_names, batch_size=batch, shard=shard,
