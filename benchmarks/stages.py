@@ -84,7 +84,7 @@ def _randomisation_stage(all_measures: bool) -> Stage:
         import copy
 
         model, images, targets = workload.model, workload.images, workload.targets
-        schedule = randomization.top_down_schedule(model, models.architecture_of(model))
+        schedule = randomization.block_rule_schedule(model, models.architecture_of(model))
         step = min(2, len(schedule))  # the first step past the classifier: a block of convolutions
         randomised = copy.deepcopy(model)
         fresh = {key: value.to(workload.device) for key, value in

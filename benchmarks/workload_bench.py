@@ -121,10 +121,10 @@ def floor_seconds(profile, name: str, unit: dict, *, steps: int) -> dict:
 
 
 def _schedule_length(name: str) -> int:
-    from empirical.experiments.randomization import top_down_schedule
+    from empirical.experiments.randomization import block_rule_schedule
     from empirical.models import build_model
 
-    return len(top_down_schedule(build_model(name), name))
+    return len(block_rule_schedule(build_model(name), name))
 
 
 def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: int | None = None,

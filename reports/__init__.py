@@ -4,10 +4,9 @@
 ``report.md``, ``figures/`` and ``tables/`` under ``out``; see docs/results-format.md for the layout.
 """
 
-# python -m reports: thread counts from the CPUs this process may use, passive OpenMP waiting (before torch)
-from empirical.run.threads import configure_threads_for_command
-
-configure_threads_for_command()
+# python -m reports: importing empirical first sets thread counts from the CPUs this process may use and
+# passive OpenMP waiting, before numpy and torch load
+import empirical  # noqa: F401, I001
 
 from reports.build import build_report  # noqa: E402
 from reports.inputs import ReportInputError  # noqa: E402

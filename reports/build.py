@@ -27,10 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from empirical._checks import MAX_SEED
-from empirical.run import runner
-from empirical.run.profiles import get_profile
-from empirical.run.results import EXPERIMENTS
+from empirical import results
+from empirical.results import EXPERIMENTS, MAX_SEED
 from reports import inputs, render, sections, summary
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun, ReportInputError, SimulationResult
 from reports.lite_section import LITE_REPORT_SETTINGS, obtain_lite
@@ -210,7 +208,7 @@ class _stage:
 def quick_settings() -> dict:
     """What ``--quick`` reduces, for the banner of every page of a quick report (read from the settings
     themselves, so that the banner cannot drift from them)."""
-    from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
+    from empirical.results import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
     from reports.multilabel import _QUICK
 
     quick, full = QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
@@ -252,9 +250,9 @@ def obtain_empirical(context: Context, source: Path | None, *, profile="demo",
     finished, stage_s, profile = [], {}, getattr(profile, "name", profile)
     for experiment in EXPERIMENTS:  # one at a time, so that one failing experiment costs only its sections
         started = time.perf_counter()
-        earlier = _chunk_count(target, experiment)
+        earlier = results.finished_chunks(target, [experiment])
         try:
-            runner.run([experiment], **options)
+            results.run([experiment], **options)
         except ValueError:
             raise  # bad settings: the user's to fix, with the runner's message
         except OSError as error:
@@ -267,7 +265,7 @@ def obtain_empirical(context: Context, source: Path | None, *, profile="demo",
             continue
         finished.append(experiment)
         stage_s[experiment] = time.perf_counter() - started
-        now = _chunk_count(target, experiment)
+        now = results.finished_chunks(target, [experiment])
         if earlier and now == earlier:
             context.reused.append(f"empirical {profile} {experiment}: all {now} finished chunks of an "
                                   f"earlier build ({stage_s[experiment]:.1f} s to collect them)")
@@ -278,15 +276,10 @@ def obtain_empirical(context: Context, source: Path | None, *, profile="demo",
         return None
     if len(finished) > 1:  # resumes from the finished chunks: one manifest and table set for them all
         started = time.perf_counter()
-        runner.run(finished, **options)
+        results.run(finished, **options)
         stage_s["tables and manifest of all experiments"] = time.perf_counter() - started
     record_stage_times(target / "manifest.json", stage_s)
     return inputs.load_empirical(target)
-
-
-def _chunk_count(run: Path, experiment: str) -> int:
-    folder = run / "chunks" / experiment
-    return sum(1 for _ in folder.glob("*.csv")) if folder.is_dir() else 0
 
 
 def record_stage_times(manifest_path: Path, stage_s: dict[str, float]) -> None:
@@ -307,20 +300,11 @@ def record_stage_times(manifest_path: Path, stage_s: dict[str, float]) -> None:
 def _discard_other_settings(context: Context, target: Path, options: dict) -> None:
     # OUT/empirical belongs to the report: chunks left by a run with another seed or image count (a --quick
     # look before the full run) are superseded, not resumed; the empirical runner would refuse to mix them.
-    settings = target / "chunks" / "settings.json"
-    if not settings.is_file():
-        return
-    try:
-        earlier = json.loads(settings.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        earlier = {}
-    if not isinstance(earlier, dict):  # damaged: superseded like any other settings
-        earlier = {}
     images = options.get("images")
     if images is None:
-        images = get_profile(options["profile"]).images
-    if earlier.get("seed") != context.seed or earlier.get("images") != images:
-        shutil.rmtree(target / "chunks")
+        images = results.default_images(options.get("profile", "demo"))
+    if results.superseded(target, seed=context.seed, images=images):  # damaged settings: superseded too
+        results.discard_resume_state(target)
         context.computed.append("discarded OUT/empirical/chunks of an earlier run with other settings")
 
 

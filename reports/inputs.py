@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from empirical.run.results import (
+from empirical.results import (
     CORE_EXPERIMENTS,
     EXPERIMENT_TABLES,
     EXPERIMENTS,

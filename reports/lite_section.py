@@ -41,7 +41,7 @@ LITE_REPORT_REWARDS = {"base_methods": ("gradient", "epsilon-plus-flat", "random
 
 def report_profile():
     """The lite0 profile with the report's noise-injection cut (``LITE_REPORT_REWARDS``)."""
-    from empirical.run.profiles import get_profile
+    from empirical.results import get_profile
 
     return dataclasses.replace(get_profile("lite0"), rewards=dict(LITE_REPORT_REWARDS))
 
@@ -89,7 +89,7 @@ def obtain_lite(context, source, obtain_empirical):
 
 def _name_photographs(path) -> None:
     """Write the names of the photographs the run used into its manifest (``photographs``)."""
-    from empirical.run.photographs import embedded_photographs
+    from empirical.results import embedded_photographs
 
     manifest = json.loads(path.read_text(encoding="utf-8"))
     count = int((manifest.get("dataset") or {}).get("images") or 0)

@@ -8,19 +8,19 @@ sigmoid of the explained label, which is the network's highest predicted label, 
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 
-from empirical.measures.similarity import MPRT_NORMALIZATIONS
-from empirical.multilabel.demo import QUICK_DEMO_SETTINGS, REPORT_DEMO_SETTINGS
-from empirical.run import runner
-from empirical.run.multilabel_inputs import (
-    DEMO_FOLDER,
+from empirical import results
+from empirical.results import (
+    MPRT_NORMALIZATIONS,
+    QUICK_DEMO_SETTINGS,
+    REPORT_DEMO_SETTINGS,
+    RESUME_ENTRIES,
     check_finetune_settings,
     recorded_checkpoint,
     relative_to_run,
+    reusable_finetuning,
 )
 from reports import figures, inputs, stats
 from reports.inputs import WRITE_ERRNOS, EmpiricalRun
@@ -33,10 +33,11 @@ __all__ = ["DATASET_TITLES", "KEPT_EMPIRICAL", "MULTILABEL_EXPERIMENTS", "MULTIL
 
 DATASET_TITLES = {"digit-canvases": "the embedded multi-digit canvases (demo-multilabel)", "coco": "MSCOCO",
                   "voc": "PASCAL VOC"}
-#: the kept parts of a report's empirical folders: finished chunks (the demo's, the multi-label run's and
-#: EfficientNet-Lite0's) and the multi-label demo's fine-tuning
-KEPT_EMPIRICAL = {"empirical": ("chunks",), "empirical-multilabel": ("chunks", DEMO_FOLDER),
-                  "empirical-lite0": ("chunks",)}
+#: the kept parts of a report's empirical folders (the demo's, the multi-label run's and
+#: EfficientNet-Lite0's): their resume state (finished chunks, the multi-label demo's fine-tuning), from
+#: which the next build resumes
+KEPT_EMPIRICAL = {"empirical": RESUME_ENTRIES, "empirical-multilabel": RESUME_ENTRIES,
+                  "empirical-lite0": RESUME_ENTRIES}
 #: the multi-label section's demo run: held-out canvases and methods (the fine-tuning: REPORT_DEMO_SETTINGS)
 MULTILABEL_IMAGES = 16
 MULTILABEL_METHODS = ("gradient", "lrp-epsilon", "epsilon-plus-flat", "random-uniform")
@@ -135,37 +136,17 @@ def _faithfulness(table, patch_size, path):
 def keep_multilabel_cache(earlier: Path, staging: Path) -> None:
     """Copy the finished chunks and the fine-tuned demo of an earlier report's multi-label run into the
     staging folder (unless an interrupted build left them there), so that the report does not refit."""
-    for name in KEPT_EMPIRICAL["empirical-multilabel"]:
-        if (earlier / name).is_dir() and not (staging / name).exists():
-            shutil.copytree(earlier / name, staging / name)
-
-
-def reusable_finetuning(folder: Path, *, seed: int, settings: dict) -> Path | None:
-    """The fine-tuned demo of the multi-label run in ``folder`` (``DEMO_FOLDER``) when its fingerprint matches
-    this report's: the fine-tuning ``settings`` and the ``seed`` recorded in the run's manifest, and its
-    ``best.pt`` present. Returns the demo folder, else None."""
-    demo = Path(folder) / DEMO_FOLDER
-    try:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    record = manifest.get("finetune") if isinstance(manifest, dict) else None
-    if not isinstance(record, dict) or record.get("settings") != settings or manifest.get("seed") != seed:
-        return None
-    checkpoint = recorded_checkpoint(record, folder)
-    return demo if checkpoint is not None and checkpoint.is_file() and demo.is_dir() else None
+    results.copy_resume_state(earlier, staging)
 
 
 def _reuse_finetuning(context, target: Path, settings: dict) -> None:
-    """Copy a matching fine-tuned demo (:func:`reusable_finetuning`) from beside the ``--from`` run into
-    ``target``, so that the report does not refit it; says so in the provenance."""
-    if (target / DEMO_FOLDER).exists() or context.source is None:
+    """Copy a matching fine-tuned demo (``empirical.results.reusable_finetuning``) from beside the ``--from``
+    run into ``target``, so that the report does not refit it; says so in the provenance."""
+    if context.source is None:
         return
     source = Path(context.source)
     for folder in (source / "empirical-multilabel", source.parent / "empirical-multilabel", source):
-        demo = reusable_finetuning(folder, seed=context.seed, settings=settings)
-        if demo is not None:
-            shutil.copytree(demo, target / DEMO_FOLDER)
+        if results.copy_finetuning(folder, target, seed=context.seed, settings=settings):
             context.reused.append(f"the fine-tuned multi-label demo network from {folder} (fingerprint: seed "
                                   "and fine-tuning settings match)")
             return
@@ -187,27 +168,20 @@ def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
                    images=_QUICK[0] if context.quick else MULTILABEL_IMAGES,
                    methods=list(_QUICK[1] if context.quick else MULTILABEL_METHODS),
                    finetune_settings=QUICK_DEMO_SETTINGS if context.quick else REPORT_DEMO_SETTINGS)
-    settings = target / "chunks" / "settings.json"
-    try:
-        earlier = json.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        earlier = {}
     wanted = {key: options[key] for key in ("seed", "images", "finetune_settings")}
-    if earlier is not None and (not isinstance(earlier, dict)
-                                or any(earlier.get(key) != value for key, value in wanted.items())):
-        for name in KEPT_EMPIRICAL["empirical-multilabel"]:  # another seed or size: superseded, not resumed
-            _remove(target / name)
+    if results.superseded(target, **wanted):  # another seed or size: superseded, not resumed
+        results.discard_resume_state(target)
         context.computed.append("discarded OUT/empirical-multilabel of an earlier run with other settings")
-    had_finetuning = (target / DEMO_FOLDER / "finetune" / "best.pt").is_file()
+    had_finetuning = results.has_finetuned_demo(target)
     if not had_finetuning:
         target.mkdir(parents=True, exist_ok=True)
         _reuse_finetuning(context, target, check_finetune_settings(options["finetune_settings"]))
     elif not any("multi-label demo network" in entry for entry in context.reused):
         context.reused.append("the fine-tuned multi-label demo network of the earlier report in OUT")
-    earlier_chunks = _chunk_count(target)
+    earlier_chunks = results.finished_chunks(target, MULTILABEL_EXPERIMENTS)
     started = time.perf_counter()
     try:
-        runner.run(list(MULTILABEL_EXPERIMENTS), **options)
+        results.run(list(MULTILABEL_EXPERIMENTS), **options)
     except ValueError:
         raise  # bad settings: the user's to fix, with the runner's message
     except OSError as error:
@@ -218,7 +192,8 @@ def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
     except Exception as error:
         context.missing.append(f"the multi-label demo run failed: {error!r}")
         return None
-    seconds, chunks = time.perf_counter() - started, _chunk_count(target)
+    seconds = time.perf_counter() - started
+    chunks = results.finished_chunks(target, MULTILABEL_EXPERIMENTS)
     name = "empirical demo-multilabel " + " and ".join(MULTILABEL_EXPERIMENTS)
     if had_finetuning and earlier_chunks and chunks == earlier_chunks:
         context.reused.append(f"{name}: all {chunks} finished chunks of an earlier build ({seconds:.1f} s to "
@@ -229,16 +204,3 @@ def obtain_multilabel(context, source: Path | None) -> EmpiricalRun | None:
         partly = f", {earlier_chunks} of {chunks} chunks reused" if earlier_chunks else ""
         context.computed.append(f"{name} ({seconds:.1f} s, {finetuning}{partly})")
     return inputs.load_empirical(target)
-
-
-def _chunk_count(run: Path) -> int:
-    """The finished chunks of the multi-label experiments under ``run``."""
-    return sum(len(list((run / "chunks" / name).glob("*.csv"))) for name in MULTILABEL_EXPERIMENTS
-               if (run / "chunks" / name).is_dir())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from empirical.models.specs import NETWORKS
+from empirical.results import NETWORKS
 from simulations.cauchy_overtake import overtake_on_activations
 
 TABLE = "overtaking_real_activations"

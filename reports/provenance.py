@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.run.results import package_versions
+from empirical.results import package_versions
 from reports.render import Note, Paragraph, Section, Table
 
 #: stands for the report's run time in the page until it is known (reports.build replaces it)

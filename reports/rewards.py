@@ -22,8 +22,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
 
-from empirical.experiments.noisy import DEFAULT_LEVELS
-from empirical.experiments.rewards import TEST_DIRECTIONS
+from empirical.results import DEFAULT_LEVELS, TEST_DIRECTIONS
 from reports import figures, ranking
 from reports.render import Figure, Note, Paragraph, Section, Table
 

@@ -10,7 +10,7 @@ import shutil
 
 import pandas as pd
 
-from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
+from empirical.results import MEASURES, MPRT_NORMALIZATIONS
 from reports import claims, evidence, figures, overtaking, rewards, stats, symmetric, theorems
 from reports.lite_section import lite_sections
 from reports.provenance import provenance_section

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from empirical.results import copy_resume_state
 from reports.inputs import ReportInputError
 from reports.multilabel import KEPT_EMPIRICAL
 
@@ -28,12 +29,10 @@ def prepare_staging(out: Path, *, keep_chunks_of: Path | None) -> Path:
     or else (``keep_chunks_of``) a copy of the earlier report's chunks, so that the demo run resumes."""
     staging = staging_folder(out)
     discard_staging(staging)
-    chunks = staging / "empirical" / "chunks"
-    if keep_chunks_of is not None and not chunks.exists() and (keep_chunks_of / "chunks").is_dir():
-        shutil.copytree(keep_chunks_of / "chunks", chunks)
-    lite = keep_chunks_of.parent / "empirical-lite0" / "chunks" if keep_chunks_of is not None else None
-    if lite is not None and lite.is_dir() and not (staging / "empirical-lite0" / "chunks").exists():
-        shutil.copytree(lite, staging / "empirical-lite0" / "chunks")  # the Lite0 run resumes too
+    if keep_chunks_of is not None:
+        copy_resume_state(keep_chunks_of, staging / "empirical")
+        # the Lite0 run resumes too
+        copy_resume_state(keep_chunks_of.parent / "empirical-lite0", staging / "empirical-lite0")
     staging.mkdir(parents=True, exist_ok=True)
     return staging
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from empirical.experiments.faithfulness import order_gap, relative_to_control
+from empirical.results import order_gap, relative_to_control
 from reports import figures, stats
 from reports.render import Figure, Note, Paragraph, Table
 

@@ -224,3 +224,91 @@ def test_no_module_getattr():
     found = sorted(name for name, tree in _trees().items() for node in tree.body
                    if isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
     assert found == []
+
+
+#: the public interface of ``empirical``: the names of ``empirical.__all__`` and of the documented results
+#: module ``empirical.results`` (its ``__all__``); every other module of empirical is internal to it
+PUBLIC_EMPIRICAL = {"empirical": "empirical/__init__.py", "empirical.results": "empirical/results.py"}
+
+
+def _declared_all(path: Path) -> set[str]:
+    """The names of the ``__all__`` list assigned at the top level of the module at ``path``."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def _public_empirical() -> dict[str, set[str]]:
+    """{public module: its public names}; the package's names include its public submodule ``results``."""
+    public = {module: _declared_all(ROOT / path) for module, path in PUBLIC_EMPIRICAL.items()}
+    public["empirical"] |= {name.rpartition(".")[2] for name in public if name != "empirical"}
+    return public
+
+
+def private_uses(tree: ast.Module, public: dict[str, set[str]]) -> list[str]:
+    """Every use of ``empirical`` outside ``public`` ({module: names}) in ``tree``: imports of another module
+    of empirical or of a name not in its module's list, and attributes of an imported public module that are
+    not in its list (``empirical._checks``, ``results.ChunkStore``). Each as 'line N: what'."""
+    bound, found = {}, []  # local name -> the public module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] != "empirical":
+                    continue
+                if alias.name not in public:
+                    found.append(f"line {node.lineno}: import {alias.name}")
+                bound[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else "empirical"
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == \
+                "empirical":
+            for alias in node.names:
+                if node.module not in public or alias.name not in public[node.module]:
+                    found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+                elif f"{node.module}.{alias.name}" in public:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
+            module = bound[node.value.id]
+            if node.attr not in public[module]:
+                found.append(f"line {node.lineno}: {module}.{node.attr}")
+    return sorted(found)
+
+
+def chunk_paths(tree: ast.Module) -> list[str]:
+    """String constants in ``tree`` (docstrings aside) naming a part of a run folder's resume state: a
+    '/'-separated part ``chunks`` or ``settings.json``, as in ``run / "chunks"``. Each as 'line N: text'."""
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    return sorted(f"line {node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and id(node) not in docstrings and {"chunks", "settings.json"} & set(node.value.split("/")))
+
+
+def test_private_use_finder_against_hand_made_modules():
+    public = {"empirical": {"mprt", "results"}, "empirical.results": {"run", "MAX_SEED"}}
+    clean = ast.parse("import empirical\nimport empirical.results\nfrom empirical import mprt, results\n"
+                      "from empirical.results import MAX_SEED\nempirical.mprt\nresults.run\n")
+    assert private_uses(clean, public) == []
+    dirty = ast.parse("from empirical._checks import MAX_SEED\nimport empirical.run.runner\n"
+                      "from empirical.results import ChunkStore\nfrom empirical import results\n"
+                      "import empirical\nresults._store\nempirical._checks\n")
+    assert private_uses(dirty, public) == [
+        "line 1: from empirical._checks import MAX_SEED", "line 2: import empirical.run.runner",
+        "line 3: from empirical.results import ChunkStore", "line 6: empirical.results._store",
+        "line 7: empirical._checks"]
+    paths = ast.parse('"""Docstring about chunks/."""\nrun / "chunks" / name\nx = "a/chunks/settings.json"\n'
+                      'y = "the finished chunks"\n')
+    assert chunk_paths(paths) == ["line 2: 'chunks'", "line 3: 'a/chunks/settings.json'"]
+
+
+def test_reports_use_only_the_public_interface_of_empirical():
+    public = _public_empirical()
+    assert {"run", "EXPERIMENTS", "MAX_SEED"} <= public["empirical.results"]  # the lists were really read
+    wrong = sorted(f"{_sources()[name].relative_to(ROOT)} {use}" for name, tree in _trees().items()
+                   if name.split(".")[0] == "reports" for use in private_uses(tree, public))
+    assert wrong == []
+
+
+def test_reports_build_no_paths_into_the_resume_state_of_a_run():
+    wrong = sorted(f"{_sources()[name].relative_to(ROOT)} {use}" for name, tree in _trees().items()
+                   if name.split(".")[0] == "reports" for use in chunk_paths(tree))
+    assert wrong == []

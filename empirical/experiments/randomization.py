@@ -1,7 +1,7 @@
 """Top-down model randomisation (seed sections A.1 and H).
 
 Three layers, kept apart: *schedules* say which modules are re-initialised at each step
-(``top_down_schedule`` follows the seed's rule per architecture, ``per_layer_schedule`` the
+(``block_rule_schedule`` follows the seed's rule per architecture, ``per_layer_schedule`` the
 one-module-a-step order of Quantus's MPRT); *re-initialisation* draws new weights on a copy, from a
 ``torch.Generator`` seeded by (seed, step), so step k's weights never depend on how the images were
 chunked; ``run_randomization`` wires both to the attribution methods and the similarity measures and
@@ -31,10 +31,10 @@ from empirical.experiments._common import (
 )
 from empirical.experiments.schedules import (
     SCHEDULES,
+    block_rule_schedule,
     boundary_count,
     per_layer_schedule,
     schedule_steps,
-    top_down_schedule,
 )
 from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
@@ -45,13 +45,13 @@ from empirical.run.streaming import ImageStream, as_stream
 
 __all__ = [
     "SCHEDULES",
+    "block_rule_schedule",
     "boundary_count",
     "per_layer_schedule",
     "randomised_copy",
     "reinitialise_",
     "run_randomization",
     "step_state",
-    "top_down_schedule",
 ]
 
 # map pairs scored in one call: 1024 224x224 pairs hold ~2 GB of float64 intermediates in SSIM

@@ -4,7 +4,7 @@ For every base method M and noise level s, the map M + s RMS(M) Z (``empirical.e
 N(0, 1) a pixel, a fresh Z for every map) is scored by
 
 - MPRT (seed A.1, H): the original model's noisy map against the fully randomised model's (the seed's
-  top-down schedule, every step), by SSIM (Theorem 1), Spearman (Theorem 3) and MSE (Theorem 4), after the
+  block schedule, every step), by SSIM (Theorem 1), Spearman (Theorem 3) and MSE (Theorem 4), after the
   second-moment and the max-abs normalisation (eq. 11); lower similarity (higher MSE) passes;
 - sMPRT and eMPRT (Hedström et al. 2023; ``empirical.measures.mprt_variants``) on the same two models;
 - MoRF and LeRF areas (seed A.1; ``empirical.experiments.faithfulness``) and their gap LeRF - MoRF.

@@ -11,7 +11,9 @@ Every schedule is a list of steps, each a list of module names; the steps are ap
 - ``"bottom-up"``: the per-layer steps in the opposite order, input first (Quantus's default for sMPRT and
   eMPRT).
 
-Both ``"blocks"`` and ``"per-layer"`` are top-down: they start at the output.
+Both ``"blocks"`` and ``"per-layer"`` are top-down: they start at the output. "Top-down" names that order
+only, never one schedule: the block schedule is ``block_schedule`` (``block_rule_schedule`` for a built-in
+network's ``BlockRule``), the per-layer one ``per_layer_schedule``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from torch import nn
 
 from empirical.models import NETWORKS, NetworkSpec, network_spec
 
-__all__ = ["SCHEDULES", "block_schedule", "boundary_count", "bottom_up_schedule", "per_layer_schedule",
-           "schedule_steps", "top_down_schedule"]
+__all__ = ["SCHEDULES", "block_rule_schedule", "block_schedule", "boundary_count", "bottom_up_schedule",
+           "per_layer_schedule", "schedule_steps"]
 
 #: the schedules of model randomisation (module docstring)
 SCHEDULES = ("blocks", "per-layer", "bottom-up")
@@ -47,8 +49,9 @@ def _spec(model: nn.Module, spec) -> NetworkSpec:
     raise ValueError(f"spec must be a NetworkSpec, a built-in network name or None, got {spec!r}")
 
 
-def top_down_schedule(model: nn.Module, arch) -> list[list[str]]:
-    """The supplement's top-down block schedule (A.1) of a built-in network by its ``BlockRule``.
+def block_rule_schedule(model: nn.Module, arch) -> list[list[str]]:
+    """The block schedule (supplement A.1; top-down: the classifier first) of a built-in network by its
+    ``BlockRule``.
 
     ``arch``: a name of ``NETWORKS`` or a ``NetworkSpec`` with a ``block_rule``. Step 1 is the classifier;
     each further step takes every parametrised module, walking backwards in registration order, down to and
@@ -89,12 +92,12 @@ def top_down_schedule(model: nn.Module, arch) -> list[list[str]]:
 def block_schedule(model: nn.Module, spec=None) -> list[list[str]]:
     """The block schedule of any network: ``spec.blocks`` (module-name prefixes, in either order) give one
     step each, output side first, holding every parametrised module at or under that prefix; without
-    ``blocks`` the built-in ``BlockRule`` (``top_down_schedule``). Modules under no prefix are never
+    ``blocks`` the built-in ``BlockRule`` (``block_rule_schedule``). Modules under no prefix are never
     re-initialised. Returns the list of steps; ValueError for a prefix that matches no parametrised module
     or for overlapping prefixes."""
     spec = _spec(model, spec)
     if spec.blocks is None:
-        return top_down_schedule(model, spec)
+        return block_rule_schedule(model, spec)
     names = _parametrised_modules(model)
     position = {name: k for k, name in enumerate(names)}
     steps = []

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from empirical.experiments._common import EstimatedBar
-from empirical.models import build_model, load_model
+from empirical.models import NETWORKS, build_model, load_model
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.dataset import MultiLabelDataset, input_geometry, random_horizontal_flip
 from empirical.run.results import FINETUNE_METRICS_COLUMNS
@@ -60,7 +60,8 @@ __all__ = [
 PAPER_EPOCHS = 20
 PAPER_BATCH_SIZE = 64
 PAPER_LEARNING_RATE = 1e-4
-CLASSIFIER_ATTRIBUTE = {"resnet50": "fc", "densenet121": "classifier", "efficientnet-b0": "_fc", "demo": "fc"}
+CLASSIFIER_ATTRIBUTE = {name: NETWORKS[name].classifier
+                        for name in ("resnet50", "densenet121", "efficientnet-b0", "demo")}
 _EPOCH_SEED_STRIDE = 1_000_003
 
 

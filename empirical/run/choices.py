@@ -17,17 +17,19 @@ from empirical.experiments import activations, faithfulness, randomization, rewa
 from empirical.experiments.noisy import parse_noisy_name
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 
-__all__ = ["choices_path", "experiment_choices", "write_choices"]
+__all__ = ["EXPERIMENT_FUNCTIONS", "choices_path", "experiment_choices", "write_choices"]
 
-_FUNCTIONS = {"randomization": randomization.run_randomization, "faithfulness": faithfulness.run_faithfulness,
-              "faithfulness_lerf": faithfulness.run_faithfulness, "activations": activations.run_activations,
-              "rewards": rewards.run_rewards}
+#: the kernel of each experiment (``EXPERIMENTS``): the runner calls it, and its defaults fill the choices
+EXPERIMENT_FUNCTIONS = {"randomization": randomization.run_randomization,
+                        "faithfulness": faithfulness.run_faithfulness,
+                        "faithfulness_lerf": faithfulness.run_faithfulness,
+                        "activations": activations.run_activations, "rewards": rewards.run_rewards}
 _OUTPUTS = {"softmax": "softmax probability of the explained class",
             "sigmoid": "sigmoid of the explained (highest predicted) label's logit"}
 
 
 def _defaults(experiment: str) -> dict:
-    signature = inspect.signature(_FUNCTIONS[experiment])
+    signature = inspect.signature(EXPERIMENT_FUNCTIONS[experiment])
     return {name: p.default for name, p in signature.parameters.items() if p.default is not inspect._empty}
 
 
@@ -39,8 +41,8 @@ def _noise_levels(methods) -> dict:
 def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
     """The choices of one experiment's table for one model: ``options`` (the run's keyword options of
     ``run_<experiment>``) over the function's defaults, in the vocabulary of the declared choices."""
-    if experiment not in _FUNCTIONS:
-        raise ValueError(f"experiment must be one of {tuple(_FUNCTIONS)}, got {experiment!r}")
+    if experiment not in EXPERIMENT_FUNCTIONS:
+        raise ValueError(f"experiment must be one of {tuple(EXPERIMENT_FUNCTIONS)}, got {experiment!r}")
     settings = {**_defaults(experiment), **dict(options)}
     noise = {"noise": "M+noise(s): s * RMS(map) * iid N(0, 1) a pixel, seeded by (seed, step, image)",
              "noise_level": _noise_levels(methods)}
@@ -77,9 +79,10 @@ def experiment_choices(experiment: str, options: dict, methods=()) -> dict:
                      "ssim_window": "uniform7 (7x7 uniform, sample covariance)"},
             "smprt": {"samples": settings["smprt_samples"], "noise_magnitude": settings["smprt_noise"],
                       "similarity": "spearman", "normalisation": "second-moment, then absolute value",
-                      "model_states": "original and fully randomised (top-down)"},
+                      "model_states": "original and fully randomised (every block step)"},
             "emprt": {"bins": settings["emprt_bins"], "bin_rule": "equal width between the map's min and max",
-                      "normalisation": None, "model_states": "original and fully randomised (top-down)"},
+                      "normalisation": None,
+                      "model_states": "original and fully randomised (every block step)"},
             "faithfulness": {"orders": ["morf", "lerf"], "patch_size": settings["patch_size"],
                              "blur_kernel": f"{settings['blur_kernel']}x{settings['blur_kernel']} box",
                              "steps": settings["steps"], "output": output},

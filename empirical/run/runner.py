@@ -12,7 +12,6 @@ anew, never reused, and the tables hold only chunks of this run's inputs.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,34 +25,25 @@ from empirical._checks import MAX_SEED, positive_int
 from empirical._checks import device as checked_device
 from empirical.attribution import LRP_METHODS, method_settings
 from empirical.experiments._common import known_methods
-from empirical.experiments.activations import run_activations
-from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
-from empirical.experiments.randomization import run_randomization
-from empirical.experiments.rewards import run_rewards
+from empirical.experiments.faithfulness import faithfulness_area
 from empirical.measures.accuracy import top_accuracies
-from empirical.models import find_weights, load_model, weights_checksum
-from empirical.run.choices import write_choices
+from empirical.models import NETWORKS, find_weights, load_model, weights_checksum
+from empirical.run.choices import EXPERIMENT_FUNCTIONS, write_choices
 from empirical.run.distributed import shard_from_environment
 from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
 from empirical.run.photographs import TRUE_CLASSES
 from empirical.run.profiles import get_profile, table_model_name
 from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
+from empirical.run.resume import check_resume
 from empirical.run.streaming import TensorStream, check_workers, open_images
 
 __all__ = ["run"]
 
-_EXPERIMENT_FUNCTIONS = {"randomization": run_randomization, "faithfulness": run_faithfulness,
-                         "faithfulness_lerf": run_faithfulness, "activations": run_activations,
-                         "rewards": run_rewards}
 #: the experiments that explain: they take the profile's method options (``attribution_options``)
 _EXPLAINING = ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
 # the settings a resumed run must agree on (refused otherwise); what the chunks were computed from (image
 # content, weights) is fingerprinted chunk by chunk, so a changed file under the same path is recomputed
 _FINGERPRINT = ("profile", "images", "data", "weights", "seed", "batch_size", "device")
-#: classes of each network's output; the ImageNet networks are built with torchvision's and
-#: efficientnet-pytorch's 1000-class heads
-OUTPUT_CLASSES = {"resnet50": 1000, "densenet121": 1000, "efficientnet-b0": 1000, "demo": 10,
-                  **{f"efficientnet-lite{k}": 1000 for k in range(5)}}
 
 
 def _experiments(experiments) -> list[str]:
@@ -120,37 +110,13 @@ def _weights_record(name: str, argument, out: Path) -> dict | str:
     return {"path": relative_to_run(path, out), "sha256": weights_checksum(path)}
 
 
-def _check_resume(out: Path, fingerprint: dict) -> None:
-    """Refuse to mix chunks of runs with different settings in one ``out`` folder."""
-    path = out / "chunks" / "settings.json"
-    if path.is_file():
-        try:
-            earlier = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            earlier = error
-        if not isinstance(earlier, dict):
-            problem = earlier if isinstance(earlier, Exception) else f"a JSON {type(earlier).__name__}"
-            raise ValueError(f"the saved settings {path} of the run in --out {out} are damaged ({problem}), "
-                             "so its finished chunks cannot be checked against this run; use another --out, "
-                             "or delete its chunks/ folder to start afresh")
-        differing = {key: (earlier.get(key), value) for key, value in fingerprint.items()
-                     if earlier.get(key) != value}
-        if differing:
-            detail = "; ".join(f"{k}: {a!r} before, {b!r} now" for k, (a, b) in differing.items())
-            raise ValueError(f"{out} holds finished chunks of a run with other settings ({detail}); "
-                             "use another --out, or delete its chunks/ folder to start afresh")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fingerprint, indent=2, default=str) + "\n")
-
-
 def _check_labels(image_set, model_names) -> None:
-    """One ValueError, before any work, when a label is no class of a network (``OUTPUT_CLASSES``)."""
+    """One ValueError, before any work, when a label is no class of a network (``NETWORKS[name].classes``)."""
     if image_set.labels is None or len(image_set) == 0:
         return
     labels = image_set.labels.tolist()
     for name in model_names:
-        classes = OUTPUT_CLASSES[name]
+        classes = NETWORKS[name].classes
         bad = next((k for k, label in enumerate(labels) if not 0 <= label < classes), None)
         if bad is not None:
             raise ValueError(f"label {labels[bad]} of image {image_set.names[bad]!r} in {image_set.source} "
@@ -224,7 +190,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
         if spec.multilabel:
             if shard.is_main:
                 out.mkdir(parents=True, exist_ok=True)
-                _check_resume(out, fingerprint)
+                check_resume(out, fingerprint)
             shard.barrier()  # rank 0 fine-tunes (or finds the cached network); the others then load it
             multilabel = _prepared_multilabel(spec, shard, out=out, models=model_names, images=count,
                                               data=data, weights=arguments, device=device, seed=int(seed),
@@ -239,10 +205,10 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
             _check_labels(image_set, model_names)
         if shard.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            _check_resume(out, fingerprint)
+            check_resume(out, fingerprint)
         shard.barrier()
         if not shard.is_main:  # a refused resume stops rank 0 with the message; the others stop here
-            _check_resume(out, fingerprint)
+            check_resume(out, fingerprint)
 
         weights_records, dataset = {}, image_set.describe() if image_set is not None else None
         accuracy = {}  # model -> top1, top5 over the labelled images
@@ -266,7 +232,7 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
                     accuracy[table_model_name(spec, name)] = top_accuracies(model, inputs, batch, device,
                                                                             only=only)
                 for experiment in chosen:
-                    tables[experiment][name] = _EXPERIMENT_FUNCTIONS[experiment](
+                    tables[experiment][name] = EXPERIMENT_FUNCTIONS[experiment](
                         model, inputs, None, model_name=table_model_name(spec, name),
                         store=ChunkStore(out, experiment),
                         methods=method_names, batch_size=batch, shard=shard,

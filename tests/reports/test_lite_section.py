@@ -1,4 +1,5 @@
-"""The EfficientNet-Lite0 section: its tables from the pretrained network on the embedded photographs."""
+"""The EfficientNet-Lite0 section: its tables from the pretrained network on the embedded photographs
+(``empirical.results.lite_evidence``, its argument checks in tests/empirical/run/test_lite_evidence.py)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,6 @@ def test_lite_section_holds_conservation_zeros_and_accuracy():
     assert zeros["zero_fraction"].between(0, 1).all()
     text = lite_markdown(tables)
     assert text.startswith("## EfficientNet-Lite0, pretrained, 3 photographs")
-
-
-def test_lite_evidence_rejects_a_bad_count_naming_it():
-    from reports.lite import lite_evidence
-
-    with pytest.raises(ValueError, match="n must be"):
-        lite_evidence(0)
 
 
 def _zeros(fractions):

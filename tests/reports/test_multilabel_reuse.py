@@ -64,7 +64,7 @@ def test_a_finetuned_demo_beside_the_from_run_is_copied_only_when_its_fingerprin
     source = _earlier_report(tmp_path / "earlier", seed=seed, settings=settings)
     context = _context(tmp_path, source)
     runner = _Runner(context)
-    monkeypatch.setattr(multilabel.runner, "run", runner.run)
+    monkeypatch.setattr(multilabel.results, "run", runner.run)
     assert multilabel.obtain_multilabel(context, None) is None  # the stand-in runner failed: section missing
     assert runner.calls == 1
     original = (tmp_path / "earlier" / "empirical-multilabel" / CHECKPOINT).read_bytes()
@@ -76,7 +76,7 @@ def test_no_multilabel_never_starts_the_multilabel_run(tmp_path, monkeypatch):
     settings = check_finetune_settings(REPORT_DEMO_SETTINGS)
     context = _context(tmp_path, _earlier_report(tmp_path / "earlier", seed=0, settings=settings), skip=True)
     runner = _Runner(context)
-    monkeypatch.setattr(multilabel.runner, "run", runner.run)
+    monkeypatch.setattr(multilabel.results, "run", runner.run)
     assert multilabel.obtain_multilabel(context, None) is None
     assert runner.calls == 0 and not (context.out / "empirical-multilabel").exists()
     notes = [block.text for block in multilabel.multilabel_section(context).blocks]

@@ -149,10 +149,10 @@ def _clocked_build(out: Path) -> dict:
     empirical runner on OUT/empirical: the oracle for the times the report records."""
     import time
 
-    from empirical.run import runner
+    from empirical import results
 
     clock = {"runner_s": 0.0, "runner_calls": 0}
-    real_run = runner.run
+    real_run = results.run
 
     def timed_run(*args, **kwargs):
         started = time.perf_counter()
@@ -164,7 +164,7 @@ def _clocked_build(out: Path) -> dict:
                 clock["runner_calls"] += 1
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "run", timed_run)
+        patch.setattr(results, "run", timed_run)
         started = time.perf_counter()
         build_report(out, quick=True, progress=False)
         clock["build_s"] = time.perf_counter() - started

@@ -76,7 +76,7 @@ def test_a_failing_experiment_costs_only_its_tables(tmp_path, results_writers, m
         (out / "manifest.json").write_text(json.dumps(manifest))
         return out
 
-    monkeypatch.setattr(build.runner, "run", fake_run)
+    monkeypatch.setattr(build.results, "run", fake_run)
     context = build.Context(out=tmp_path, seed=0, quick=True, progress=False)
     run = build.obtain_empirical(context, None)
     assert run.experiments == ("randomization", "faithfulness", "faithfulness_lerf", "rewards")
@@ -94,7 +94,7 @@ def test_bad_settings_stop_the_build_with_the_runners_message(tmp_path, monkeypa
     def fake_run(experiments, **options):
         raise ValueError("holds finished chunks of a run with other settings")
 
-    monkeypatch.setattr(build.runner, "run", fake_run)
+    monkeypatch.setattr(build.results, "run", fake_run)
     with pytest.raises(ValueError, match="other settings"):
         build.obtain_empirical(build.Context(out=tmp_path, seed=0, quick=True, progress=False), None)
 

@@ -12,7 +12,7 @@ import scipy.stats
 import torch
 
 from empirical.experiments import randomization
-from empirical.experiments.randomization import randomised_copy, run_randomization, top_down_schedule
+from empirical.experiments.randomization import block_rule_schedule, randomised_copy, run_randomization
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.models import build_model
 from empirical.run.results import RANDOMIZATION_COLUMNS, ChunkStore
@@ -71,7 +71,7 @@ def finished(demo, images, tmp_path_factory):
 
 def test_table_has_the_documented_columns_and_one_row_per_cell(finished, demo):
     table, _, _ = finished
-    schedule = top_down_schedule(demo, "demo")
+    schedule = block_rule_schedule(demo, "demo")
     assert list(table.columns) == list(RANDOMIZATION_COLUMNS)
     assert len(table) == len(schedule) * N_IMAGES * len(MEASURES) * len(MPRT_NORMALIZATIONS)
     cells = table.groupby(["step", "image", "measure", "normalization"]).size()
@@ -84,7 +84,7 @@ def test_table_has_the_documented_columns_and_one_row_per_cell(finished, demo):
 
 def test_values_against_scipy_spearman_and_numpy_mse_per_image(finished, demo, images):
     table, _, _ = finished
-    schedule = top_down_schedule(demo, "demo")
+    schedule = block_rule_schedule(demo, "demo")
     step, image = 3, 4
     target = demo(images[image:image + 1]).argmax(1)
     original = gradient(demo, images[image:image + 1], target)[0].double().numpy()
@@ -155,7 +155,7 @@ def test_resumes_from_finished_chunks_with_identical_bytes(finished, demo, image
     partial.directory.mkdir(parents=True)
     (partial.directory / f"{keys[0]}.csv").write_bytes((store.directory / f"{keys[0]}.csv").read_bytes())
     resumed, resumed_store = _run(demo, images, tmp_path)
-    steps = len(top_down_schedule(demo, "demo"))
+    steps = len(block_rule_schedule(demo, "demo"))
     assert len(calls) == (len(keys) - 1) * (1 + steps)  # the finished chunk is not recomputed
     for key in keys:
         resumed_bytes = (resumed_store.directory / f"{key}.csv").read_bytes()
@@ -208,7 +208,7 @@ def test_per_method_options_reach_the_method(demo, images, tmp_path):
     table, _ = _run(demo, images[:2], tmp_path, methods={"ig": "integrated-gradients"},
                     attribution_options=options)
     target = demo(images[:2]).argmax(1)
-    randomised = randomised_copy(demo, top_down_schedule(demo, "demo"), 1, seed=5).eval()
+    randomised = randomised_copy(demo, block_rule_schedule(demo, "demo"), 1, seed=5).eval()
     for steps, agrees in ((3, True), (1, False)):
         a = attribute(demo, images[:2], target, "integrated-gradients", steps=steps).double()
         b = attribute(randomised, images[:2], target, "integrated-gradients", steps=steps).double()

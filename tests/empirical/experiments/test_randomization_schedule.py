@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from empirical.experiments.randomization import (
+    block_rule_schedule,
     boundary_count,
     per_layer_schedule,
     randomised_copy,
     reinitialise_,
     step_state,
-    top_down_schedule,
 )
 from empirical.models import build_model
 
@@ -46,7 +46,7 @@ def _owning_parameters(model):
 @pytest.mark.parametrize(("arch", "steps", "boundaries"), [
     ("resnet50", 17, 16), ("densenet121", 21, 58), ("efficientnet-b0", 17, 16), ("demo", 7, 6)])
 def test_step_counts_follow_the_seed_rule(networks, arch, steps, boundaries):
-    schedule = top_down_schedule(_network(networks, arch), arch)
+    schedule = block_rule_schedule(_network(networks, arch), arch)
     assert len(schedule) == steps
     assert boundary_count(schedule, arch) == boundaries
 
@@ -96,7 +96,7 @@ LAST_STEPS = {
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_first_and_last_steps_against_names_written_by_hand(networks, arch):
-    schedule = top_down_schedule(_network(networks, arch), arch)
+    schedule = block_rule_schedule(_network(networks, arch), arch)
     assert schedule[:len(FIRST_STEPS[arch])] == FIRST_STEPS[arch]
     assert schedule[-1] == LAST_STEPS[arch]
 
@@ -106,7 +106,7 @@ def test_first_and_last_steps_against_names_written_by_hand(networks, arch):
     ("demo", ".conv1", 1)])
 def test_union_is_everything_down_to_the_last_boundary_once(networks, arch, suffix, every):
     model = _network(networks, arch)
-    schedule = top_down_schedule(model, arch)
+    schedule = block_rule_schedule(model, arch)
     flat = [name for step in schedule for name in step]
     assert len(flat) == len(set(flat)), "a module is re-initialised twice"
     forward = _owning_parameters(model)
@@ -133,13 +133,13 @@ def test_per_layer_schedule_against_quantus_module_criterion(networks, arch):
 def test_unknown_arch_and_missing_classifier_are_value_errors():
     model = build_model("demo")
     with pytest.raises(ValueError, match="arch must be one of"):
-        top_down_schedule(model, "resnet18")
+        block_rule_schedule(model, "resnet18")
     with pytest.raises(ValueError, match="arch must be one of"):
         boundary_count([["fc"]], "vgg")
     with pytest.raises(ValueError, match="classifier module '_fc'"):
-        top_down_schedule(model, "efficientnet-b0")
+        block_rule_schedule(model, "efficientnet-b0")
     with pytest.raises(ValueError, match=r"at least 16 '\*.conv1'"):
-        top_down_schedule(model, "resnet50")
+        block_rule_schedule(model, "resnet50")
 
 
 # --------------------------------------------------------------------------------------- re-initialisation
@@ -166,7 +166,7 @@ def _changed(before, after):
 def test_randomised_copy_changes_exactly_the_scheduled_modules_and_keeps_the_original():
     model = _trained_like(build_model("demo"))
     before = _snapshot(model)
-    schedule = top_down_schedule(model, "demo")
+    schedule = block_rule_schedule(model, "demo")
     for steps in (1, 3, len(schedule)):
         copy = randomised_copy(model, schedule, steps, seed=7)
         scheduled = {name for step in schedule[:steps] for name in step}
@@ -179,7 +179,7 @@ def test_randomised_copy_changes_exactly_the_scheduled_modules_and_keeps_the_ori
 
 def test_steps_are_cumulative_and_each_step_depends_only_on_seed_and_step():
     model = build_model("demo")
-    schedule = top_down_schedule(model, "demo")
+    schedule = block_rule_schedule(model, "demo")
     third = randomised_copy(model, schedule, 3, seed=11)
     second = randomised_copy(model, schedule, 2, seed=11)
     reinit_third_alone = step_state(model, schedule[2], seed=11, step=3)
@@ -234,7 +234,7 @@ def test_fan_out_mode_scales_by_output_channels(networks):
 
 def test_reinitialisation_bad_inputs_are_value_errors():
     model = build_model("demo")
-    schedule = top_down_schedule(model, "demo")
+    schedule = block_rule_schedule(model, "demo")
     with pytest.raises(ValueError, match="steps must be in 0..7"):
         reinitialise_(model, schedule, 8, seed=0)
     with pytest.raises(ValueError, match="mode must be"):

@@ -103,10 +103,10 @@ def test_unknown_lite_name_is_a_value_error_naming_it():
 
 
 def test_block_schedule_ends_each_step_at_a_depthwise_convolution():
-    from empirical.experiments.randomization import top_down_schedule
+    from empirical.experiments.randomization import block_rule_schedule
 
     model = build_lite("efficientnet-lite0")
-    schedule = top_down_schedule(model, "efficientnet-lite0")
+    schedule = block_rule_schedule(model, "efficientnet-lite0")
     assert schedule[0] == ["_fc"] and len(schedule) == 17
     assert all(step[-1].endswith("._depthwise_conv") for step in schedule[1:])
     assert schedule[-1][-1] == "_blocks.0._depthwise_conv"

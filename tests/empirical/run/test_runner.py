@@ -219,12 +219,22 @@ def test_a_label_outside_the_models_classes_stops_the_run_before_any_work(tmp_pa
 
 
 def test_output_classes_match_the_networks():
-    from empirical.models import build_model
-    from empirical.run.runner import OUTPUT_CLASSES
+    """The label check reads each network's classes from its spec row: every built-in network has them."""
+    from empirical.models import NETWORKS, build_model
 
-    assert build_model("demo", rng=0)(torch.zeros(1, 3, 32, 32)).shape == (1, OUTPUT_CLASSES["demo"])
-    assert set(OUTPUT_CLASSES) == {"resnet50", "densenet121", "efficientnet-b0", "demo",
-                                   *(f"efficientnet-lite{k}" for k in range(5))}
+    assert build_model("demo", rng=0)(torch.zeros(1, 3, 32, 32)).shape == (1, NETWORKS["demo"].classes)
+    assert set(NETWORKS) == {"resnet50", "densenet121", "efficientnet-b0", "demo",
+                             *(f"efficientnet-lite{k}" for k in range(5))}
+    assert {name: spec.classes for name, spec in NETWORKS.items()} == {
+        name: 10 if name == "demo" else 1000 for name in NETWORKS}
+
+
+def test_one_dispatch_table_serves_the_runner_and_the_choices():
+    from empirical.run import choices, runner
+    from empirical.run.results import EXPERIMENTS
+
+    assert runner.EXPERIMENT_FUNCTIONS is choices.EXPERIMENT_FUNCTIONS
+    assert tuple(choices.EXPERIMENT_FUNCTIONS) == EXPERIMENTS
 
 
 @pytest.mark.parametrize("content", ['{"profile": ', "[1, 2]", "\udcff"])
