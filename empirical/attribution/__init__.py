@@ -41,6 +41,7 @@ __all__ = [
     "BETA_FROM",
     "BUILTIN_METHODS",
     "CONSERVATION_BAND",
+    "ConservationWarning",
     "LRPNotSupportedError",
     "DenseNetCanonizer",
     "EfficientNetCanonizer",
@@ -242,6 +243,11 @@ def conservation_ratios(relevance: torch.Tensor, logit: torch.Tensor) -> torch.T
 CONSERVATION_BAND = (0.9, 1.1)
 
 
+class ConservationWarning(RuntimeWarning):
+    """LRP maps of a rule that promises conservation (supplement eq. 52) whose median sum(R) / logit lies
+    outside ``CONSERVATION_BAND``."""
+
+
 def _warn_unless_conserved(method, relevance, logit) -> None:
     if logit is None:
         return
@@ -252,7 +258,7 @@ def _warn_unless_conserved(method, relevance, logit) -> None:
             f"{method} handed a median {median:.3g} of the explained logit to the input over "
             f"{len(logit)} image(s), outside [{low}, {high}]: the maps do not conserve relevance. Small "
             "logits lose a share to the dense layers' epsilon (pass a smaller epsilon=); otherwise a part "
-            "of the network has no fitting rule", RuntimeWarning, stacklevel=4)
+            "of the network has no fitting rule", ConservationWarning, stacklevel=4)
 
 
 def _register_builtins() -> None:

@@ -19,17 +19,19 @@ theory.noise_injection's case (b) assumes. ``attribution_options`` of M apply to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from empirical.attribution import attribute, available_methods, method_definition
+from empirical.attribution import ConservationWarning, attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
 from empirical.run.fingerprints import fingerprint, labels_digest, weights_digest
 
@@ -237,3 +239,12 @@ class EstimatedBar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def conservation_unchecked():
+    """Silence the conservation warning for maps of a randomised network: its logits sit near 0, where no
+    LRP rule hands them on intact; the original model's maps stay checked."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConservationWarning)
+        yield

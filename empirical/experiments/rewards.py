@@ -28,6 +28,7 @@ import theory
 from empirical._checks import positive_int
 from empirical.experiments._common import (
     chunk_key,
+    conservation_unchecked,
     draw_generator,
     explain,
     explained_classes,
@@ -129,12 +130,14 @@ def _chunk_rows(model, randomised, x, targets, method, *, levels, seed, first_im
     draw_keys = {id(model): (seed, first_image, 0), id(randomised): (seed, first_image, last_step)}
     noisy = {level: _FreshNoise(method_of, level, seed=seed, draw_keys=draw_keys, first_image=first_image,
                                 clean=clean, batch=(x, targets)) for level in levels}
-    moments = _clean_pair_moments(noisy[levels[0]].clean_maps(model, x, targets),
-                                  noisy[levels[0]].clean_maps(randomised, x, targets))
+    clean_original = noisy[levels[0]].clean_maps(model, x, targets)  # checked; reused at every level
+    with conservation_unchecked():
+        moments = _clean_pair_moments(clean_original, noisy[levels[0]].clean_maps(randomised, x, targets))
     both = lambda m: [("all", randomised)]  # noqa: E731 (the two model states of sMPRT and eMPRT)
     for level in levels:
         explain_noisy = noisy[level]
-        reference, other = explain_noisy(model, x, targets), explain_noisy(randomised, x, targets)
+        with conservation_unchecked():
+            reference, other = explain_noisy(model, x, targets), explain_noisy(randomised, x, targets)
         for normalization in MPRT_NORMALIZATIONS:
             second = normalization == "second-moment"
             add(f"MPRT ssim ({normalization})", level,
@@ -145,13 +148,16 @@ def _chunk_rows(model, randomised, x, targets, method, *, levels, seed, first_im
             add(f"MPRT mse ({normalization})", level,
                 similarity.mse(reference, other, normalize=normalization),
                 theory.noise_injection.normalized_mse_noisy_pair(*moments, level) if second else None)
-        smooth = mprt_variants.smooth_mprt(model, x, targets, explain_noisy, randomisation=both,
-                                           layerwise=False, samples=options["smprt_samples"],
-                                           noise_magnitude=options["smprt_noise"], similarity="spearman",
-                                           rng=draw_generator((seed, first_image, last_step + 1)))
+        with conservation_unchecked():  # sMPRT's noisy inputs and eMPRT explain the randomised model too
+            smooth = mprt_variants.smooth_mprt(model, x, targets, explain_noisy, randomisation=both,
+                                               layerwise=False, samples=options["smprt_samples"],
+                                               noise_magnitude=options["smprt_noise"], similarity="spearman",
+                                               rng=draw_generator((seed, first_image, last_step + 1)))
         add("sMPRT (spearman)", level, smooth.last)
-        add("eMPRT", level, mprt_variants.efficient_mprt(model, x, targets, explain_noisy, randomisation=both,
-                                                         bins=options["emprt_bins"]).score)
+        with conservation_unchecked():
+            emprt = mprt_variants.efficient_mprt(model, x, targets, explain_noisy, randomisation=both,
+                                                 bins=options["emprt_bins"]).score
+        add("eMPRT", level, emprt)
         areas = _areas(model, x, targets, explain_noisy(model, x, targets), patch_size=options["patch_size"],
                        steps=options["steps"], blur_kernel=options["blur_kernel"], score=options["score"],
                        forward_batch_size=options["forward_batch_size"])
