@@ -11,8 +11,8 @@ def test_randomised_maps_silence_only_the_conservation_warning():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with conservation_unchecked():
-            warnings.warn("lost relevance", ConservationWarning)
-            warnings.warn("something else", RuntimeWarning)
-        warnings.warn("original model", ConservationWarning)
+            warnings.warn("lost relevance", ConservationWarning, stacklevel=2)
+            warnings.warn("something else", RuntimeWarning, stacklevel=2)
+        warnings.warn("original model", ConservationWarning, stacklevel=2)
     assert [str(w.message) for w in caught] == ["something else", "original model"]
     assert issubclass(ConservationWarning, RuntimeWarning)
