@@ -5,6 +5,10 @@
   explained logit (gradient-type maps; integrated gradients needs one of these per step);
 - ``zennit-epsilon-plus-flat``: a Zennit ``EpsilonPlusFlat`` attribution through
   ``zennit.attribution.Gradient`` with the model's standard canonizer (the LRP backend's own cost);
+- ``zennit-epsilon-alpha2-beta1-flat``: Zennit's ``EpsilonAlpha2Beta1Flat``, the floor of the rules that
+  weigh positive and negative contributions separately (alpha-beta, adaptive beta, eq. 1-2 and 52): they
+  need four modified convolutions per layer (x+ w+, x- w-, x+ w-, x- w+) where the z+ rule of
+  ``EpsilonPlusFlat`` needs two, so against that floor they could reach about half;
 - ``random-fill``: drawing one uniform (N, H, W) map (the random baseline needs no network at all).
 """
 
@@ -18,7 +22,8 @@ from torch import nn
 from benchmarks.timing import Timing, measure
 from benchmarks.workload import Workload
 
-FLOORS = ("forward", "forward+input-gradient", "zennit-epsilon-plus-flat", "random-fill")
+FLOORS = ("forward", "forward+input-gradient", "zennit-epsilon-plus-flat", "zennit-epsilon-alpha2-beta1-flat",
+          "random-fill")
 
 
 def forward_pass(workload: Workload) -> Callable[[], torch.Tensor]:
@@ -85,6 +90,12 @@ def zennit_epsilon_plus_flat(workload: Workload) -> Callable[[], torch.Tensor]:
     return zennit_attribution(workload, lambda canonizers: EpsilonPlusFlat(canonizers=canonizers))
 
 
+def zennit_epsilon_alpha2_beta1_flat(workload: Workload) -> Callable[[], torch.Tensor]:
+    from zennit.composites import EpsilonAlpha2Beta1Flat
+
+    return zennit_attribution(workload, lambda canonizers: EpsilonAlpha2Beta1Flat(canonizers=canonizers))
+
+
 def random_fill(workload: Workload) -> Callable[[], torch.Tensor]:
     n, _, height, width = workload.images.shape
     generator = torch.Generator(device=workload.device).manual_seed(0)
@@ -98,6 +109,7 @@ _FLOOR_BUILDERS = {
     "forward": forward_pass,
     "forward+input-gradient": input_gradient_pass,
     "zennit-epsilon-plus-flat": zennit_epsilon_plus_flat,
+    "zennit-epsilon-alpha2-beta1-flat": zennit_epsilon_alpha2_beta1_flat,
     "random-fill": random_fill,
 }
 

@@ -19,6 +19,9 @@ from empirical.experiments import faithfulness, randomization
 from empirical.measures import activations, similarity
 
 _GRADIENT_METHODS = ("gradient", "gradient-mean", "gradient-x-input", "guided-backprop")
+#: rules that need both signed parts of every layer (alpha1beta0 too: its conserving fallback, eq. 52, hands
+#: relevance to the negative part where a neuron has no positive one)
+_SIGNED_PART_METHODS = ("lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta")
 RANDOMISATION_METHOD = "gradient"
 
 
@@ -66,6 +69,8 @@ def _attribution_stage(method: str) -> Stage:
         return Stage(f"attribution {method}", "random-fill", 1, build)
     if method in _GRADIENT_METHODS:
         return Stage(f"attribution {method}", "forward+input-gradient", 1, build)
+    if method in _SIGNED_PART_METHODS:
+        return Stage(f"attribution {method}", "zennit-epsilon-alpha2-beta1-flat", 1, build)
     return Stage(f"attribution {method}", "zennit-epsilon-plus-flat", 1, build)
 
 

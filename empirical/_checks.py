@@ -34,3 +34,14 @@ def device(value, name: str = "device") -> str:
             raise ValueError(f"{name} {value!r} requested but this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")
     return text
+
+
+def nonfinite_rows(tensor: torch.Tensor) -> list[int]:
+    """Indices along axis 0 of the rows of ``tensor`` holding a NaN or an infinity (empty when none).
+
+    One reduction decides the common case: a NaN or an infinity makes the sum non-finite, so a finite sum
+    proves every value finite; only a non-finite sum (an overflow of finite values included) pays for the
+    elementwise check."""
+    if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
+        return []
+    return (~torch.isfinite(tensor)).reshape(tensor.shape[0], -1).any(1).nonzero().flatten().tolist()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from empirical._checks import nonfinite_rows
 from empirical.attribution import gradients as _gradients
 from empirical.attribution.canonizers import DenseNetCanonizer, EfficientNetCanonizer, canonizers_for
 from empirical.attribution.composites import (
@@ -152,8 +153,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bo
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.device != x.device:
         raise ValueError(f"x is on {x.device} but the model is on {parameter.device}: move one of them")
-    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
-        bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().flatten().tolist()
+    if x.device.type != "meta" and (bad := nonfinite_rows(x)):
         raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
     if model.training:
         raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")

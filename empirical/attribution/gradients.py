@@ -87,7 +87,9 @@ def _quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 def random_uniform(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
                    rng: torch.Generator | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """A control that carries no information: iid uniform [0, 1) values, shape of ``x``.
+    """A control that carries no information: iid uniform [0, 1) values, one per pixel of ``x``
+    (N, C, H, W), the same on every colour channel (a view: the channel reduction keeps one, so drawing
+    the others would only be thrown away).
 
     ``rng`` (or its alias ``generator``) is a ``torch.Generator``; its device decides where the numbers are
     drawn; they are then moved to ``x``'s device. Without one, a fresh nondeterministic generator is used.
@@ -98,5 +100,6 @@ def random_uniform(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
         rng.seed()
     if not isinstance(rng, torch.Generator):
         raise ValueError(f"rng must be a torch.Generator, got {type(rng).__name__}")
-    values = torch.rand(x.shape, generator=rng, device=rng.device, dtype=x.dtype)
-    return values.to(x.device)
+    n, channels, height, width = x.shape
+    values = torch.rand((n, 1, height, width), generator=rng, device=rng.device, dtype=x.dtype)
+    return values.to(x.device).expand(n, channels, height, width)

@@ -15,6 +15,7 @@ Hooks live only for the duration of one forward pass and are removed even if it 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 import theory
+from empirical._checks import nonfinite_rows
 from empirical.rng import torch_generator
 from empirical.run.results import ACTIVATION_COLUMNS
 
@@ -64,21 +66,33 @@ def _captured_inputs(model: nn.Module, x: torch.Tensor, layer_types) -> list[tup
 def pooled_quantiles(values: torch.Tensor, levels) -> torch.Tensor:
     """Quantiles of each row of a (B, n) tensor, numpy's "linear" rule, as float64 (B, len(levels)).
 
-    Works for any n on the tensor's device (``torch.quantile`` stops at 2**24): on a CPU by partial
-    selection of the order statistics needed, elsewhere by one sort."""
+    Works for any n on the tensor's device (``torch.quantile`` stops at 2**24), by one sort of each row:
+    on a CPU numpy's vectorised sort, which takes a half to a third of the time of ``numpy.partition`` at
+    the 36 order statistics needed (numpy selects them one after another)."""
     n = values.shape[1]
     position = np.asarray(levels, dtype=np.float64) * (n - 1)
     below = np.minimum(np.floor(position).astype(np.int64), n - 1)
     above = np.minimum(below + 1, n - 1)
     fraction = torch.as_tensor(position - below, device=values.device)
     if values.device.type == "cpu":
-        # selecting the <= 2 len(levels) order statistics needed costs far less than sorting every value
-        ordered = torch.from_numpy(np.partition(values.detach().numpy(), np.union1d(below, above), axis=1))
+        ordered = torch.from_numpy(np.sort(values.detach().numpy(), axis=1))
     else:
         ordered = torch.sort(values, dim=1).values
     low = ordered[:, below].to(torch.float64)
     high = ordered[:, above].to(torch.float64)
     return low + fraction * (high - low)
+
+
+def _level_sums(captured_input: tuple[str, torch.Tensor]) -> tuple[np.ndarray, float]:
+    """(sum over images of the 18 quantiles, sum over images of the non-positive fraction) of one level."""
+    name, inputs = captured_input
+    pooled = inputs.reshape(inputs.shape[0], -1)
+    if nonfinite_rows(pooled):  # finite images, but the network overflowed
+        raise ValueError(f"the input of layer {name!r} has NaN or infinite values for this batch "
+                         "(the network overflows on x); nothing of it was added")
+    quantiles = pooled_quantiles(pooled, _quantile_levels()).sum(0).cpu().numpy()
+    nonpositive = (pooled <= 0).sum(1, dtype=torch.float64) / pooled.shape[1]
+    return quantiles, float(nonpositive.sum())
 
 
 class ActivationStatistics:
@@ -103,8 +117,7 @@ class ActivationStatistics:
         """Add the images of one batch ``x`` (first dimension: images); returns self."""
         if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch tensor, got {getattr(x, 'shape', type(x))}")
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-            bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).nonzero().flatten().tolist()
+        if bad := nonfinite_rows(x):
             raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
         try:
             captured = _captured_inputs(self.model, x, self.layer_types)
@@ -120,20 +133,12 @@ class ActivationStatistics:
             raise ValueError(
                 f"the forward pass reached layers {layers}, an earlier batch reached {self.layers}"
             )
-        levels = _quantile_levels()
-        quantile_sums = np.zeros_like(self._quantile_sums)
-        nonpositive_sums = np.zeros_like(self._nonpositive_sums)
-        for level, (name, inputs) in enumerate(captured):
-            pooled = inputs.reshape(inputs.shape[0], -1)
-            if not bool(torch.isfinite(pooled).all()):  # finite images, but the network overflowed
-                raise ValueError(f"the input of layer {name!r} has NaN or infinite values for this batch "
-                                 "(the network overflows on x); nothing of it was added")
-            quantile_sums[level] = pooled_quantiles(pooled, levels).sum(0).cpu().numpy()
-            nonpositive = (pooled <= 0).sum(1, dtype=torch.float64) / pooled.shape[1]
-            nonpositive_sums[level] = float(nonpositive.sum())
+        # the levels are independent and numpy's sort releases the GIL: one thread per usable core
+        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            sums = list(pool.map(_level_sums, captured))
         # added only once the whole batch is valid, so that a refused batch leaves the sums as they were
-        self._quantile_sums += quantile_sums
-        self._nonpositive_sums += nonpositive_sums
+        self._quantile_sums += np.stack([quantiles for quantiles, _ in sums])
+        self._nonpositive_sums += np.array([nonpositive for _, nonpositive in sums])
         self.images += x.shape[0]
         return self
 

@@ -41,7 +41,11 @@ def test_tiny_run_has_every_stage_and_writes_csv(tmp_path):
     assert (done["rate_per_s"] > 0).all()
     floors = frame[frame["kind"] == "floor"]
     assert set(floors["implementation"]) == {"forward", "forward+input-gradient", "zennit-epsilon-plus-flat",
-                                            "random-fill"}
+                                            "zennit-epsilon-alpha2-beta1-flat", "random-fill"}
+    # the rules that weigh both signed parts are held against Zennit's alpha-beta composite, z+ rules not
+    for method, floor in (("lrp-adaptive-beta", "zennit-epsilon-alpha2-beta1-flat"),
+                          ("epsilon-plus-flat", "zennit-epsilon-plus-flat")):
+        assert stages[stages["stage"] == f"attribution {method}"]["floor"].item().startswith(floor)
     # the floor of a perturbation curve is the forward pass, steps + 1 times an image
     faithfulness = stages[stages["stage"] == "faithfulness patch 8"]
     assert faithfulness["floor"].item() == f"forward / {config.faithfulness_steps + 1}"

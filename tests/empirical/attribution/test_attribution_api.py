@@ -66,10 +66,14 @@ def test_random_uniform_is_torch_rand_of_its_generator_and_uninformative(demo_mo
     def draw(seed, model=demo_model, target=0):
         return attribute(model, demo_batch, target, "random-uniform", rng=torch.Generator().manual_seed(seed))
 
-    # oracle: torch.rand from the same seed, shape of the input, first channel ("first" reduction)
-    generator = torch.Generator().manual_seed(3)
-    expected = torch.rand(demo_batch.shape, generator=generator, dtype=demo_batch.dtype)
-    assert torch.equal(draw(3), expected[:, 0])
+    # oracle: torch.rand from the same seed, one value per pixel, the same on every channel of the raw map
+    n, channels, height, width = demo_batch.shape
+    expected = torch.rand((n, height, width), generator=torch.Generator().manual_seed(3),
+                          dtype=demo_batch.dtype)
+    assert torch.equal(draw(3), expected)
+    raw = attribute(demo_model, demo_batch, 0, "random-uniform", raw=True,
+                    rng=torch.Generator().manual_seed(3))
+    assert torch.equal(raw, expected[:, None].expand(n, channels, height, width))
     assert not torch.equal(draw(3), draw(4))
     # it carries no information: neither the target nor the network changes a value
     other_network = helpers.seeded_model("demo", 5)

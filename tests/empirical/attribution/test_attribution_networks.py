@@ -110,7 +110,8 @@ def test_every_method_on_every_network(name, imagenet_like_batch, helpers):
     (gradient,) = torch.autograd.grad(model(inputs).gather(1, target[:, None]).sum(), inputs)
     expected = {"gradient": torch.linalg.vector_norm(gradient, dim=1), "gradient-mean": gradient.mean(1),
                 "gradient-x-input": (gradient * x).sum(1),
-                "random-uniform": torch.rand(x.shape, generator=torch.Generator().manual_seed(0))[:, 0]}
+                "random-uniform": torch.rand((x.shape[0], *x.shape[2:]),
+                                             generator=torch.Generator().manual_seed(0))}
     for method in BUILTIN_METHODS:
         options = dict(FAST_OPTIONS.get(method, {}))
         if method == "random-uniform":

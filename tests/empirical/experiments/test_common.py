@@ -24,7 +24,7 @@ def test_the_random_control_is_drawn_from_the_seed_sequence_of_its_key(demo_mode
     key = (7, 32, 3)  # (seed, first image of the batch, step)
     state = np.random.SeedSequence([7, 32, 3]).generate_state(1, dtype=np.uint64)[0]
     generator = torch.Generator().manual_seed(int(state) >> 1)
-    expected = torch.rand(demo_batch.shape, generator=generator)[:, 0]
+    expected = torch.rand((demo_batch.shape[0], *demo_batch.shape[2:]), generator=generator)
     method = resolve_methods(["random-uniform"])["random-uniform"]
     assert isinstance(method, NamedMethod)
     maps = explain(method, demo_model, demo_batch, torch.zeros(3, dtype=torch.long), key)
