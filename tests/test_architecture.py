@@ -20,17 +20,17 @@ PACKAGES = ("theory", "simulations", "empirical", "reports", "benchmarks")
 CONTRACTS = {
     "MEASURES": "empirical/measures/similarity.py",
     "MPRT_NORMALIZATIONS": "empirical/measures/similarity.py",
-    "TABLE_COLUMNS": "empirical/run/results.py",
-    "EXPERIMENT_TABLES": "empirical/run/results.py",
-    "RANDOMIZATION_COLUMNS": "empirical/run/results.py",
-    "FAITHFULNESS_COLUMNS": "empirical/run/results.py",
-    "FAITHFULNESS_AREA_COLUMNS": "empirical/run/results.py",
-    "ACTIVATION_COLUMNS": "empirical/run/results.py",
+    "TABLE_COLUMNS": "empirical/storage/tables.py",
+    "EXPERIMENT_TABLES": "empirical/storage/tables.py",
+    "RANDOMIZATION_COLUMNS": "empirical/storage/tables.py",
+    "FAITHFULNESS_COLUMNS": "empirical/storage/tables.py",
+    "FAITHFULNESS_AREA_COLUMNS": "empirical/storage/tables.py",
+    "ACTIVATION_COLUMNS": "empirical/storage/tables.py",
     "RESULT_COLUMNS": "simulations/results.py",
     "RELATIONS": "simulations/results.py",
 }
 #: the modules that may define a public ``*COLUMNS`` list: the owners of the result tables
-COLUMN_OWNERS = {"empirical/run/results.py", "simulations/results.py", "benchmarks/table.py"}
+COLUMN_OWNERS = {"empirical/storage/tables.py", "simulations/results.py", "benchmarks/table.py"}
 
 
 def _sources() -> dict[str, Path]:

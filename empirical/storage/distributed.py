@@ -7,7 +7,7 @@ then, for every experiment and network:
 
 1. rank 0 lists the chunks (image batch x method) not yet in ``--out`` and sends the list to every rank;
 2. rank r computes the pending chunks r, r + K, r + 2K, ... and writes each, atomically, into the shared
-   ``--out/chunks`` (:class:`empirical.run.results.ChunkStore`);
+   ``--out/chunks`` (:class:`empirical.storage.chunks.ChunkStore`);
 3. all ranks wait at a barrier; rank 0 then merges (the final tables are a pure function of the chunk
    files, so they are byte-identical whatever K, and to a single-process run).
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirical.run.results import ChunkStore, read_manifest, versions, write_manifest, write_table
+from empirical.storage.chunks import ChunkStore, write_table
+from empirical.storage.manifest import read_manifest, versions, write_manifest
 
 COLUMNS = ["model", "method", "image", "step", "value"]
 
@@ -58,7 +59,7 @@ def test_atomic_write_leaves_no_partial_chunk(tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # a kill after the data was written, before the rename
 
-    monkeypatch.setattr("empirical.run.results.os.replace", killed)
+    monkeypatch.setattr("empirical.storage.chunks.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.write("k", pd.DataFrame({"a": [2]}))
     assert not store.has("k") and store.keys() == ["done"]
@@ -169,7 +170,7 @@ def test_result_files_get_the_mode_open_gives_under_the_umask(tmp_path, mask):
     import stat
 
     from empirical.experiments.activations import _save_samples
-    from empirical.run.results import current_umask
+    from empirical.storage.chunks import current_umask
 
     previous = os.umask(mask)
     try:
