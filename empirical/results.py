@@ -1,8 +1,8 @@
 """The results of ``python -m empirical`` as other programs produce and read them (docs/results-format.md).
 
 This module and the names in ``empirical.__all__`` are the public interface of ``empirical``; everything
-else (``empirical._checks``, the modules of ``empirical.run``, ``experiments``, ``measures``, ...) may
-change between versions. ``python -m reports`` reads empirical results through these names only.
+else (``empirical._checks``, the modules of ``empirical.storage``, ``run``, ``experiments``, ``measures``,
+...) may change between versions. ``python -m reports`` reads empirical results through these names only.
 
 Running
     ``run(experiments, profile=..., out=...)`` runs experiments of a profile into a run folder and returns

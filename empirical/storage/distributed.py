@@ -16,7 +16,7 @@ started again lists the finished chunks and shares out the rest. A run in one pr
 ``WORLD_SIZE=1``) uses :class:`Shard` without ``torch.distributed`` at all.
 
 Test hook: ``EMPIRICAL_TEST_KILL_AFTER_CHUNKS=RANK:N`` makes rank RANK kill itself with SIGKILL as soon as it
-has written N chunks (tests/empirical/run/test_distributed.py); nothing else reads it.
+has written N chunks (tests/empirical/storage/test_distributed.py); nothing else reads it.
 """
 
 from __future__ import annotations
