@@ -8,7 +8,7 @@ pytest-benchmark files ``test_bench_*.py`` (hot functions against scikit-image, 
 """
 
 # python -m benchmarks: thread counts from the CPUs this process may use, passive OpenMP waiting
-from empirical.run.threads import configure_threads_for_command  # noqa: E402
+from empirical.storage.threads import configure_threads_for_command  # noqa: E402
 
 configure_threads_for_command()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.run.results import package_versions
+from empirical.storage.manifest import package_versions
 
 FLOOR_TARGET = 0.70
 

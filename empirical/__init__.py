@@ -45,7 +45,7 @@ Example::
 """
 
 # python -m empirical: thread counts from the CPUs this process may use, passive OpenMP waiting (before torch)
-from empirical.run.threads import configure_threads_for_command  # noqa: E402, I001
+from empirical.storage.threads import configure_threads_for_command  # noqa: E402, I001
 
 configure_threads_for_command()
 

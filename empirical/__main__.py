@@ -15,7 +15,7 @@ from pathlib import Path
 
 from empirical._checks import MAX_SEED
 from empirical.run.profiles import PROFILES
-from empirical.run.results import EXPERIMENTS
+from empirical.storage.tables import EXPERIMENTS
 
 EPILOG = """\
 fine-tuning (seed A.3):

@@ -5,8 +5,9 @@ of ``model`` and leaves ``model`` as it was. The randomisation and faithfulness 
 as ``python -m empirical`` runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
 chunks, so that an interrupted call resumes. Each chunk records the fingerprint of the image values, the
 targets (the explained classes, also when found from the model), the network's weights and buffers, the
-method and every setting of the call (``empirical.run.fingerprints``); it is reused only by a call of the same
-fingerprint, so a changed input is recomputed, never reused, and the table holds only this call's chunks.
+method and every setting of the call (``empirical.storage.fingerprints``); it is reused only by a call
+of the same fingerprint, so a changed input is recomputed, never reused, and the table holds only this
+call's chunks.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _model_name(model, spec: NetworkSpec | None) -> str:
 
 @contextmanager
 def _store(out, experiment: str):
-    from empirical.run.results import ChunkStore
+    from empirical.storage.chunks import ChunkStore
 
     if out is not None:
         yield ChunkStore(Path(out), experiment)

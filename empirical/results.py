@@ -1,8 +1,8 @@
 """The results of ``python -m empirical`` as other programs produce and read them (docs/results-format.md).
 
 This module and the names in ``empirical.__all__`` are the public interface of ``empirical``; everything
-else (``empirical._checks``, the modules of ``empirical.run``, ``experiments``, ``measures``, ...) may
-change between versions. ``python -m reports`` reads empirical results through these names only.
+else (``empirical._checks``, the modules of ``empirical.storage``, ``run``, ``experiments``, ``measures``,
+...) may change between versions. ``python -m reports`` reads empirical results through these names only.
 
 Running
     ``run(experiments, profile=..., out=...)`` runs experiments of a profile into a run folder and returns
@@ -41,15 +41,6 @@ from empirical.run.lite_evidence import lite_evidence
 from empirical.run.multilabel_inputs import check_finetune_settings, recorded_checkpoint, relative_to_run
 from empirical.run.photographs import embedded_photographs
 from empirical.run.profiles import get_profile
-from empirical.run.results import (
-    CORE_EXPERIMENTS,
-    EXPERIMENT_TABLES,
-    EXPERIMENTS,
-    NUMERIC_COLUMNS,
-    TABLE_COLUMNS,
-    package_versions,
-    read_manifest,
-)
 from empirical.run.resume import (
     RESUME_ENTRIES,
     copy_finetuning,
@@ -61,6 +52,14 @@ from empirical.run.resume import (
     superseded,
 )
 from empirical.run.runner import run
+from empirical.storage.manifest import package_versions, read_manifest
+from empirical.storage.tables import (
+    CORE_EXPERIMENTS,
+    EXPERIMENT_TABLES,
+    EXPERIMENTS,
+    NUMERIC_COLUMNS,
+    TABLE_COLUMNS,
+)
 
 __all__ = ["CORE_EXPERIMENTS", "DEFAULT_LEVELS", "EXPERIMENTS", "EXPERIMENT_TABLES", "MAX_SEED", "MEASURES",
            "NETWORKS", "embedded_photographs", "get_profile",

@@ -29,7 +29,7 @@ RESULT_COLUMNS = ("quantity", "estimate", "se", "ci_low", "ci_high", "theory", "
 NUMERIC_RESULT_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "theory", "level")
 RELATIONS = ("equal", "at_most", "at_least", "greater", "less")
 #: The packages a simulation's numbers depend on. Read here rather than through
-#: ``empirical.run.results.package_versions``: simulations depend on theory only, not on torch.
+#: ``empirical.storage.manifest.package_versions``: simulations depend on theory only, not on torch.
 _PACKAGES = ("numpy", "scipy", "pandas", "matplotlib", "seaborn", "sanity-audit")
 
 

@@ -20,17 +20,17 @@ PACKAGES = ("theory", "simulations", "empirical", "reports", "benchmarks")
 CONTRACTS = {
     "MEASURES": "empirical/measures/similarity.py",
     "MPRT_NORMALIZATIONS": "empirical/measures/similarity.py",
-    "TABLE_COLUMNS": "empirical/run/results.py",
-    "EXPERIMENT_TABLES": "empirical/run/results.py",
-    "RANDOMIZATION_COLUMNS": "empirical/run/results.py",
-    "FAITHFULNESS_COLUMNS": "empirical/run/results.py",
-    "FAITHFULNESS_AREA_COLUMNS": "empirical/run/results.py",
-    "ACTIVATION_COLUMNS": "empirical/run/results.py",
+    "TABLE_COLUMNS": "empirical/storage/tables.py",
+    "EXPERIMENT_TABLES": "empirical/storage/tables.py",
+    "RANDOMIZATION_COLUMNS": "empirical/storage/tables.py",
+    "FAITHFULNESS_COLUMNS": "empirical/storage/tables.py",
+    "FAITHFULNESS_AREA_COLUMNS": "empirical/storage/tables.py",
+    "ACTIVATION_COLUMNS": "empirical/storage/tables.py",
     "RESULT_COLUMNS": "simulations/results.py",
     "RELATIONS": "simulations/results.py",
 }
 #: the modules that may define a public ``*COLUMNS`` list: the owners of the result tables
-COLUMN_OWNERS = {"empirical/run/results.py", "simulations/results.py", "benchmarks/table.py"}
+COLUMN_OWNERS = {"empirical/storage/tables.py", "simulations/results.py", "benchmarks/table.py"}
 
 
 def _sources() -> dict[str, Path]:
@@ -145,6 +145,53 @@ def test_dependencies_run_the_way_design_section_1_says():
     wrong = sorted(f"{a} -> {b}" for a, edges in graph.items() for b in edges
                    if b.split(".")[0] not in allowed[a.split(".")[0]])
     assert wrong == []
+
+
+#: the layers of ``empirical``: {sub-package: the sub-packages it may not import}. ``empirical.storage``
+#: (inputs, streams, the chunk store, table contracts, manifest, fingerprints, threads, ranks) is the bottom;
+#: the experiments and their parts sit on it; ``empirical.run`` (profiles, the runner) drives them from the
+#: top, and only the command line, the public results API, ``api`` and reports/benchmarks import it.
+LAYERS = {
+    "empirical.storage": {"empirical.run", "empirical.experiments", "empirical.measures",
+                          "empirical.attribution", "empirical.multilabel", "empirical.api",
+                          "empirical.results"},
+    **{package: {"empirical.run"} for package in ("empirical.experiments", "empirical.measures",
+                                                  "empirical.models", "empirical.attribution",
+                                                  "empirical.multilabel")},
+}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def layer_violations(graph: dict[str, set[str]], layers: dict[str, set[str]]) -> list[str]:
+    """Every edge ``a -> b`` of ``graph`` from a module of a package of ``layers`` into a package it may not
+    import, sorted."""
+    return sorted(f"{module} -> {target}" for module, targets in graph.items() for target in targets
+                  for package, forbidden in layers.items() if _within(module, package)
+                  and any(_within(target, other) for other in forbidden))
+
+
+def test_layer_checker_against_a_hand_made_graph():
+    clean = {"empirical.storage.data": {"empirical.models", "empirical.rng"},
+             "empirical.experiments.faithfulness": {"empirical.storage.chunks"},
+             "empirical.run.runner": {"empirical.experiments.faithfulness", "empirical.storage.chunks"},
+             "empirical.runner_notes": {"empirical.run"}}  # a name that merely starts like run
+    assert layer_violations(clean, LAYERS) == []
+    dirty = {**clean, "empirical.storage.data": {"empirical.run.profiles", "empirical.results"},
+             "empirical.models.train_demo": {"empirical.run"},
+             "empirical.multilabel.finetune": {"empirical.run.resume", "empirical.storage.tables"}}
+    assert layer_violations(dirty, LAYERS) == [
+        "empirical.models.train_demo -> empirical.run",
+        "empirical.multilabel.finetune -> empirical.run.resume",
+        "empirical.storage.data -> empirical.results", "empirical.storage.data -> empirical.run.profiles"]
+
+
+def test_storage_at_the_bottom_and_run_on_top():
+    graph = _our_graph()
+    assert any(_within(target, "empirical.storage") for target in graph["empirical.experiments.faithfulness"])
+    assert layer_violations(graph, LAYERS) == []
 
 
 def _assignments(tree: ast.Module) -> set[str]:

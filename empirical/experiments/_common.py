@@ -7,7 +7,7 @@ One seeding rule for stochastic methods (the random control): the draws of a bat
 draws what an uninterrupted CPU run drew.
 
 Chunks are keyed by what they were computed from: :func:`input_fingerprints` gives each batch of images the
-fingerprint (``empirical.run.fingerprints``) of its image content, its labels, the network's weights and
+fingerprint (``empirical.storage.fingerprints``) of its image content, its labels, the network's weights and
 the experiment's settings, and :func:`method_fingerprint` adds the method and its options; a chunk is reused
 only under the same fingerprint (``ChunkStore.has(key, fingerprint)``) and collected only with it.
 
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from empirical.attribution import ConservationWarning, attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
-from empirical.run.fingerprints import fingerprint, labels_digest, weights_digest
+from empirical.storage.fingerprints import fingerprint, labels_digest, weights_digest
 
 __all__ = ["STOCHASTIC_METHODS", "EstimatedBar", "NamedMethod", "chunk_key", "draw_generator", "explain",
            "explained_classes", "input_fingerprints", "known_methods", "method_fingerprint", "progress_bar",
@@ -161,7 +161,7 @@ def method_fingerprint(inputs: str, name: str, method) -> str:
     """The fingerprint (64 hex digits) of a chunk of method ``name`` on the inputs of fingerprint ``inputs``:
     ``method`` is a resolved method, a :class:`NamedMethod` known by its name, options and the function
     registered under that name (``empirical.attribution.method_definition``), a callable by its code
-    (``empirical.run.fingerprints.callable_description``)."""
+    (``empirical.storage.fingerprints.callable_description``)."""
     if isinstance(method, NamedMethod):
         noisy = _noisy_base(method.method)
         registered = method_definition(method.method if noisy is None else noisy[0])

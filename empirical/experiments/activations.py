@@ -22,10 +22,11 @@ import theory
 from empirical._checks import positive_int
 from empirical.experiments._common import chunk_key, input_fingerprints, progress_bar
 from empirical.measures.activations import activation_samples, activation_statistics
-from empirical.run.distributed import Shard
-from empirical.run.fingerprints import fingerprint
-from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore, atomic_write_bytes
-from empirical.run.streaming import ImageStream, as_stream
+from empirical.storage.chunks import ChunkStore, atomic_write_bytes
+from empirical.storage.distributed import Shard
+from empirical.storage.fingerprints import fingerprint
+from empirical.storage.streaming import ImageStream, as_stream
+from empirical.storage.tables import ACTIVATION_COLUMNS
 
 __all__ = ["SAMPLES_FILE", "SAMPLE_SIZE", "run_activations"]
 
@@ -48,9 +49,9 @@ def run_activations(model, images: torch.Tensor, labels=None, *, model_name: str
     ``labels`` and ``methods`` are accepted for the common experiment signature and not used: the statistics
     are of the forward pass only. ``sample_size`` pooled values of the first image per level, drawn with
     ``seed``, go to ``activation_samples.npz`` beside the tables under ``"<model>/<level>"``.
-    ``images`` may also be an ``empirical.run.streaming.ImageStream``, decoded batch by batch. With
-    ``shard`` (``empirical.run.distributed.Shard``) each rank computes its share of the batch chunks; after
-    a barrier rank 0 alone averages them (image-weighted, in sorted order: the same numbers whatever the
+    ``images`` may also be an ``empirical.storage.streaming.ImageStream``, decoded batch by batch. With
+    ``shard`` (``empirical.storage.distributed.Shard``) each rank computes its share of the batch chunks;
+    after a barrier rank 0 alone averages them (image-weighted, in sorted order: the same numbers whatever the
     split) and draws the samples, then every rank collects.
 
     The estimated time is printed as a line before the progress bar is drawn: from the first pending batch,

@@ -44,9 +44,10 @@ from empirical.experiments._common import (
     resolve_methods,
 )
 from empirical.multilabel.targets import SCORE_FUNCTIONS
-from empirical.run.distributed import Shard
-from empirical.run.results import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS, ChunkStore
-from empirical.run.streaming import ImageStream, as_stream
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.distributed import Shard
+from empirical.storage.streaming import ImageStream, as_stream
+from empirical.storage.tables import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS
 
 __all__ = [
     "PAPER_BLUR_KERNEL",
@@ -253,9 +254,9 @@ def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *
     random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
     ``batch_size``) sets how many perturbed images go through the network at once. ``order="lerf"``: least
     relevant first; keep its chunks in a store of their own (e.g. experiment ``faithfulness_lerf``), as the
-    table has no order column. ``images`` may also be an ``empirical.run.streaming.ImageStream``
-    (``labels`` None), decoded batch by batch; ``shard`` (``empirical.run.distributed.Shard``) computes only
-    this rank's chunks, then waits for the others.
+    table has no order column. ``images`` may also be an ``empirical.storage.streaming.ImageStream``
+    (``labels`` None), decoded batch by batch; ``shard`` (``empirical.storage.distributed.Shard``) computes
+    only this rank's chunks, then waits for the others.
     ``score``: ``"softmax"`` (default), ``"sigmoid"`` for a multi-label network (seed A.3) or a callable, as
     ``score_function``. ``labels=None`` explains each image's highest predicted class (the seed's choice for
     COCO and VOC).

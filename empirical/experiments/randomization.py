@@ -40,9 +40,9 @@ from empirical.experiments.schedules import (
 from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
-from empirical.run.distributed import Shard
-from empirical.run.results import RANDOMIZATION_COLUMNS
-from empirical.run.streaming import ImageStream, as_stream
+from empirical.storage.distributed import Shard
+from empirical.storage.streaming import ImageStream, as_stream
+from empirical.storage.tables import RANDOMIZATION_COLUMNS
 
 __all__ = [
     "SCHEDULES",
@@ -148,8 +148,8 @@ def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     from ``store``: a finished chunk is reused only when computed from the same inputs (images, labels,
     weights, method and settings: their fingerprint), else computed again. The table has no schedule
     column: give a per-layer run its own store.
-    ``images`` may also be an ``empirical.run.streaming.ImageStream`` (``labels`` None), whose batches are
-    decoded as they are needed; ``shard`` (``empirical.run.distributed.Shard``) computes only this rank's
+    ``images`` may also be an ``empirical.storage.streaming.ImageStream`` (``labels`` None), whose batches are
+    decoded as they are needed; ``shard`` (``empirical.storage.distributed.Shard``) computes only this rank's
     chunks and waits for the other ranks before collecting.
     """
     if isinstance(images, ImageStream):

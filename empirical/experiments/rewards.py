@@ -43,9 +43,9 @@ from empirical.experiments.randomization import randomised_copy
 from empirical.experiments.schedules import schedule_steps
 from empirical.measures import mprt_variants, similarity
 from empirical.measures.similarity import MPRT_NORMALIZATIONS
-from empirical.run.distributed import Shard
-from empirical.run.results import REWARDS_COLUMNS
-from empirical.run.streaming import as_stream
+from empirical.storage.distributed import Shard
+from empirical.storage.streaming import as_stream
+from empirical.storage.tables import REWARDS_COLUMNS
 
 __all__ = ["TESTS", "TEST_DIRECTIONS", "run_rewards"]
 
@@ -197,7 +197,7 @@ def run_rewards(model, images, labels, *, model_name: str, store, methods, batch
     ``blur_kernel`` and ``score``: the faithfulness settings (``run_faithfulness``). One chunk per (method,
     batch of ``batch_size`` images) with every level; finished chunks in ``store`` computed from the same
     inputs (images, labels, weights, method and settings: their fingerprint) are skipped; ``shard``
-    (``empirical.run.distributed.Shard``) computes only this rank's chunks. ``model`` is not modified.
+    (``empirical.storage.distributed.Shard``) computes only this rank's chunks. ``model`` is not modified.
     """
     batch_size = positive_int(batch_size, "batch_size")
     levels = _levels(levels)

@@ -38,10 +38,10 @@ def classify(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16) ->
 
 
 def top_accuracies(model: nn.Module, stream, batch_size: int, device="cpu", *, only=None) -> dict:
-    """``{"top1", "top5", "images"}`` of ``model`` over a labelled image stream (``empirical.run.streaming``),
-    batch by batch on ``device`` (top-5 is None for fewer than 5 classes). ``only``: a boolean mask (N,) of
-    the images to count (those with a true label, where the others are labelled by the network itself);
-    the accuracies are None when it selects none."""
+    """``{"top1", "top5", "images"}`` of ``model`` over a labelled image stream
+    (``empirical.storage.streaming``), batch by batch on ``device`` (top-5 is None for fewer than 5
+    classes). ``only``: a boolean mask (N,) of the images to count (those with a true label, where the
+    others are labelled by the network itself); the accuracies are None when it selects none."""
     if stream.labels is None:
         raise ValueError("stream must carry labels to measure accuracy, got an unlabelled stream")
     logits = []

@@ -25,7 +25,7 @@ from torch import nn
 import theory
 from empirical._checks import nonfinite_rows
 from empirical.rng import torch_generator
-from empirical.run.results import ACTIVATION_COLUMNS
+from empirical.storage.tables import ACTIVATION_COLUMNS
 
 __all__ = [
     "LAYER_TYPES",
@@ -167,7 +167,7 @@ def statistics_table(layers, quantile_means, nonpositive_means) -> pd.DataFrame:
     ``quantile_means``: (levels, 18) at ``theory.QUANTILE_LEVELS``; ``nonpositive_means``: (levels,).
     Per level: 18 ``quantile`` rows, one ``nonpositive_fraction`` row, then ``K``, ``gamma`` and ``P``
     from ``theory.overtake_from_quantiles`` for every (q_high, q_low); the columns of
-    ``empirical.run.results.ACTIVATION_COLUMNS`` but ``model``."""
+    ``empirical.storage.tables.ACTIVATION_COLUMNS`` but ``model``."""
     levels = _quantile_levels()
     means = np.asarray(quantile_means, dtype=np.float64)
     nonpositive = np.asarray(nonpositive_means, dtype=np.float64)

@@ -2,7 +2,7 @@
 
 Rebuilds ``empirical/models/weights/demo_digits.pt`` (and ``demo_digits.json`` beside it: held-out accuracy,
 seed, sha256) deterministically on the CPU and prints the held-out accuracy. Inputs: the digits' 80% training
-split, preprocessed as in ``empirical.run.data.load_digits`` (x/16, bilinear 8x8 -> 32x32, grey to 3
+split, preprocessed as in ``empirical.storage.data.load_digits`` (x/16, bilinear 8x8 -> 32x32, grey to 3
 channels, [0, 1]).
 Recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 64, one-cycle learning rate (peak 0.1),
 random shifts of up to 2 pixels as augmentation; everything random comes from one seeded ``torch.Generator``.
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from empirical.experiments._common import EstimatedBar
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
-from empirical.run.data import DIGITS_SPLIT_SEED, load_digits
+from empirical.storage.data import DIGITS_SPLIT_SEED, load_digits
 
 DEFAULT_SEED = 0
 DEFAULT_EPOCHS = 8

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from empirical.models import IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.crop_labels import PAPER_CROP_SIZE, PAPER_MIN_FRACTION, PAPER_RESIZE, crop_labels
-from empirical.run.data import ImageSet
+from empirical.storage.data import ImageSet
 
 __all__ = [
     "DEMO_CROP_SIZE",
@@ -98,7 +98,7 @@ def random_horizontal_flip(images: torch.Tensor, *, rng: torch.Generator, probab
 
 def multilabel_image_set(annotations: AnnotationSet, model_name: str, n: int | None = None):
     """The first ``n`` images of ``annotations`` (all when None), preprocessed for ``model_name`` as in
-    fine-tuning but without the flip, as an ``empirical.run.data.ImageSet`` for the faithfulness and
+    fine-tuning but without the flip, as an ``empirical.storage.data.ImageSet`` for the faithfulness and
     randomisation experiments. Its ``labels`` are None: the experiments then explain each image's highest
     predicted label (seed A.3), not a ground-truth label; the crop labels stay in ``MultiLabelDataset``.
     """

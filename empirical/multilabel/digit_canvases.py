@@ -5,9 +5,9 @@ reader (``annotations.read_coco_split``) and the same centre-crop labels serve t
 Layout under ``root`` (COCO's own): ``annotations/instances_{train,val,test}.json`` and
 ``{train,val,test}/*.png``. Categories ``1..10`` are named ``"0".."9"`` (class index = digit). The three
 splits draw from disjoint pools of digits (``canvas_digit_pools``): training canvases from the training split
-of ``empirical.run.data.digits_split`` (the one the shipped demo weights saw); validation and test canvases
-each from one half of its held-out digits (a fixed stratified halving), so the test canvases share no digit
-with the canvases that trained the network or picked its epoch.
+of ``empirical.storage.data.digits_split`` (the one the shipped demo weights saw); validation and test
+canvases each from one half of its held-out digits (a fixed stratified halving), so the test canvases share
+no digit with the canvases that trained the network or picked its epoch.
 
 Each digit (8x8, intensities 0..16) is upsampled bilinearly to a random side in ``digit_sizes``, scaled to
 [0, 1] (the demo network's preprocessing, ``empirical.models.demo_net.digits_to_demo_input``) and placed at a
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from empirical.run.data import digits_split
+from empirical.storage.data import digits_split
 
 __all__ = [
     "DEMO_CANVAS_SIZES",

@@ -42,7 +42,7 @@ from empirical.experiments._common import EstimatedBar
 from empirical.models import NETWORKS, build_model, load_model
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.dataset import MultiLabelDataset, input_geometry, random_horizontal_flip
-from empirical.run.results import FINETUNE_METRICS_COLUMNS
+from empirical.storage.tables import FINETUNE_METRICS_COLUMNS
 
 __all__ = [
     "CLASSIFIER_ATTRIBUTE",

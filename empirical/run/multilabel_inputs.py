@@ -27,7 +27,7 @@ from empirical.multilabel.cli import DEFAULT_SPLITS
 from empirical.multilabel.dataset import multilabel_image_set
 from empirical.multilabel.demo import DEMO_SETTINGS, finetune_demo, write_demo_data
 from empirical.multilabel.finetune import load_finetuned
-from empirical.run.data import ImageSet
+from empirical.storage.data import ImageSet
 
 __all__ = ["DEMO_FOLDER", "FINETUNE_RESULT_KEYS", "MultilabelInputs", "check_finetune_settings", "prepare",
            "recorded_checkpoint", "relative_to_run"]

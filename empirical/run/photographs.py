@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from empirical.run.data import ImageSet
+from empirical.storage.data import ImageSet
 
 __all__ = ["PHOTOGRAPHS", "TRUE_CLASSES", "Photographs", "embedded_photographs", "labelled_by"]
 

@@ -34,7 +34,7 @@
   sigmoid score, the highest predicted label explained.
 
 ``dataset`` names each profile's data in the manifest (``dataset.name``), by which the report labels its
-sections; the tables keep one set of columns for every profile (``empirical.run.results``).
+sections; the tables keep one set of columns for every profile (``empirical.storage.tables``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["BENCH_PREFIX", "DEMO_FAITHFULNESS", "MULTILABEL_DATASETS", "PAPER_FAITHFULNESS", "PROFILES",
-           "Profile", "get_profile", "image_transform", "load_images", "table_model_name"]
+           "Profile", "get_profile", "image_transform", "load_images", "open_images",
+           "table_model_name"]
 
 BENCH_PREFIX = "bench-random-"
 PAPER_FAITHFULNESS = {"patch_sizes": (8, 15), "blur_kernel": 15, "steps": 30}
@@ -201,7 +202,7 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
     random inputs drawn from ``seed`` (``bench``; 32x32 for the demo network). ``images`` defaults to the
     profile's count."""
     # imported here, not at the top: PROFILES serves the command line's --help, which should not load torch
-    from empirical.run import data as datasets
+    from empirical.storage import data as datasets
 
     count = profile.images if images is None else images
     if profile.multilabel:
@@ -222,12 +223,38 @@ def load_images(profile: Profile, *, images: int | None = None, data=None, model
     return datasets.load_digits("test", count)
 
 
+def open_images(profile: Profile, *, images: int | None = None, data=None, model: str | None = None,
+                seed: int = 0, workers: int | None = None, shard=None):
+    """The ``ImageStream`` of a run's images (see :func:`load_images`, whose arguments these are): the
+    ImageNet folder ``data`` (scanned by rank 0 of ``shard`` only, the file list shared with the other
+    ranks), the held-out digits, or random inputs (``bench``; 32x32 for the demo network)."""
+    from empirical.storage import data as datasets
+    from empirical.storage.streaming import RandomStream, TensorStream, check_workers, scan_image_folder
+
+    count = profile.images if images is None else images
+    workers = check_workers(workers)
+    if profile.needs_data and data is not None:
+        transform = image_transform(profile)
+        if shard is None or shard.world == 1:
+            return scan_image_folder(data, count, workers=workers, transform=transform)
+        return shard.broadcast(scan_image_folder(data, count, workers=workers, transform=transform)
+                               if shard.is_main else None)
+    if profile.bench and data is None:
+        size = 32 if model == "demo" else profile.image_size
+        datasets._check_count(count)
+        return RandomStream(count=count, labels=None, names=tuple(f"random-{k:06d}" for k in range(count)),
+                            source="random normal inputs", size=size, seed=seed)
+    loaded = load_images(profile, images=count, data=data, model=model, seed=seed)  # digits, or the errors
+    return TensorStream(count=len(loaded), labels=loaded.labels, names=loaded.names, source=loaded.source,
+                        skipped=loaded.skipped, tensor=loaded.images)
+
+
 def _photographs(profile: Profile, count: int):
     """The embedded photographs for the profile's network, labelled by their true class where known and by
     the pretrained network's top-1 otherwise (the source names both)."""
     from empirical.models import NETWORKS, load_model
-    from empirical.run.data import ImageSet
     from empirical.run.photographs import embedded_photographs, labelled_by
+    from empirical.storage.data import ImageSet
 
     network = profile.preprocessing_of
     image_set, sources = labelled_by(load_model(network), embedded_photographs(),

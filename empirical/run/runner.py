@@ -29,13 +29,15 @@ from empirical.experiments.faithfulness import faithfulness_area
 from empirical.measures.accuracy import top_accuracies
 from empirical.models import NETWORKS, find_weights, load_model, weights_checksum
 from empirical.run.choices import EXPERIMENT_FUNCTIONS, write_choices
-from empirical.run.distributed import shard_from_environment
 from empirical.run.multilabel_inputs import check_finetune_settings, prepare, relative_to_run
 from empirical.run.photographs import TRUE_CLASSES
-from empirical.run.profiles import get_profile, table_model_name
-from empirical.run.results import EXPERIMENTS, TABLE_COLUMNS, ChunkStore, write_manifest, write_table
+from empirical.run.profiles import get_profile, open_images, table_model_name
 from empirical.run.resume import check_resume
-from empirical.run.streaming import TensorStream, check_workers, open_images
+from empirical.storage.chunks import ChunkStore, write_table
+from empirical.storage.distributed import shard_from_environment
+from empirical.storage.manifest import write_manifest
+from empirical.storage.streaming import TensorStream, check_workers
+from empirical.storage.tables import EXPERIMENTS, TABLE_COLUMNS
 
 __all__ = ["run"]
 
@@ -145,13 +147,13 @@ def run(experiments, *, profile="demo", out, models=None, methods=None, images=N
     ``models``/``methods``/``images``/``batch_size`` default to the profile's; ``data``: the ImageNet folder
     (``imagenet`` only); ``weights``: None (the packaged demo weights or the torch hub cache), ``"random"``,
     a path (one model) or a dict model -> path. ``workers``: image-decoding processes (default
-    ``empirical.run.streaming.default_workers()``; 0: in this process). The multi-label profiles
+    ``empirical.storage.streaming.default_workers()``; 0: in this process). The multi-label profiles
     (``demo-multilabel``, ``coco``, ``voc``; seed A.3, ``empirical.run.multilabel_inputs``) load fine-tuned
     networks and explain the highest predicted label with the sigmoid score; ``finetune_settings``
     (``demo-multilabel`` only): any of ``empirical.multilabel.demo.DEMO_SETTINGS``. Returns ``out``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank computes its share of the chunks and rank 0 writes
-    the tables and the manifest (``empirical.run.distributed``); the tables are the same bytes.
+    the tables and the manifest (``empirical.storage.distributed``); the tables are the same bytes.
     """
     started_clock, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     chosen = _experiments(experiments)

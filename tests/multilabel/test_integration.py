@@ -23,8 +23,8 @@ from empirical.multilabel.dataset import multilabel_image_set
 from empirical.multilabel.finetune import load_finetuned
 from empirical.run.multilabel_inputs import recorded_checkpoint, relative_to_run
 from empirical.run.profiles import DEMO_FAITHFULNESS, get_profile
-from empirical.run.results import ChunkStore
 from empirical.run.runner import run
+from empirical.storage.chunks import ChunkStore
 
 TINY_FINETUNE = {"train_canvases": 8, "val_canvases": 4, "test_canvases": 3, "epochs": 1, "batch_size": 4}
 LOGITS = (2.0, -1.0, 0.5)

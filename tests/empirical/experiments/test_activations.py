@@ -14,7 +14,8 @@ import torch
 from empirical.experiments.activations import SAMPLES_FILE, run_activations
 from empirical.measures.activations import activation_statistics
 from empirical.models import build_model
-from empirical.run.results import ACTIVATION_COLUMNS, ChunkStore
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.tables import ACTIVATION_COLUMNS
 
 N_IMAGES = 7
 

@@ -38,7 +38,7 @@ def test_faithfulness_and_randomization_seed_the_control_by_one_rule(tmp_path, d
                                                                      monkeypatch):
     from empirical.experiments.faithfulness import run_faithfulness
     from empirical.experiments.randomization import run_randomization
-    from empirical.run.results import ChunkStore
+    from empirical.storage.chunks import ChunkStore
 
     keys = []
     original = NamedMethod.__call__

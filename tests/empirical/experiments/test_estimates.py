@@ -12,7 +12,7 @@ import time
 import pytest
 
 from empirical.experiments._common import EstimatedBar
-from empirical.run.results import ChunkStore
+from empirical.storage.chunks import ChunkStore
 
 
 def _first_line_is_the_estimate(err: str, description: str, units: str):

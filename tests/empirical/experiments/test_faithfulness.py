@@ -16,7 +16,8 @@ from empirical.experiments.faithfulness import (
     replacement_steps,
     run_faithfulness,
 )
-from empirical.run.results import FAITHFULNESS_COLUMNS, ChunkStore
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.tables import FAITHFULNESS_COLUMNS
 
 
 def reference_curve(model, image, target, attribution, patch_size, steps, blur_kernel, stride=None):

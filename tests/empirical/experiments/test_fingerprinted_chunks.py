@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import empirical
-from empirical.run.results import ChunkStore
+from empirical.storage.chunks import ChunkStore
 
 # the smallest settings of each call on 16x16 images; batches of 2 images: one chunk per batch and method
 _CALLS = {

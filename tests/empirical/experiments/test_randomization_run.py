@@ -15,7 +15,8 @@ from empirical.experiments import randomization
 from empirical.experiments.randomization import block_rule_schedule, randomised_copy, run_randomization
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.models import build_model
-from empirical.run.results import RANDOMIZATION_COLUMNS, ChunkStore
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.tables import RANDOMIZATION_COLUMNS
 
 N_IMAGES = 5
 

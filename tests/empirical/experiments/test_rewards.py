@@ -15,7 +15,8 @@ import torch
 from empirical.experiments import rewards
 from empirical.experiments._common import resolve_methods
 from empirical.models import load_model
-from empirical.run.results import REWARDS_COLUMNS, ChunkStore
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.tables import REWARDS_COLUMNS
 
 
 @pytest.fixture(scope="module")

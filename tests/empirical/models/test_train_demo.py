@@ -9,7 +9,7 @@ import torch
 
 from empirical.models import DEMO_WEIGHTS_PATH, load_model, weights_checksum
 from empirical.models.train_demo import accuracy, shift, train
-from empirical.run.data import digits_split, load_digits
+from empirical.storage.data import digits_split, load_digits
 
 
 def test_shipped_weights_reach_95_percent_on_held_out_digits():

@@ -8,8 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from empirical.run.profiles import get_profile, image_transform, load_images
-from empirical.run.streaming import open_images
+from empirical.run.profiles import get_profile, image_transform, load_images, open_images
 
 pytest.importorskip("efficientnet_lite_pytorch")
 
@@ -39,7 +38,7 @@ def test_lite0_profile_loads_the_photographs_labelled_and_says_how():
 
 def test_top_accuracies_over_a_stream_match_the_batch_free_count():
     from empirical.measures.accuracy import top_accuracies
-    from empirical.run.streaming import as_stream
+    from empirical.storage.streaming import as_stream
 
     gen = torch.Generator().manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 7)).eval()
@@ -53,7 +52,7 @@ def test_top_accuracies_over_a_stream_match_the_batch_free_count():
 
 def test_top_accuracies_only_counts_the_masked_images():
     from empirical.measures.accuracy import top_accuracies
-    from empirical.run.streaming import as_stream
+    from empirical.storage.streaming import as_stream
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity()).eval()
     x = torch.zeros(3, 3, 2, 2)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from empirical.run.data import imagenet_class_index, load_image_folder
 from empirical.run.photographs import TRUE_CLASSES, embedded_photographs
+from empirical.storage.data import imagenet_class_index, load_image_folder
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "imagenet-sample"
 

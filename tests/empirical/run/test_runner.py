@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from empirical.models import DEMO_WEIGHTS_PATH
-from empirical.run.results import TABLE_COLUMNS
 from empirical.run.runner import _load, run
+from empirical.storage.tables import TABLE_COLUMNS
 
 SMALL = dict(images=3, methods=["gradient", "gradient-x-input"], batch_size=2, progress=False)
 EXPERIMENTS = ["randomization", "faithfulness"]
@@ -231,7 +231,7 @@ def test_output_classes_match_the_networks():
 
 def test_one_dispatch_table_serves_the_runner_and_the_choices():
     from empirical.run import choices, runner
-    from empirical.run.results import EXPERIMENTS
+    from empirical.storage.tables import EXPERIMENTS
 
     assert runner.EXPERIMENT_FUNCTIONS is choices.EXPERIMENT_FUNCTIONS
     assert tuple(choices.EXPERIMENT_FUNCTIONS) == EXPERIMENTS

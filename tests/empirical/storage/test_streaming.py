@@ -1,4 +1,4 @@
-"""Image streams (empirical.run.streaming): the same images, labels and skipped files as loading the whole
+"""Image streams (empirical.storage.streaming): the same images, labels and skipped files as loading the whole
 folder, and host memory bounded by a few batches whatever the number of images."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.run.data import load_image_folder, random_images
-from empirical.run.streaming import RandomStream, check_workers, scan_image_folder
+from empirical.storage.data import load_image_folder, random_images
+from empirical.storage.streaming import RandomStream, check_workers, scan_image_folder
 
 ROOT = Path(__file__).resolve().parents[3]
 

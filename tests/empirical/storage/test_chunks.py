@@ -1,8 +1,6 @@
-"""ChunkStore and manifest: atomic chunks, order-independent collection, byte-identical resumed tables."""
+"""ChunkStore: atomic chunks, order-independent collection, byte-identical resumed tables."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -10,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirical.run.results import ChunkStore, read_manifest, versions, write_manifest, write_table
+from empirical.storage.chunks import ChunkStore, write_table
+from empirical.storage.manifest import write_manifest
 
 COLUMNS = ["model", "method", "image", "step", "value"]
 
@@ -58,7 +57,7 @@ def test_atomic_write_leaves_no_partial_chunk(tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # a kill after the data was written, before the rename
 
-    monkeypatch.setattr("empirical.run.results.os.replace", killed)
+    monkeypatch.setattr("empirical.storage.chunks.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.write("k", pd.DataFrame({"a": [2]}))
     assert not store.has("k") and store.keys() == ["done"]
@@ -89,22 +88,6 @@ def test_bad_experiment_and_table_are_refused(tmp_path):
         ChunkStore(tmp_path, "../x")
     with pytest.raises(ValueError, match="DataFrame"):
         ChunkStore(tmp_path, "x").write("k", {"a": [1]})
-
-
-def test_manifest_has_the_documented_fields(tmp_path):
-    path = write_manifest(tmp_path, profile="demo", experiments=["faithfulness"], config={"images": 4},
-                          seed=3, device="cpu", weights={"demo": {"path": "w.pt", "sha256": "00"}},
-                          dataset={"source": "digits", "images": 4, "skipped": 0}, bench=False,
-                          started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:01+00:00",
-                          elapsed_s=1.0)
-    manifest = json.loads(path.read_text())
-    documented = {"profile", "experiments", "config", "seed", "versions", "device", "weights", "dataset",
-                  "bench", "started", "finished", "elapsed_s"}
-    assert documented <= set(manifest)
-    assert read_manifest(tmp_path) == manifest
-    assert {"python", "numpy", "torch", "zennit"} <= set(versions())
-    with pytest.raises(FileNotFoundError, match="no manifest.json"):
-        read_manifest(tmp_path / "nowhere")
 
 
 def test_write_table_uses_unix_line_ends(tmp_path):
@@ -169,7 +152,7 @@ def test_result_files_get_the_mode_open_gives_under_the_umask(tmp_path, mask):
     import stat
 
     from empirical.experiments.activations import _save_samples
-    from empirical.run.results import current_umask
+    from empirical.storage.chunks import current_umask
 
     previous = os.umask(mask)
     try:

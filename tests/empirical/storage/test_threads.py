@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from empirical.run import threads
+from empirical.storage import threads
 
 
 def _v2(root, text):

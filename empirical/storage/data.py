@@ -147,7 +147,7 @@ def random_images(n: int, size: int = 224, *, rng=0) -> ImageSet:
 @cache
 def imagenet_wnids() -> tuple[str, ...]:
     """The 1000 ImageNet-1k WordNet ids; position k is class index k (n01440764 is 0, n15075141 is 999)."""
-    text = resources.files("empirical.run").joinpath(WNID_FILE).read_text(encoding="ascii")
+    text = resources.files("empirical.storage").joinpath(WNID_FILE).read_text(encoding="ascii")
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 

@@ -1,5 +1,5 @@
 """Several processes through torchrun (gloo on the CPU): the merged tables are the bytes of a run in one
-process, also after one rank was killed and the run resumed (empirical.run.distributed)."""
+process, also after one rank was killed and the run resumed (empirical.storage.distributed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from empirical.run.distributed import KILL_HOOK, Shard
+from empirical.storage.distributed import KILL_HOOK, Shard
 
 ROOT = Path(__file__).resolve().parents[3]
 TABLES = ("randomization.csv", "faithfulness.csv", "faithfulness_area.csv", "activations.csv",

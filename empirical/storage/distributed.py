@@ -7,7 +7,7 @@ then, for every experiment and network:
 
 1. rank 0 lists the chunks (image batch x method) not yet in ``--out`` and sends the list to every rank;
 2. rank r computes the pending chunks r, r + K, r + 2K, ... and writes each, atomically, into the shared
-   ``--out/chunks`` (:class:`empirical.run.results.ChunkStore`);
+   ``--out/chunks`` (:class:`empirical.storage.chunks.ChunkStore`);
 3. all ranks wait at a barrier; rank 0 then merges (the final tables are a pure function of the chunk
    files, so they are byte-identical whatever K, and to a single-process run).
 
@@ -16,7 +16,7 @@ started again lists the finished chunks and shares out the rest. A run in one pr
 ``WORLD_SIZE=1``) uses :class:`Shard` without ``torch.distributed`` at all.
 
 Test hook: ``EMPIRICAL_TEST_KILL_AFTER_CHUNKS=RANK:N`` makes rank RANK kill itself with SIGKILL as soon as it
-has written N chunks (tests/empirical/run/test_distributed.py); nothing else reads it.
+has written N chunks (tests/empirical/storage/test_distributed.py); nothing else reads it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chunked, resumable result tables and the run manifest (docs/results-format.md).
+"""Chunked, resumable result tables (docs/results-format.md): the chunk store and atomic file writes.
 
 An experiment writes each finished piece of work as one CSV chunk under ``out/chunks/<experiment>/<key>.csv``
 (atomically: temporary file, then rename), skips the keys that already exist when it is started again, and
@@ -10,7 +10,7 @@ CSV text above it. A chunk whose record is missing or does not match (rows remov
 damaged: :meth:`ChunkStore.has` warns, naming it, sets it aside as ``<key>.csv.damaged`` and answers False,
 so the experiment computes it again; it is never reused.
 
-A chunk written with a ``fingerprint`` (``empirical.run.fingerprints``: of the images, labels, weights and
+A chunk written with a ``fingerprint`` (``empirical.storage.fingerprints``: of the images, labels, weights and
 settings it was computed from) records it in that line, ``#chunk rows=N sha256=HEX inputs=FINGERPRINT``.
 ``has(key, fingerprint)`` answers True only for a chunk of that fingerprint, so a chunk computed from other
 inputs is computed again (and replaced), and ``collect(fingerprints={key: fingerprint})`` joins exactly
@@ -22,95 +22,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
-import platform
 import re
-import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = [
-    "ACTIVATION_COLUMNS",
-    "CORE_EXPERIMENTS",
-    "EXPERIMENTS",
-    "EXPERIMENT_TABLES",
-    "NUMERIC_COLUMNS",
-    "FAITHFULNESS_AREA_COLUMNS",
-    "FAITHFULNESS_COLUMNS",
-    "FINETUNE_METRICS_COLUMNS",
-    "RANDOMIZATION_COLUMNS",
-    "REWARDS_COLUMNS",
-    "TABLE_COLUMNS",
-    "ChunkStore",
-    "atomic_write_bytes",
-    "current_umask",
-    "package_versions",
-    "read_manifest",
-    "versions",
-    "write_manifest",
-    "write_table",
-]
-
-# ----------------------------------------------------------------------------- the table contracts
-# The one definition of every empirical table (docs/results-format.md); experiments, the runner and the
-# report import these.
-
-#: the experiments every run of the first releases had; a manifest that lists none had these
-CORE_EXPERIMENTS = ("randomization", "faithfulness", "activations")
-#: every experiment, in the order a run does them (least-relevant-first faithfulness and the
-#: noise-injection "rewards" experiment)
-EXPERIMENTS = ("randomization", "faithfulness", "faithfulness_lerf", "activations", "rewards")
-RANDOMIZATION_COLUMNS = ("model", "method", "step", "layers", "image", "measure", "normalization", "value",
-                         "noise_floor")
-FAITHFULNESS_COLUMNS = ("model", "method", "patch_size", "image", "label", "step", "score")
-FAITHFULNESS_AREA_COLUMNS = ("model", "method", "patch_size", "image", "area")
-ACTIVATION_COLUMNS = ("model", "level", "layer", "statistic", "q", "q_high", "q_low", "value")
-#: one score of one test on one image for base method ``method`` plus noise of level ``level``; ``theory``:
-#: the closed form where theory.noise_injection gives one, else empty
-REWARDS_COLUMNS = ("model", "method", "level", "test", "image", "value", "theory")
-#: columns of each table of a run folder, by file name
-TABLE_COLUMNS = {
-    "randomization.csv": RANDOMIZATION_COLUMNS,
-    "faithfulness.csv": FAITHFULNESS_COLUMNS,
-    "faithfulness_area.csv": FAITHFULNESS_AREA_COLUMNS,
-    "faithfulness_lerf.csv": FAITHFULNESS_COLUMNS,
-    "faithfulness_lerf_area.csv": FAITHFULNESS_AREA_COLUMNS,
-    "activations.csv": ACTIVATION_COLUMNS,
-    "rewards.csv": REWARDS_COLUMNS,
-}
-#: the columns of each table that hold numbers (empty cells, nan and inf count as numbers)
-NUMERIC_COLUMNS = {
-    "randomization.csv": ("step", "image", "value", "noise_floor"),
-    "faithfulness.csv": ("patch_size", "image", "step", "score"),
-    "faithfulness_area.csv": ("patch_size", "image", "area"),
-    "faithfulness_lerf.csv": ("patch_size", "image", "step", "score"),
-    "faithfulness_lerf_area.csv": ("patch_size", "image", "area"),
-    "activations.csv": ("level", "value"),
-    "rewards.csv": ("level", "image", "value", "theory"),
-}
-#: columns of ``metrics.csv`` of a multi-label fine-tuning (seed A.3), one row per epoch (0: untrained head)
-FINETUNE_METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_map", "val_classes", "seconds")
-#: the tables each experiment writes
-EXPERIMENT_TABLES = {
-    "randomization": ("randomization.csv",),
-    "faithfulness": ("faithfulness.csv", "faithfulness_area.csv"),
-    "faithfulness_lerf": ("faithfulness_lerf.csv", "faithfulness_lerf_area.csv"),
-    "activations": ("activations.csv",),
-    "rewards": ("rewards.csv",),
-}
+__all__ = ["ChunkStore", "atomic_write_bytes", "current_umask", "write_table"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 #: the record that ends every chunk: its data rows and the sha256 of the CSV text before this line
 _RECORD = re.compile(r"^#chunk rows=(\d+) sha256=([0-9a-f]{64})(?: inputs=([0-9a-f]{64}))?\n\Z")
 _FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-_PACKAGES = ("numpy", "scipy", "pandas", "torch", "torchvision", "efficientnet-pytorch", "zennit",
-             "scikit-learn", "sanity-audit")
 
 
 class ChunkStore:
@@ -252,53 +178,6 @@ def write_table(table: pd.DataFrame, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
     return path
-
-
-def package_versions(packages) -> dict:
-    """{"python": ..., package: installed version or None, ...}, read from package metadata (no imports)."""
-    found = {"python": platform.python_version()}
-    for package in packages:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def versions() -> dict:
-    """Python, platform and the versions of the packages a result depends on (None where not installed)."""
-    packages = package_versions(_PACKAGES)
-    found = {"python": packages.pop("python"), "platform": platform.platform(), **packages}
-    try:
-        import torch
-
-        found["cuda"] = torch.version.cuda
-        found["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return found
-
-
-def write_manifest(out_dir, *, profile: str, experiments, config: dict, seed: int, device: str, weights: dict,
-                   dataset: dict, bench: bool, started: str, finished: str, elapsed_s: float,
-                   **extra) -> Path:
-    """Write ``out_dir/manifest.json``: the fields of docs/results-format.md plus ``extra``; returns it."""
-    manifest = {"profile": profile, "experiments": list(experiments), "config": config, "seed": seed,
-                "versions": versions(), "device": device, "weights": weights, "dataset": dataset,
-                "bench": bool(bench), "started": started, "finished": finished,
-                "elapsed_s": round(float(elapsed_s), 3), "argv": sys.argv[1:], **extra}
-    path = Path(out_dir) / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
-    return path
-
-
-def read_manifest(out_dir) -> dict:
-    """The manifest of the run in ``out_dir``; FileNotFoundError naming the folder when there is none."""
-    path = Path(out_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no manifest.json in {out_dir}: not the folder of a finished empirical run")
-    return json.loads(path.read_text())
 
 
 def _record_line(text: str, rows: int, fingerprint: str | None = None) -> str:

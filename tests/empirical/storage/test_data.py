@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from empirical.run.data import ImageSet, load_digits, load_image_folder, random_images
+from empirical.storage.data import ImageSet, load_digits, load_image_folder, random_images
 
 
 def small(tensor_image):
@@ -111,7 +111,7 @@ def test_digits_match_the_demo_preprocessing():
     from sklearn.datasets import load_digits as sklearn_digits
 
     from empirical.models import digits_to_demo_input
-    from empirical.run.data import digits_split
+    from empirical.storage.data import digits_split
 
     images = load_digits("test", 5)
     indices = digits_split()[1][:5]
@@ -144,7 +144,7 @@ def test_wordnet_ids_are_the_1000_imagenet_classes_in_canonical_order():
     import tomllib
     from pathlib import Path
 
-    from empirical.run.data import WNID_FILE, imagenet_class_index, imagenet_wnids
+    from empirical.storage.data import WNID_FILE, imagenet_class_index, imagenet_wnids
 
     wnids = imagenet_wnids()
     assert len(wnids) == 1000 and len(set(wnids)) == 1000 and list(wnids) == sorted(wnids)
@@ -153,7 +153,7 @@ def test_wordnet_ids_are_the_1000_imagenet_classes_in_canonical_order():
             imagenet_class_index("n15075141")) == (0, 1, 999)
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     # shipped in the wheel
-    assert WNID_FILE in pyproject["tool"]["setuptools"]["package-data"]["empirical.run"]
+    assert WNID_FILE in pyproject["tool"]["setuptools"]["package-data"]["empirical.storage"]
 
 
 def test_wordnet_folders_get_their_imagenet_index_whichever_classes_are_present(tmp_path, recwarn):

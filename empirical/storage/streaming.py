@@ -7,7 +7,7 @@ bounded by a few batches whatever the number of images:
 - :class:`FolderStream` (``imagenet``): a cheap-enough pre-scan (:func:`scan_image_folder`) decodes the files
   in sorted order with ``DataLoader`` worker processes, only to learn which of them are readable, until ``n``
   are; the readable ones are the run's images 0..n-1 and the unreadable ones before them are listed as
-  skipped, exactly as :func:`empirical.run.data.load_image_folder` does. The batches are then decoded and
+  skipped, exactly as :func:`empirical.storage.data.load_image_folder` does. The batches are then decoded and
   preprocessed again, on demand, by a ``DataLoader`` with ``workers`` processes (one image an item, so
   that the workers share one batch and only ``2 * workers`` images are in flight), stacked in pinned memory
   when the device is CUDA and copied with ``non_blocking=True``.
@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from empirical.rng import torch_generator
-from empirical.run.fingerprints import fingerprint, tensor_digest
+from empirical.storage.fingerprints import fingerprint, tensor_digest
 
 __all__ = ["Batch", "FolderStream", "ImageStream", "RandomStream", "TensorStream", "as_stream",
-           "default_workers", "open_images", "scan_image_folder"]
+           "default_workers", "scan_image_folder"]
 
 
 def default_workers() -> int:
@@ -187,7 +187,7 @@ class _Decoded(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index):
-        from empirical.run.data import _read
+        from empirical.storage.data import _read
 
         image = _read(self.files[index], self.transform)
         return image is not None if self.check_only else image
@@ -240,10 +240,10 @@ class FolderStream(ImageStream):
 def scan_image_folder(root, n: int | None = None, *, labels_file=None, transform=None,
                       workers: int | None = None) -> FolderStream:
     """The stream of the first ``n`` readable images of an ImageNet-style validation folder, in the order
-    and with the labels and skipped files of :func:`empirical.run.data.load_image_folder`, which documents
+    and with the labels and skipped files of :func:`empirical.storage.data.load_image_folder`, which documents
     the layouts; the files are read once here (with ``workers`` processes) to find the readable ones, then
     again batch by batch when the stream is consumed. Nothing but the file list is kept."""
-    from empirical.run import data
+    from empirical.storage import data
 
     n = data._check_count(n)
     workers = check_workers(workers)
@@ -281,30 +281,3 @@ def as_stream(images, labels=None) -> ImageStream:
         return images
     names = tuple(f"image-{k:06d}" for k in range(len(images)))
     return TensorStream(count=len(images), labels=labels, names=names, source="tensor", tensor=images)
-
-
-def open_images(profile, *, images: int | None = None, data=None, model: str | None = None, seed: int = 0,
-                workers: int | None = None, shard=None) -> ImageStream:
-    """The stream of a run's images (see :func:`empirical.run.profiles.load_images`, whose arguments these
-    are): the ImageNet folder ``data`` (scanned by rank 0 of ``shard`` only, the file list shared with the
-    other ranks), the held-out digits, or random inputs (``bench``; 32x32 for the demo network)."""
-    from empirical.run import data as datasets
-    from empirical.run.profiles import image_transform, load_images
-
-    count = profile.images if images is None else images
-    workers = check_workers(workers)
-    if profile.needs_data and data is not None:
-        transform = image_transform(profile)
-        if shard is None or shard.world == 1:
-            return scan_image_folder(data, count, workers=workers, transform=transform)
-        found = shard.broadcast(scan_image_folder(data, count, workers=workers, transform=transform)
-                                if shard.is_main else None)
-        return found
-    if profile.bench and data is None:
-        size = 32 if model == "demo" else profile.image_size
-        datasets._check_count(count)
-        return RandomStream(count=count, labels=None, names=tuple(f"random-{k:06d}" for k in range(count)),
-                            source="random normal inputs", size=size, seed=seed)
-    loaded = load_images(profile, images=count, data=data, model=model, seed=seed)  # digits, or the errors
-    return TensorStream(count=len(loaded), labels=loaded.labels, names=loaded.names, source=loaded.source,
-                        skipped=loaded.skipped, tensor=loaded.images)

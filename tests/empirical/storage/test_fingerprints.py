@@ -16,15 +16,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from empirical.run.fingerprints import (
+from empirical.storage.chunks import ChunkStore
+from empirical.storage.fingerprints import (
     callable_description,
     fingerprint,
     labels_digest,
     tensor_digest,
     weights_digest,
 )
-from empirical.run.results import ChunkStore
-from empirical.run.streaming import FolderStream, TensorStream
+from empirical.storage.streaming import FolderStream, TensorStream
 
 A, B = "a" * 64, "b" * 64
 
