@@ -78,7 +78,7 @@ def test_cli_bad_batch_size_exits_2_with_one_message(capsys):
         main(["--batch-size", "0"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "batch_size must be >= 1, got 0" in error
+    assert "argument --batch-size: must be a positive integer, got '0'" in error
     assert "Traceback" not in error
 
 
