@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m benchmarks report-load``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks report-load",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the default report, not --quick")
+    parser.add_argument("--full", action="store_true",
+                        help="the full report (python -m reports without --quick)")
     parser.add_argument("--busy", type=positive_int, default=2, metavar="N",
                         help=default_help("competing busy processes", 2))
     parser.add_argument("--policy", choices=("ACTIVE",), default=None,
