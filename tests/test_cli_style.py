@@ -284,3 +284,42 @@ def test_the_checks_catch_a_parser_written_the_wrong_way(capsys):
         parser.exit(2, "python -m wrong: error: seed x is no number\n")
 
     assert bad_value_problems(main_without_option, [], "--seed", "x", "python -m wrong", capsys)
+
+
+def test_no_progress_reaches_the_simulations_bars(monkeypatch):
+    from simulations import _blocks, monotonicity
+
+    seen = []
+    monkeypatch.setattr(_blocks, "tqdm", lambda **kwargs: seen.append(kwargs["disable"]) or _Bar())
+
+    def run(config, rng):
+        _blocks.progress_bar("x").close()
+        raise _Stop
+
+    monkeypatch.setattr(monotonicity, "run", run)
+    for argv, disable in (([], None), (["--no-progress"], True)):
+        with pytest.raises(_Stop):
+            monotonicity.main(argv)
+        assert seen.pop() is disable  # None: tqdm's own choice, drawn on a terminal only
+
+
+def test_no_progress_reaches_train_demo(monkeypatch, tmp_path):
+    from empirical.models import train_demo
+
+    def train(**kwargs):
+        raise _Stop(kwargs)
+
+    monkeypatch.setattr(train_demo, "train", train)
+    for argv, progress in (([], True), (["--no-progress"], False)):
+        with pytest.raises(_Stop) as stop:
+            train_demo.main([*argv, "--out", str(tmp_path / "w.pt")])
+        assert stop.value.args[0]["progress"] is progress
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Bar:
+    def close(self):
+        return None
