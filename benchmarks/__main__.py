@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.config import MODELS, SIZES, make_config
+from simulations.cli_options import add_device, add_no_progress, add_out, add_seed, default_help, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,23 +25,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Images per second of each stage (attribution methods, faithfulness, one randomisation "
                     "step, activation statistics) against the network passes it cannot avoid, measured in "
                     "the same process; with --with-peers, the same work done by Quantus, Captum and Zennit.")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
+    add_device(parser)
     parser.add_argument("--model", choices=MODELS, default=None,
-                        help="network, random weights (default: demo for tiny and small, resnet50 for full)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the size's)")
+                        help=default_help("network, random weights",
+                                          "demo for tiny and small, resnet50 for full"))
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="B",
+                        help=default_help("images a batch", "the size's"))
     parser.add_argument("--size", choices=SIZES, default="small",
-                        help="tiny: seconds (the harness's test); small: CPU, under two minutes; "
-                             "full: 224x224 at batch 128, for a GPU (default small)")
+                        help=default_help("tiny: seconds (the harness's test); small: CPU, under two "
+                                          "minutes; full: 224x224 at batch 128, for a GPU", "small"))
     parser.add_argument("--with-peers", action="store_true", help="also time Quantus, Captum and Zennit")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and images")
-    parser.add_argument("--out", type=Path, default=Path("results/benchmarks"),
-                        help="folder for benchmarks.csv and benchmarks.json (default results/benchmarks)")
+    add_seed(parser, "seed of the random weights and images")
+    add_out(parser, "folder for benchmarks.csv and benchmarks.json", Path("results/benchmarks"))
     parser.add_argument("--check-cuda", action="store_true",
                         help="first compare CUDA results with the CPU on a few images (needs --device cuda)")
     parser.add_argument("--check-only", action="store_true", help="run the CUDA check and stop")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own); 1 is steadier on a shared machine")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help=default_help("torch CPU threads; 1 is steadier on a shared machine",
+                                          "torch's own"))
+    add_no_progress(parser)
     return parser
 
 
@@ -59,15 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = make_config(args.size, device=args.device, model=args.model, batch_size=args.batch_size,
                              with_peers=args.with_peers, seed=args.seed)
-        if args.threads is not None and args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        if (args.check_cuda or args.check_only) and args.device != "cuda":
+        if (args.check_cuda or args.check_only) and not args.device.startswith("cuda"):
             raise ValueError("--check-cuda and --check-only need --device cuda")
-        if args.device == "cuda":
+        if args.device.startswith("cuda"):
             import torch
 
             if not torch.cuda.is_available():
-                raise ValueError("--device cuda given but torch.cuda.is_available() is False on this machine")
+                raise ValueError(f"argument --device: {args.device} given but torch.cuda.is_available() is "
+                                 "False on this machine")
     except ValueError as error:
         parser.error(str(error))  # one message, exit code 2
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_cuda or args.check_only:
         from benchmarks.cuda_check import check_cuda_against_cpu, format_checks
 
-        checks = check_cuda_against_cpu(config.model, seed=config.seed)
+        checks = check_cuda_against_cpu(config.model, seed=config.seed, device=config.device)
         print(format_checks(checks))
         failed = checks[checks["status"] == "mismatch"]
         if len(failed) or args.check_only:

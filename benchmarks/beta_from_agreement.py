@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from empirical.attribution.conservation import calibrated_random_model, pearson_per_image, relevance_ratios
+from empirical.cli_options import add_out, add_seed, default_help, positive_int
 
 #: (network, image size); the demo network sees [0, 1] images of its own size
 AGREEMENT_NETWORKS = (("resnet50", 64), ("densenet121", 64), ("efficientnet-b0", 64), ("demo", 32))
@@ -116,13 +117,20 @@ def draw(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m benchmarks.beta_from_agreement``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.beta_from_agreement", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("docs/beta-from-agreement.png"))
-    parser.add_argument("--images", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    add_out(parser, "the figure to write (and a CSV of the same stem beside it)",
+            Path("docs/beta-from-agreement.png"), metavar="FILE")
+    parser.add_argument("--images", type=positive_int, default=3, metavar="N",
+                        help=default_help("images a network", 3))
+    add_seed(parser, "seed of the random networks and images")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rows = measure(images=args.images, seed=args.seed)

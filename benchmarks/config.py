@@ -6,6 +6,7 @@ minutes on two CPU cores), ``full`` for a GPU (224x224 at batch 128, the size of
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 
 MODELS = ("resnet50", "densenet121", "efficientnet-b0", "demo")
@@ -58,8 +59,8 @@ def make_config(size: str = "small", *, device: str = "cpu", model: str | None =
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     config = BenchConfig(size=size, device=device, with_peers=with_peers, seed=seed, **_SIZES[size])
     if model is not None:
         config = replace(config, model=model)

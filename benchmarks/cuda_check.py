@@ -70,7 +70,7 @@ def check_cuda_against_cpu(model_name: str = "resnet50", *, images: int = 4, ima
     """One row per check: forward logits, every attribution method (but the random control), both
     faithfulness patch sizes, the similarity measures and activation statistics, ``device`` (CUDA)
     against the CPU. (``device="cpu"`` runs the same checks CPU against CPU: the harness's own test.)"""
-    if device == "cuda" and not torch.cuda.is_available():
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("the CUDA check needs a GPU: torch.cuda.is_available() is False")
     base = make_workload(model_name, batch_size=images, image_size=image_size, device="cpu", seed=seed)
     devices = ("cpu", "other")

@@ -28,8 +28,8 @@ from benchmarks.workload import make_workload
 
 
 def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
     return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads)"
 
 
@@ -73,8 +73,8 @@ def _timed(build, workload, config, reference, *, warmup, repeats, companion=Non
 
 
 def _check_device(device: str) -> None:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch.cuda.is_available() is False")
 
 
 def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bool = True) -> pd.DataFrame:

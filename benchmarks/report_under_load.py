@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulations.cli_options import add_out, default_help, positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,18 +54,23 @@ def under_load(busy: int, function, *args, **kwargs):
             process.join()
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m benchmarks report-load``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks report-load",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the default report, not --quick")
-    parser.add_argument("--busy", type=int, default=2, help="competing busy processes (default 2)")
+    parser.add_argument("--full", action="store_true",
+                        help="the full report (python -m reports without --quick)")
+    parser.add_argument("--busy", type=positive_int, default=2, metavar="N",
+                        help=default_help("competing busy processes", 2))
     parser.add_argument("--policy", choices=("ACTIVE",), default=None,
-                        help="also time the loaded build with OMP_WAIT_POLICY=ACTIVE (spinning OpenMP "
-                        "threads)")
-    parser.add_argument("--out", type=Path, default=None, help="write the times to this JSON file")
-    args = parser.parse_args(argv)
-    if args.busy < 1:
-        parser.error(f"--busy must be a positive integer, got {args.busy}")
+                        help=default_help("also time the loaded build with OMP_WAIT_POLICY=ACTIVE (spinning "
+                                          "OpenMP threads)", "no such build"))
+    add_out(parser, "JSON file for the times", shown="print them only", metavar="FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     quick = not args.full
     name = "python -m reports" + (" --quick" if quick else "")
     print(f"{name}: built idle, then beside {args.busy} busy processes, on {os.cpu_count()} CPUs "

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from empirical.cli_options import add_device, add_no_progress, add_out, default_help, positive_int
+
 __all__ = ["WORKLOAD_SIZES", "main", "run_workload"]
 
 _NETWORKS = ("resnet50", "densenet121", "efficientnet-b0")
@@ -198,28 +200,32 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """``python -m benchmarks workload ...``; returns the exit code."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m benchmarks workload``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks workload",
                                      description="The whole seed workload against the floor of its passes.")
     parser.add_argument("--size", choices=tuple(WORKLOAD_SIZES), default="tiny",
-                        help="tiny: the test (seconds); small: the three networks at 96x96 on a CPU; "
-                             "full: 224x224, 1000 images a network, for a GPU (default tiny)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--images", type=int, default=None, help="images a network (default: the size's)")
-    parser.add_argument("--repeats", type=int, default=3, help="timings of each floor pass (default 3)")
-    parser.add_argument("--out", type=Path, default=Path("results/workload"),
-                        help="folder for the run and workload.json (default results/workload)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own); 1 is steadier on a shared machine, "
-                             "where more threads than idle cores spin and slow small passes a hundredfold")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+                        help=default_help("tiny: the test (seconds); small: the three networks at 96x96 on a "
+                                          "CPU; full: 224x224, 1000 images a network, for a GPU", "tiny"))
+    add_device(parser)
+    parser.add_argument("--images", type=positive_int, default=None, metavar="N",
+                        help=default_help("images a network", "the size's"))
+    parser.add_argument("--repeats", type=positive_int, default=3, metavar="N",
+                        help=default_help("timings of each floor pass", 3))
+    add_out(parser, "folder for the run and workload.json", Path("results/workload"))
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help=default_help("torch CPU threads; 1 is steadier on a shared machine, where more "
+                                          "threads than idle cores spin and slow small passes a hundredfold",
+                                          "torch's own"))
+    add_no_progress(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    """``python -m benchmarks workload ...``; returns the exit code."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     try:
         result = run_workload(args.size, device=args.device, out=args.out, images=args.images,

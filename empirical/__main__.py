@@ -13,7 +13,15 @@ import os
 import sys
 from pathlib import Path
 
-from empirical._checks import MAX_SEED
+from empirical.cli_options import (
+    add_device,
+    add_no_progress,
+    add_out,
+    add_seed,
+    default_help,
+    non_negative_int,
+    positive_int,
+)
 from empirical.run.profiles import PROFILES
 from empirical.storage.tables import EXPERIMENTS
 
@@ -38,7 +46,7 @@ one GPU a rank); the tables are byte-identical to a run in one process.
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m empirical``."""
     main = argparse.ArgumentParser(
         prog="python -m empirical", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,37 +55,29 @@ def parser() -> argparse.ArgumentParser:
                       help="which experiment to run (faithfulness_lerf: least relevant first; rewards: "
                            "every test on noisy variants of each method; 'all': every one)")
     main.add_argument("--profile", default="demo", choices=tuple(PROFILES),
-                      help="run profile (default: demo)")
+                      help=default_help("run profile", "demo"))
     main.add_argument("--model", nargs="+", dest="models", metavar="M",
-                      help="networks to use (default: the profile's)")
+                      help=default_help("networks to use", "the profile's"))
     main.add_argument("--methods", nargs="+", metavar="METHOD",
-                      help="attribution methods (default: the profile's; see empirical.attribution)")
-    main.add_argument("--images", type=int, metavar="N", help="number of images (default: the profile's)")
+                      help=default_help("attribution methods (see empirical.attribution)", "the profile's"))
+    main.add_argument("--images", type=positive_int, metavar="N",
+                      help=default_help("number of images", "the profile's"))
     main.add_argument("--data", type=Path, metavar="DIR",
-                      help="ImageNet validation folder (imagenet profile), COCO or VOC folder (coco, voc)")
+                      help=default_help("ImageNet validation folder (imagenet profile), COCO or VOC folder "
+                                        "(coco, voc)", "none; those profiles need it"))
     main.add_argument("--weights", nargs="+", metavar="W",
-                      help="'random', a weights file (one model), or MODEL=PATH for each model "
-                           "(default: packaged demo weights, or the torch hub cache)")
-    main.add_argument("--device", default="cpu", help="cpu or cuda[:index] (default: cpu)")
-    main.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default: the profile's)")
-    main.add_argument("--out", type=Path, help="output folder (default: runs/empirical-<profile>)")
-    main.add_argument("--seed", type=_seed, default=0, metavar="SEED",
-                      help=f"seed of every random draw, 0 to {MAX_SEED} (default: 0)")
-    main.add_argument("--workers", type=int, metavar="W",
-                      help="processes decoding images (default: min(8, CPUs - 1); 0: in the main process)")
-    main.add_argument("--quiet", action="store_true", help="no progress bars")
+                      help=default_help("'random', a weights file (one model), or MODEL=PATH for each model",
+                                        "packaged demo weights, or the torch hub cache"))
+    add_device(main)
+    main.add_argument("--batch-size", type=positive_int, metavar="B",
+                      help=default_help("images per batch", "the profile's"))
+    add_out(main, "output folder", shown="runs/empirical-<profile>")
+    add_seed(main)
+    main.add_argument("--workers", type=non_negative_int, metavar="W",
+                      help=default_help("processes decoding images, 0: in the main process",
+                                        "min(8, CPUs - 1)"))
+    add_no_progress(main, quiet_alias=True)
     return main
-
-
-def _seed(text: str) -> int:
-    """``--seed``: an integer 0..MAX_SEED, else an argparse error naming the value (exit code 2)."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {text}")
-    return seed
 
 
 def _weights(values):
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         from empirical.multilabel.cli import main as finetune_main
 
         return finetune_main(argv[1:])
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     # imported once the arguments are parsed, so that --help and usage errors do not wait for torch
     import torch
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
             print("bench profile: random weights and inputs; the numbers measure speed only", file=sys.stderr)
         folder = run(args.experiment, profile=args.profile, out=out, models=args.models, methods=args.methods,
                      images=args.images, data=args.data, weights=_weights(args.weights), device=args.device,
-                     batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+                     batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
                      workers=args.workers)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"python -m empirical: error: {error}", file=sys.stderr)

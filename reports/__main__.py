@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from reports.build import MAX_SEED, build_report, staging_folder
+from reports.build import build_report, staging_folder
+from simulations.cli_options import add_no_progress, add_out, add_seed, default_help
 
 
-def parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m reports``."""
     cli = argparse.ArgumentParser(
         prog="python -m reports",
         description="Run the theory tables, the simulations and the empirical demo profile (or reuse an "
@@ -26,9 +28,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="build from an earlier run instead: a report folder or a bare empirical run folder "
-        "(manifest.json at its top, e.g. an imagenet run made on a GPU); what is there is reused, missing "
-        "simulations are computed",
+        help=default_help(
+            "build from an earlier run: a report folder or a bare empirical run folder (manifest.json at "
+            "its top, e.g. an imagenet run made on a GPU); what is there is reused, missing simulations are "
+            "computed",
+            "run everything",
+        ),
     )
     cli.add_argument(
         "--from-multilabel",
@@ -36,38 +41,32 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the multi-label section from this run of the demo-multilabel, coco or voc profile (default: "
-        "the empirical-multilabel folder of a --from report, else the demo-multilabel profile is run)",
+        help=default_help(
+            "the multi-label section from this run of the demo-multilabel, coco or voc profile",
+            "the empirical-multilabel folder of a --from report, else the demo-multilabel profile is run",
+        ),
     )
     cli.add_argument(
         "--no-multilabel",
         dest="multilabel",
         action="store_false",
-        help="leave the multi-label section out: no fine-tuning and no multi-label run (by default a "
+        help="leave the multi-label section out: no fine-tuning and no multi-label run (without it, a "
         "fine-tuned demo found in --out or beside the --from run, with the same seed and fine-tuning "
         "settings, is reused rather than refitted)",
     )
-    cli.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="where to write the report (default: results)",
-    )
-    cli.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: 0)")
+    add_out(cli, "where to write the report", Path("results"))
+    add_seed(cli, "seed of every random stream")
     cli.add_argument(
         "--quick",
         action="store_true",
         help="small draws, a couple of images and methods: a first look in about a minute",
     )
-    cli.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    add_no_progress(cli)
     return cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = parser().parse_args(argv)
-    if not 0 <= arguments.seed <= MAX_SEED:
-        parser().error(f"--seed must be a non-negative integer up to {MAX_SEED}, got {arguments.seed}")
+    arguments = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
         path = build_report(
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             multilabel_source=arguments.multilabel_source,
             seed=arguments.seed,
             quick=arguments.quick,
-            progress=arguments.progress,
+            progress=not arguments.no_progress,
             multilabel=arguments.multilabel,
         )
     except ValueError as error:

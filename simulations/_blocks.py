@@ -3,6 +3,7 @@ does not grow with the number of draws), and their progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -127,6 +128,20 @@ def map_blocks(
 
 
 
+_SHOWN = [True]  # False inside progress_bars(False): the command line's --no-progress
+
+
+@contextlib.contextmanager
+def progress_bars(shown: bool):
+    """Within: the bars of :func:`progress_bar` are drawn (on a terminal) if ``shown``, never otherwise."""
+    before, _SHOWN[0] = _SHOWN[0], shown
+    try:
+        yield
+    finally:
+        _SHOWN[0] = before
+
+
 def progress_bar(desc: str, total: int | None = None):
-    """A tqdm bar on stderr, silent when stderr is not a terminal (tests, pipes)."""
-    return tqdm(total=total, desc=desc, unit="block", disable=None, leave=False)
+    """A tqdm bar on stderr, silent when stderr is not a terminal (tests, pipes) or within
+    ``progress_bars(False)``."""
+    return tqdm(total=total, desc=desc, unit="block", disable=None if _SHOWN[0] else True, leave=False)

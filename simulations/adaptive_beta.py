@@ -136,8 +136,9 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--beta-max", type=float, default=None, help="cap on beta (default 3)")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
+    parser.add_argument("--beta-max", type=float, default=None, metavar="B",
+                        help=cli.config_help("cap on beta", Config, "beta_max"))
 
     def config_from_args(args):
         return cli.start_config(Config, args, beta_max=args.beta_max)

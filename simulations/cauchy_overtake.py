@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
 
 NAME = "cauchy_overtake"
 SYNTHETIC_DRAWS = 560_000  # x 18 settings: 10^7 random neurons, 7 x 10^7 weights
@@ -360,12 +360,19 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--activations", default=None, help="CSV, .npy or .npz of one level's activations")
-    parser.add_argument("--key", default=None, help="entry of the .npz, e.g. resnet50/6")
-    parser.add_argument("--K", dest="ks", type=float, nargs="+", default=None, help="grid of K")
-    parser.add_argument("--n-small", type=int, nargs="+", default=None, help="grid of |X_S|")
-    parser.add_argument("--n-large", type=int, nargs="+", default=None, help="grid of |X_L|")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config,
+                             draws="560000 on synthetic sets, 20000 on an activation file")
+    parser.add_argument("--activations", default=None, metavar="FILE",
+                        help=cli_options.default_help("CSV, .npy or .npz of one level's activations",
+                                                      "synthetic sets"))
+    parser.add_argument("--key", default=None,
+                        help=cli_options.default_help("entry of the .npz, e.g. resnet50/6", "its only entry"))
+    parser.add_argument("--K", dest="ks", type=float, nargs="+", default=None, metavar="K",
+                        help=cli.config_help("grid of K", Config, "ks"))
+    parser.add_argument("--n-small", type=cli_options.positive_int, nargs="+", default=None, metavar="N",
+                        help=cli.config_help("grid of |X_S|", Config, "n_small"))
+    parser.add_argument("--n-large", type=cli_options.positive_int, nargs="+", default=None, metavar="N",
+                        help=cli.config_help("grid of |X_L|", Config, "n_large"))
 
     def config_from_args(args):
         extra = {"activations": args.activations, "key": args.key, "ks": args.ks,

@@ -18,34 +18,57 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from simulations import _blocks, _checks, cli_options
 from simulations._blocks import LongRunWarning
 from simulations.results import format_table, write_result
 
 
-def _seed_argument(text: str) -> int:
-    """argparse type of --seed: numpy's seeds are non-negative integers (argparse names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
+def config_help(text: str, config_cls, *fields: str, shown: str | None = None) -> str:
+    """``text (default: X; --quick: Y)``: the defaults of ``config_cls`` for the option that sets ``fields``
+    (several fields: one value each, as the option takes them), the ``--quick`` one where it differs.
+    ``shown``: the default as words, for a field whose default is None."""
+    def value(config):
+        parts = [getattr(config, field) for field in fields]
+        flat = [v for part in parts for v in (part if isinstance(part, tuple | list) else (part,))]
+        return " ".join(str(v) for v in flat)
+
+    default, quick = value(config_cls()), value(config_cls.quick())
+    if shown is not None:
+        default = shown
+    return cli_options.default_help(text, default if quick == default else f"{default}; --quick: {quick}")
 
 
-def base_parser(name: str, description: str) -> argparse.ArgumentParser:
-    """The options every simulation shares; modules add their own before calling :func:`cli_main`."""
+def base_parser(name: str, description: str, config_cls=None, *, draws: str | None = None
+                ) -> argparse.ArgumentParser:
+    """The options every simulation shares; modules add their own before calling :func:`cli_main`.
+    ``config_cls``: the simulation's ``Config``, whose defaults the help states (``draws``: the default of
+    ``--draws`` in words, where the Config leaves it None)."""
     parser = argparse.ArgumentParser(prog=f"python -m simulations.{name}", description=description)
-    parser.add_argument("--draws", type=int, default=None,
-                        help="Monte Carlo draws per setting (default: the Config default)")
-    parser.add_argument("--seed", type=_seed_argument, default=0,
-                        help="seed of the random generator, a non-negative integer (default 0)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"directory for {name}.csv and {name}.json (and {name}.png with --plot)")
+
+    def stated(text, field, shown=None):
+        if config_cls is None:
+            return cli_options.default_help(text, "the simulation's own")
+        return config_help(text, config_cls, field, shown=shown)
+
+    parser.add_argument("--draws", type=cli_options.positive_int, default=None, metavar="N",
+                        help=stated("Monte Carlo draws per setting", "draws", draws))
+    cli_options.add_seed(parser, "seed of the random generator")
+    cli_options.add_out(parser, f"folder for {name}.csv, {name}.json and, with --plot, {name}.png",
+                        shown="print the table only")
     parser.add_argument("--plot", action="store_true", help=f"also write a seaborn figure {name}.png")
-    parser.add_argument("--quick", action="store_true", help="report-sized settings (Config.quick())")
-    parser.add_argument("--level", type=float, default=None, help="confidence level of the verdicts")
+    parser.add_argument("--quick", action="store_true", help="report-sized settings, a first look")
+    parser.add_argument("--level", type=_level, default=None, metavar="P",
+                        help=stated("confidence level of the verdicts", "level"))
+    cli_options.add_no_progress(parser)
     return parser
+
+
+def _level(text: str) -> float:
+    """argparse type of --level: a confidence level in [0.5, 1)."""
+    try:
+        return _checks.confidence_level(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a confidence level in [0.5, 1), got {text!r}") from None
 
 
 def cli_main(
@@ -66,7 +89,8 @@ def cli_main(
         clock = time.perf_counter()
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(parser.prog, warnings.showwarning)
-            table = run(config, rng=rng)
+            with _blocks.progress_bars(not args.no_progress):
+                table = run(config, rng=rng)
         elapsed = time.perf_counter() - clock
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

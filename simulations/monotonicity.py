@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
 
 NAME = "monotonicity"
 #: Methods, and whether section F proves the property for them (False: expected to fail sometimes).
@@ -112,8 +112,9 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--inputs", type=int, nargs="+", default=None, help="input counts of the neurons")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
+    parser.add_argument("--inputs", type=cli_options.positive_int, nargs="+", default=None, metavar="N",
+                        help=cli.config_help("input counts of the neurons", Config, "inputs"))
 
     def config_from_args(args):
         return cli.start_config(Config, args, inputs=args.inputs)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, verdicts
+from simulations import _blocks, _checks, cli, cli_options, results, verdicts
 from simulations import similarity_processes as sp
 
 NAME = "noise_injection"
@@ -290,11 +290,14 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="map size")
-    parser.add_argument("--levels", type=float, nargs="+", default=None, help="noise levels s")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
+    parser.add_argument("--size", type=cli_options.positive_int, nargs=2, default=None, metavar=("H", "W"),
+                        help=cli.config_help("map size", Config, "height", "width"))
+    parser.add_argument("--levels", type=float, nargs="+", default=None, metavar="S",
+                        help=cli.config_help("noise levels s", Config, "levels"))
     parser.add_argument("--noise-scale", choices=NOISE_SCALES, default=None,
-                        help="scale of the noise: each map's RMS (default) or the expected one")
+                        help=cli.config_help("scale of the noise: each map's RMS or the expected one", Config,
+                                             "noise_scale"))
 
     def config_from_args(args):
         extra = {"height": args.size[0], "width": args.size[1]} if args.size else {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
 
 NAME = "positive_dominance"
 BIAS_SIGNS = ("non-positive", "positive")
@@ -152,8 +152,9 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--layer-sizes", type=int, nargs="+", default=None, help="input size ... 1")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
+    parser.add_argument("--layer-sizes", type=cli_options.positive_int, nargs="+", default=None, metavar="N",
+                        help=cli.config_help("input size ... 1", Config, "layer_sizes"))
 
     def config_from_args(args):
         return cli.start_config(Config, args, layer_sizes=args.layer_sizes)

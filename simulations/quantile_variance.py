@@ -169,7 +169,7 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
     parser.add_argument("--as-printed", action="store_true",
                         help="compare with eq. 20 as the seed prints it (no square: expected to disagree)")
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
 
 NAME = "similarity_processes"
 #: The two windows in use: 7x7 uniform with the N/(N-1) sample covariance (scikit-image's default), and
@@ -322,8 +322,9 @@ def plot(table: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="map size")
+    parser = cli.base_parser(NAME, __doc__.split("\n\n")[0], Config)
+    parser.add_argument("--size", type=cli_options.positive_int, nargs=2, default=None, metavar=("H", "W"),
+                        help=cli.config_help("map size", Config, "height", "width"))
 
     def config_from_args(args):
         size = {"height": args.size[0], "width": args.size[1]} if args.size else {}

@@ -97,7 +97,7 @@ CASES = {
     "empirical --images 0": ([*EMPIRICAL, "faithfulness", "--images", "0", "--out", "{tmp}/out"], None,
                              ["images", "0"]),
     "empirical --batch-size -3": ([*EMPIRICAL, "faithfulness", "--batch-size", "-3", "--out", "{tmp}/out"],
-                                  None, ["batch_size", "-3"]),
+                                  None, ["--batch-size", "-3"]),
     "empirical --device tpu": ([*EMPIRICAL, "faithfulness", "--device", "tpu", "--out", "{tmp}/out"], None,
                                ["device", "tpu"]),
     "empirical --model vgg": ([*EMPIRICAL, "faithfulness", "--model", "vgg", "--out", "{tmp}/out"], None,

@@ -15,12 +15,12 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from empirical.cli_options import add_no_progress, add_out, add_seed, default_help, positive_int
 from empirical.experiments._common import EstimatedBar
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
 from empirical.storage.data import DIGITS_SPLIT_SEED, load_digits
@@ -97,16 +97,21 @@ def train(*, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, batch_size:
     return model.eval(), accuracy(model, test_set.images, test_set.labels)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m empirical.models.train_demo``."""
     parser = argparse.ArgumentParser(prog="python -m empirical.models.train_demo",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="training seed (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEMO_WEIGHTS_PATH,
-                        help="weights file to write (default: the packaged %(default)s)")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+                                     description=__doc__.splitlines()[0].split(": ")[0] + ".")
+    add_seed(parser, "training seed", DEFAULT_SEED)
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS, metavar="N",
+                        help=default_help("training epochs", DEFAULT_EPOCHS))
+    add_out(parser, "weights file to write (a .json of the same name beside it)", DEMO_WEIGHTS_PATH,
+            shown="the packaged demo weights", metavar="FILE")
+    add_no_progress(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     # determinism: one thread (thread count changes float summation order), deterministic kernels; set here,
     # in the script only, and restored afterwards for callers that import train()
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
@@ -114,7 +119,7 @@ def main(argv=None) -> int:
     torch.use_deterministic_algorithms(True)
     try:
         start, cpu_start = time.perf_counter(), time.process_time()
-        model, held_out = train(seed=args.seed, epochs=args.epochs)
+        model, held_out = train(seed=args.seed, epochs=args.epochs, progress=not args.no_progress)
         elapsed, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         torch.set_num_threads(threads)

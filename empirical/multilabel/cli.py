@@ -15,6 +15,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from empirical.cli_options import (
+    add_device,
+    add_no_progress,
+    add_out,
+    add_seed,
+    default_help,
+    int_at_least,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from empirical.models import MODEL_NAMES, load_model
 from empirical.multilabel.annotations import read_coco_split, read_voc
 from empirical.multilabel.finetune import (
@@ -36,20 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Fine-tune on COCO/VOC centre-crop labels (seed A.3).")
     parser.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
                         help="coco or voc, and the data folder")
-    parser.add_argument("--model", required=True, choices=MODEL_NAMES)
-    parser.add_argument("--weights", default=None,
-                        help="pretrained weights (default: the torch hub cache; demo: the digit weights)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (resumes a run found there)")
-    parser.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help="default %(default)s")
-    parser.add_argument("--batch-size", type=int, default=PAPER_BATCH_SIZE, help="default %(default)s")
-    parser.add_argument("--lr", type=float, default=PAPER_LEARNING_RATE, help="AdamW, default %(default)s")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="default %(default)s")
-    parser.add_argument("--images", type=int, default=None, help="use only the first N images of each split")
-    parser.add_argument("--train-split", default=None, help="default: train2017 (coco), train (voc)")
-    parser.add_argument("--val-split", default=None, help="default: val2017 (coco), val (voc)")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="network to fine-tune")
+    parser.add_argument("--weights", default=None, metavar="W",
+                        help=default_help("pretrained weights",
+                                          "the torch hub cache; demo: the digit weights"))
+    add_out(parser, "output folder (resumes a run found there)", required=True)
+    parser.add_argument("--epochs", type=positive_int, default=PAPER_EPOCHS, metavar="N",
+                        help=default_help("training epochs", PAPER_EPOCHS))
+    parser.add_argument("--batch-size", type=int_at_least(2), default=PAPER_BATCH_SIZE, metavar="B",
+                        help=default_help("images per batch, at least 2", PAPER_BATCH_SIZE))
+    parser.add_argument("--lr", type=positive_float, default=PAPER_LEARNING_RATE,
+                        help=default_help("AdamW learning rate", PAPER_LEARNING_RATE))
+    add_device(parser)
+    add_seed(parser)
+    parser.add_argument("--images", type=positive_int, default=None, metavar="N",
+                        help=default_help("use only the first N images of each split", "all"))
+    parser.add_argument("--train-split", default=None, metavar="SPLIT",
+                        help=default_help("training split", "train2017 (coco), train (voc)"))
+    parser.add_argument("--val-split", default=None, metavar="SPLIT",
+                        help=default_help("validation split", "val2017 (coco), val (voc)"))
+    parser.add_argument("--workers", type=non_negative_int, default=0, metavar="W",
+                        help=default_help("data-loading processes", 0))
+    add_no_progress(parser)
     return parser
 
 
@@ -68,13 +87,6 @@ def main(argv=None) -> int:
         parser.error(f"argument --data: FORMAT must be coco or voc, got {data_format!r}")
     if not data_path.is_dir():
         parser.error(f"argument --data: PATH must be a folder, got {str(data_path)!r}")
-    for flag, value, minimum in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 2),
-                                 ("--seed", args.seed, 0), ("--workers", args.workers, 0),
-                                 ("--images", 1 if args.images is None else args.images, 1)):
-        if value < minimum:
-            parser.error(f"argument {flag}: must be an integer >= {minimum}, got {value}")
-    if not args.lr > 0:
-        parser.error(f"argument --lr: must be a positive number, got {args.lr}")
     try:
         device = resolve_device(args.device)
     except ValueError as error:

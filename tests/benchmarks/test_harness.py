@@ -82,7 +82,7 @@ def test_cli_bad_batch_size_exits_2_with_one_message(capsys):
         main(["--batch-size", "0"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "batch_size must be >= 1, got 0" in error
+    assert "argument --batch-size: must be a positive integer, got '0'" in error
     assert "Traceback" not in error
 
 
@@ -171,3 +171,9 @@ def test_run_prints_the_estimate_before_the_stage_bar(tmp_path, capsys):
     line = err.lstrip("\r").splitlines()[0]
     assert line.startswith("benchmarks: estimated time "), err
     assert f"for {1 + len(all_stages(config))} stages" in line
+
+
+def test_config_takes_the_devices_of_the_command_line():
+    assert make_config("tiny", device="cuda:1").device == "cuda:1"
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        make_config("tiny", device="gpu")

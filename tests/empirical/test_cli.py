@@ -27,19 +27,41 @@ def test_help_lists_experiments_and_profiles(capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["faithfulness", "--images", "0"], "images must be a positive integer, got 0"),
     (["faithfulness", "--model", "vgg"], "unknown model 'vgg'"),
     (["faithfulness", "--methods", "saliency"], "unknown method 'saliency'"),
     (["faithfulness", "--profile", "imagenet"], "needs data: pass --data"),
     (["faithfulness", "--profile", "imagenet", "--data", "/nonexistent/val"], "data folder not found"),
     (["faithfulness", "--weights", "/nonexistent/w.pt"], "not found"),
     (["faithfulness", "--weights", "demo=a", "b"], "expected MODEL=PATH"),
-    (["faithfulness", "--device", "tpu"], "device must be"),
 ])
 def test_bad_input_is_one_message_and_exit_code_2(tmp_path, capsys, argv, message):
     assert main([*argv, "--out", str(tmp_path / "out"), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["faithfulness", "--images", "0"], "argument --images: must be a positive integer, got '0'"),
+    (["faithfulness", "--batch-size", "-3"], "argument --batch-size: must be a positive integer, got '-3'"),
+    (["faithfulness", "--device", "tpu"], "argument --device: must be cpu, cuda or cuda:N, got 'tpu'"),
+    (["faithfulness", "--workers", "-1"], "argument --workers: must be a non-negative integer, got '-1'"),
+])
+def test_bad_option_value_is_an_argparse_error_naming_it(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--out", str(tmp_path / "out"), "--quiet"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.endswith(f"python -m empirical: error: {message}\n") and "Traceback" not in error
+
+
+def test_quiet_is_a_hidden_alias_of_no_progress(capsys):
+    from empirical.__main__ import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["all", "--quiet"]).no_progress is True
+    assert parser.parse_args(["all", "--no-progress"]).no_progress is True
+    assert parser.parse_args(["all"]).no_progress is False
+    assert "--quiet" not in parser.format_help()
 
 
 def test_unknown_experiment_or_profile_is_an_argparse_error(capsys):

@@ -40,7 +40,7 @@ CASES = [
     ("activations-wrong-key", "cauchy_overtake", ["--activations", "{dir}/pickled.npz", "--key", "b"],
      "key 'b'"),
     ("K-nan", "cauchy_overtake", ["--K", "nan"], "K must hold positive finite numbers"),
-    ("draws-zero", "quantile_variance", ["--draws", "0"], "draws must be"),
+    ("draws-zero", "quantile_variance", ["--draws", "0"], "argument --draws: must be"),
     ("beta-max-nan", "adaptive_beta", ["--beta-max", "nan"], "beta_max"),
     ("inputs-too-many", "monotonicity", ["--inputs", "40"], "inputs must lie in 2..16"),
     ("map-too-large", "similarity_processes", ["--size", "100000", "100000", "--draws", "10"], "sizes"),

@@ -115,10 +115,10 @@ def test_loads_csv_npy_and_empirical_npz(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--draws", "-5"], "draws must be a positive integer, got -5"),
+        (["--draws", "-5"], "argument --draws: must be a positive integer, got '-5'"),
         (["--K", "0"], "K must hold positive finite numbers"),
         (["--K", "-1", "2"], "K must hold positive finite numbers"),
-        (["--n-small", "0"], "n_small must hold positive integers"),
+        (["--n-small", "0"], "argument --n-small: must be a positive integer, got '0'"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_message(argv, message, capsys):

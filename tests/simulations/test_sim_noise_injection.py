@@ -132,7 +132,7 @@ def test_command_line_help_and_bad_draws(capsys):
     with pytest.raises(SystemExit) as exit_info:
         ni.main(["--draws", "-3"])
     assert exit_info.value.code == 2
-    assert "draws must be a positive integer, got -3" in capsys.readouterr().err
+    assert "argument --draws: must be a positive integer, got '-3'" in capsys.readouterr().err
 
 
 def test_command_line_writes_csv_and_manifest(tmp_path):

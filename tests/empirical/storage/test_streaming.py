@@ -104,5 +104,7 @@ def test_peak_host_memory_hardly_grows_from_100_to_800_images(tmp_path):
 def test_cli_names_a_bad_workers_value(tmp_path, capsys):
     from empirical.__main__ import main
 
-    assert main(["all", "--workers", "-1", "--out", str(tmp_path / "run")]) == 2
-    assert "--workers must be an integer >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # an argparse error, before any work
+        main(["all", "--workers", "-1", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "argument --workers: must be a non-negative integer, got '-1'" in capsys.readouterr().err
