@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.config import MODELS, SIZES, make_config
-from simulations.cli_options import add_device, add_no_progress, add_out, add_seed, default_help, positive_int
+from theory.cli_options import add_device, add_no_progress, add_out, add_seed, default_help, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:

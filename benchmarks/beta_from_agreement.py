@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from empirical.attribution.conservation import calibrated_random_model, pearson_per_image, relevance_ratios
-from empirical.cli_options import add_out, add_seed, default_help, positive_int
+from theory.cli_options import add_out, add_seed, default_help, positive_int
 
 #: (network, image size); the demo network sees [0, 1] images of its own size
 AGREEMENT_NETWORKS = (("resnet50", 64), ("densenet121", 64), ("efficientnet-b0", 64), ("demo", 32))

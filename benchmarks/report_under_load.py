@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulations.cli_options import add_out, default_help, positive_int
+from theory.cli_options import add_out, default_help, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from empirical.cli_options import add_device, add_no_progress, add_out, default_help, positive_int
+from theory.cli_options import add_device, add_no_progress, add_out, default_help, positive_int
 
 __all__ = ["WORKLOAD_SIZES", "main", "run_workload"]
 

@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from empirical.cli_options import (
+from empirical.run.profiles import PROFILES
+from empirical.storage.tables import EXPERIMENTS
+from theory.cli_options import (
     add_device,
     add_no_progress,
     add_out,
@@ -22,8 +24,6 @@ from empirical.cli_options import (
     non_negative_int,
     positive_int,
 )
-from empirical.run.profiles import PROFILES
-from empirical.storage.tables import EXPERIMENTS
 
 EPILOG = """\
 fine-tuning (seed A.3):

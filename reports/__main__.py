@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from reports.build import build_report, staging_folder
-from simulations.cli_options import add_no_progress, add_out, add_seed, default_help
+from theory.cli_options import add_no_progress, add_out, add_seed, default_help
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from theory import cli_options
 
 NAME = "cauchy_overtake"
 SYNTHETIC_DRAWS = 560_000  # x 18 settings: 10^7 random neurons, 7 x 10^7 weights

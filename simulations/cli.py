@@ -18,9 +18,10 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from simulations import _blocks, _checks, cli_options
+from simulations import _blocks, _checks
 from simulations._blocks import LongRunWarning
 from simulations.results import format_table, write_result
+from theory import cli_options
 
 
 def config_help(text: str, config_cls, *fields: str, shown: str | None = None) -> str:

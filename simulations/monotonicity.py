@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from theory import cli_options
 
 NAME = "monotonicity"
 #: Methods, and whether section F proves the property for them (False: expected to fail sometimes).

@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, cli_options, results, verdicts
+from simulations import _blocks, _checks, cli, results, verdicts
 from simulations import similarity_processes as sp
+from theory import cli_options
 
 NAME = "noise_injection"
 WINDOW = "7x7-uniform"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from theory import cli_options
 
 NAME = "positive_dominance"
 BIAS_SIGNS = ("non-positive", "positive")

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 import theory
-from simulations import _blocks, _checks, cli, cli_options, results, streaming, verdicts
+from simulations import _blocks, _checks, cli, results, streaming, verdicts
+from theory import cli_options
 
 NAME = "similarity_processes"
 #: The two windows in use: 7x7 uniform with the N/(N-1) sample covariance (scikit-image's default), and

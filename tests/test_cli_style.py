@@ -1,4 +1,4 @@
-"""One command-line convention for every entry point (the rules: ``simulations/cli_options.py``).
+"""One command-line convention for every entry point (the rules: ``theory/cli_options.py``).
 
 For each of the project's commands the parser is built in-process and checked: the shared options have
 one name (no synonyms such as ``--output`` or a visible ``--quiet``) and one check (``--seed``, sizes,
@@ -204,11 +204,6 @@ def test_every_parser_of_the_project_is_checked():
     driven = {path.stem for path in (ROOT / "simulations").glob("*.py")
               if "cli.cli_main(" in path.read_text()}
     assert driven == set(SIMULATIONS)
-
-
-def test_the_two_copies_of_the_convention_are_the_same():
-    simulations, empirical = (ROOT / "simulations/cli_options.py"), (ROOT / "empirical/cli_options.py")
-    assert simulations.read_text() == empirical.read_text()
 
 
 @pytest.mark.parametrize("prog", list(ENTRY_POINTS))

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from empirical.cli_options import add_no_progress, add_out, add_seed, default_help, positive_int
 from empirical.experiments._common import EstimatedBar
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
 from empirical.storage.data import DIGITS_SPLIT_SEED, load_digits
+from theory.cli_options import add_no_progress, add_out, add_seed, default_help, positive_int
 
 DEFAULT_SEED = 0
 DEFAULT_EPOCHS = 8

@@ -15,7 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from empirical.cli_options import (
+from empirical.models import MODEL_NAMES, load_model
+from empirical.multilabel.annotations import read_coco_split, read_voc
+from empirical.multilabel.finetune import (
+    PAPER_BATCH_SIZE,
+    PAPER_EPOCHS,
+    PAPER_LEARNING_RATE,
+    finetune,
+    resolve_device,
+)
+from theory.cli_options import (
     add_device,
     add_no_progress,
     add_out,
@@ -25,15 +34,6 @@ from empirical.cli_options import (
     non_negative_int,
     positive_float,
     positive_int,
-)
-from empirical.models import MODEL_NAMES, load_model
-from empirical.multilabel.annotations import read_coco_split, read_voc
-from empirical.multilabel.finetune import (
-    PAPER_BATCH_SIZE,
-    PAPER_EPOCHS,
-    PAPER_LEARNING_RATE,
-    finetune,
-    resolve_device,
 )
 
 __all__ = ["DEFAULT_SPLITS", "build_parser", "main"]

@@ -9,9 +9,9 @@
 - Every help line of an option that takes a value ends with its default, written ``(default: X)``
   (:func:`default_help`); flags say nothing about a default.
 
-Neither ``simulations`` nor ``empirical`` imports the other, so each holds this module, word for word
-(``simulations.cli_options`` and ``empirical.cli_options``); the tests check that the two are the same
-and that every entry point keeps the convention.
+It lives in ``theory`` because that is the one package every command's package may import (simulations
+and empirical do not import each other); it is standard library only, like the rest of ``theory`` free of
+torch and randomness, and not part of ``theory``'s closed forms (``help(theory)`` does not list it).
 """
 
 from __future__ import annotations
