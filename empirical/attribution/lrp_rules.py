@@ -137,37 +137,48 @@ class AlphaBeta(_LinearLayerRule):
         self._config = {"alpha": alpha, "beta": beta,
                         "include_bias": _check_flag("include_bias", include_bias),
                         "fallback": _check_flag("fallback", fallback)}
+        # beta = 0 whatever the sums (the z+ rule): the negative sums then matter only for neurons without
+        # a positive contribution, and are not computed when there is none such
+        self._beta_is_zero = beta == 0
 
     def coefficients(self, positive, negative, output):
         """(alpha_j, beta_j) of every output neuron from the bias-free sums and the layer output."""
         return self._config["alpha"], self._config["beta"]
 
     def relevance_in(self, module, x, output, relevance):
-        x_pos = x.clamp(min=0).requires_grad_()
-        x_neg = x.clamp(max=0).requires_grad_()
+        x_pos, x_neg = _split_inputs(x)
         with torch.enable_grad():
-            positive, negative = _signed_parts(module, x_pos, x_neg)
-        positive_sum, negative_sum = positive.detach(), negative.detach()
+            positive = _signed_part(module, x_pos, x_neg, sign=1)
+        positive_sum = positive.detach()
+        smallest = torch.finfo(positive_sum.dtype).tiny / torch.finfo(positive_sum.dtype).eps
+        include_bias = self._config["include_bias"]
+        if self._beta_is_zero and not include_bias and bool((positive_sum > smallest).all()):
+            negative, negative_sum = None, torch.zeros_like(positive_sum)
+        else:
+            with torch.enable_grad():
+                negative = _signed_part(module, x_pos, x_neg, sign=-1)
+            negative_sum = negative.detach()
         alpha, beta = self.coefficients(positive_sum, negative_sum, output)
         alpha, beta = torch.as_tensor(alpha).to(positive_sum), torch.as_tensor(beta).to(positive_sum)
-        if self._config["include_bias"]:
+        if include_bias:
             with torch.no_grad():
                 bias = output - (positive_sum + negative_sum)
             positive_sum = positive_sum + bias.clamp(min=0)
             negative_sum = negative_sum + bias.clamp(max=0)
         # sums too small to divide by in this dtype (activations of a random EfficientNet-B0 shrink to
         # 1e-14 and below) count as empty: 1/sum would overflow and 0 * inf give NaN
-        smallest = torch.finfo(positive_sum.dtype).tiny / torch.finfo(positive_sum.dtype).eps
         has_positive, has_negative = positive_sum > smallest, negative_sum < -smallest
         if self._config["fallback"]:
             kept = alpha - beta  # what eq. 52 hands on in total
             alpha = torch.where(has_negative, alpha, kept)
             beta = torch.where(has_positive, torch.where(has_negative, beta, 0.0), -kept)
         positive_grad = relevance * torch.where(has_positive, alpha / _where(has_positive, positive_sum), 0.0)
-        negative_grad = -relevance * torch.where(has_negative, beta / _where(has_negative, negative_sum), 0.0)
-        grad_pos, grad_neg = torch.autograd.grad((positive, negative), (x_pos, x_neg),
-                                                 grad_outputs=(positive_grad, negative_grad))
-        result = x_pos.detach() * grad_pos + x_neg.detach() * grad_neg
+        outputs, grad_outputs = [positive], [positive_grad]
+        if negative is not None:
+            outputs.append(negative)
+            share = torch.where(has_negative, beta / _where(has_negative, negative_sum), 0.0)
+            grad_outputs.append(-relevance * share)
+        result = _input_relevance(outputs, grad_outputs, x_pos, x_neg)
         if self._config["fallback"]:
             empty = ~has_positive & ~has_negative & (relevance != 0)
             if bool(empty.any()):
@@ -188,17 +199,42 @@ class AlphaBeta(_LinearLayerRule):
         return spread
 
 
-def _signed_parts(module: nn.Module, x_pos: torch.Tensor, x_neg: torch.Tensor):
-    """Bias-free sums of the positive (x^+ w^+ + x^- w^-) and negative (x^+ w^- + x^- w^+) contributions.
+def _split_inputs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """x^+ and x^- as autograd leaves; x^- is None when ``x`` has no negative value (the input of a layer
+    after a ReLU), so that the convolutions over it, which add exact zeros, are not run."""
+    x_neg = x.clamp(max=0).requires_grad_() if bool((x < 0).any()) else None
+    return x.clamp(min=0).requires_grad_(), x_neg
+
+
+def _signed_part(module: nn.Module, x_pos: torch.Tensor, x_neg: torch.Tensor | None, *, sign: int):
+    """Bias-free sum of the positive (``sign=1``: x^+ w^+ + x^- w^-) or the negative (``sign=-1``:
+    x^+ w^- + x^- w^+) contributions; x^- None counts as zero.
 
     Average pooling is a linear layer with non-negative weights: its parts are pool(x^+) and pool(x^-)."""
     if isinstance(module, AvgPool):
-        return module.forward(x_pos), module.forward(x_neg)
+        if sign > 0:
+            return module.forward(x_pos)
+        if x_neg is None:
+            return torch.zeros_like(module.forward(x_pos.detach()))
+        return module.forward(x_neg)
     weight = module.weight.detach()
-    w_pos, w_neg = weight.clamp(min=0), weight.clamp(max=0)
-    positive = linear_part(module, x_pos, w_pos) + linear_part(module, x_neg, w_neg)
-    negative = linear_part(module, x_pos, w_neg) + linear_part(module, x_neg, w_pos)
-    return positive, negative
+    positive_weight, negative_weight = weight.clamp(min=0), weight.clamp(max=0)
+    same, other = (positive_weight, negative_weight) if sign > 0 else (negative_weight, positive_weight)
+    part = linear_part(module, x_pos, same)
+    return part if x_neg is None else part + linear_part(module, x_neg, other)
+
+
+def _input_relevance(outputs, grad_outputs, x_pos: torch.Tensor, x_neg: torch.Tensor | None) -> torch.Tensor:
+    """sum over inputs of x^+ d<outputs, grad_outputs>/dx^+ + x^- d<...>/dx^- (x^- None: no such term)."""
+    leaves = [x_pos] if x_neg is None else [x_pos, x_neg]
+    grads = torch.autograd.grad([o for o in outputs if o.requires_grad],
+                                leaves, grad_outputs=[g for o, g in zip(outputs, grad_outputs, strict=True)
+                                                      if o.requires_grad], allow_unused=True)
+    result = torch.zeros_like(x_pos.detach())
+    for leaf, grad in zip(leaves, grads, strict=True):
+        if grad is not None:
+            result = result + leaf.detach() * grad
+    return result
 
 
 def _where(mask: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -234,6 +270,7 @@ class AdaptiveBeta(AlphaBeta):
             raise ValueError(f"beta_max must be >= 0, got {beta_max!r}")
         if beta_from not in BETA_FROM:
             raise ValueError(f"beta_from must be one of {BETA_FROM}, got {beta_from!r}")
+        self._beta_is_zero = False  # beta comes from the sums
         self._config = {"beta_max": beta_max, "beta_from": beta_from, "include_bias": include_bias,
                         "fallback": fallback}
 
@@ -267,11 +304,12 @@ class Gamma(_LinearLayerRule):
         weight = module.weight.detach()
         w_up = weight + gamma * weight.clamp(min=0)
         w_down = weight + gamma * weight.clamp(max=0)
-        x_pos = x.clamp(min=0).requires_grad_()
-        x_neg = x.clamp(max=0).requires_grad_()
+        x_pos, x_neg = _split_inputs(x)
         with torch.enable_grad():
-            positive = linear_part(module, x_pos, w_up) + linear_part(module, x_neg, w_down)
-            negative = linear_part(module, x_pos, w_down) + linear_part(module, x_neg, w_up)
+            positive, negative = linear_part(module, x_pos, w_up), linear_part(module, x_pos, w_down)
+            if x_neg is not None:
+                positive = positive + linear_part(module, x_neg, w_down)
+                negative = negative + linear_part(module, x_neg, w_up)
         positive_den, negative_den = positive.detach(), negative.detach()
         with torch.no_grad():
             preactivation = linear_part(module, x, weight)
@@ -283,9 +321,7 @@ class Gamma(_LinearLayerRule):
         stabilize = Stabilizer.ensure(self._config["stabilizer"])
         positive_grad = relevance * (preactivation > 0) / stabilize(positive_den)
         negative_grad = relevance * (preactivation < 0) / stabilize(negative_den)
-        grad_pos, grad_neg = torch.autograd.grad((positive, negative), (x_pos, x_neg),
-                                                 grad_outputs=(positive_grad, negative_grad))
-        return x_pos.detach() * grad_pos + x_neg.detach() * grad_neg
+        return _input_relevance([positive, negative], [positive_grad, negative_grad], x_pos, x_neg)
 
 
 class Epsilon(_LinearLayerRule):

@@ -79,6 +79,29 @@ def test_adaptive_rule_on_convolution_against_theory_per_position_and_channel():
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("inputs", ["signed", "after a ReLU"])
+@pytest.mark.parametrize("rule, beta", [(ZPlus(fallback=False), 0.0),
+                                        (OurAlphaBeta(2.0, 1.0, fallback=False), 1.0), ("adaptive", None)])
+def test_alpha_beta_rules_on_signed_and_non_negative_inputs_against_theory(rule, beta, inputs):
+    """Oracle: eq. 52 from the explicit contributions w_ji x_i; inputs after a ReLU (no x^-) take the
+    rules' shorter path, which must give the same relevance, and the z+ rule skips the negative sums."""
+    gen = torch.Generator().manual_seed(8)
+    layer = nn.Linear(9, 6, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(6, 9, generator=gen, dtype=torch.float64))
+    x = torch.randn(5, 9, generator=gen, dtype=torch.float64)
+    x = x.relu() if inputs == "after a ReLU" else x
+    relevance_out = torch.rand(5, 6, generator=gen, dtype=torch.float64)
+    rule = AdaptiveBeta(beta_max=3.0, fallback=False) if rule == "adaptive" else rule
+    got = _relevance_through(layer, rule, x, relevance_out)
+
+    contributions = (layer.weight[None] * x[:, None, :]).detach().numpy()  # (N, out, in)
+    betas = theory.adaptive_beta(*_part_sums(contributions)) if beta is None else \
+        np.full(contributions.shape[:2], beta)
+    expected = theory.lrp_beta_neuron(contributions, relevance_out.numpy(), betas).sum(1)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
 def _demo_relevance(demo_model, demo_batch, conv_rule):
     layer_map = [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=0.25))]
     composite = EpsilonAlpha2Beta1(layer_map=layer_map, canonizers=canonizers_for(demo_model))
