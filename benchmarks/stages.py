@@ -6,6 +6,7 @@ fails while running is reported with its error. Neither stops the harness.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,8 +61,17 @@ def _attribution_stage(method: str) -> Stage:
         if method not in attribution.available_methods():
             raise StageUnavailable(f"{method!r} is not in empirical.attribution.available_methods()")
         options = method_options(method, config.ig_steps)
+        if method == "random-uniform":  # seeded once, as the experiments seed it and as the floor does
+            options["rng"] = torch.Generator(device=workload.device).manual_seed(config.seed)
         model, images, targets = workload.model, workload.images, workload.targets
-        return lambda: attribution.attribute(model, images, targets, method, **options)
+        if method in _GRADIENT_METHODS or method in ("random-uniform", "integrated-gradients"):
+            return lambda: attribution.attribute(model, images, targets, method, **options)
+
+        def unchecked():  # random weights time the rules; whether they conserve is tested, not timed
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", attribution.ConservationWarning)
+                return attribution.attribute(model, images, targets, method, **options)
+        return unchecked
 
     if method == "integrated-gradients":
         return Stage(f"attribution {method}", "forward+input-gradient", 0, build)  # passes set per config
@@ -117,7 +127,7 @@ def _activation_stage() -> Stage:
         model, images = workload.model, workload.images
         return lambda: activations.activation_statistics(model, images)
 
-    return Stage("activation statistics", "forward", 1, build,
+    return Stage("activation statistics", "forward+sorted-inputs", 1, build,
                  detail="inputs of every convolution and linear layer: 18 quantiles, non-positive fraction")
 
 

@@ -69,29 +69,40 @@ def pooled_quantiles(values: torch.Tensor, levels) -> torch.Tensor:
     Works for any n on the tensor's device (``torch.quantile`` stops at 2**24), by one sort of each row:
     on a CPU numpy's vectorised sort, which takes a half to a third of the time of ``numpy.partition`` at
     the 36 order statistics needed (numpy selects them one after another)."""
-    n = values.shape[1]
+    return _quantiles_of_sorted(_sorted_rows(values), levels)
+
+
+def _sorted_rows(values: torch.Tensor) -> torch.Tensor:
+    """Each row of (B, n) ``values`` in ascending order (NaN last), on the tensor's device."""
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.sort(values.detach().numpy(), axis=1))
+    return torch.sort(values, dim=1).values
+
+
+def _quantiles_of_sorted(ordered: torch.Tensor, levels) -> torch.Tensor:
+    n = ordered.shape[1]
     position = np.asarray(levels, dtype=np.float64) * (n - 1)
     below = np.minimum(np.floor(position).astype(np.int64), n - 1)
     above = np.minimum(below + 1, n - 1)
-    fraction = torch.as_tensor(position - below, device=values.device)
-    if values.device.type == "cpu":
-        ordered = torch.from_numpy(np.sort(values.detach().numpy(), axis=1))
-    else:
-        ordered = torch.sort(values, dim=1).values
+    fraction = torch.as_tensor(position - below, device=ordered.device)
     low = ordered[:, below].to(torch.float64)
     high = ordered[:, above].to(torch.float64)
     return low + fraction * (high - low)
 
 
 def _level_sums(captured_input: tuple[str, torch.Tensor]) -> tuple[np.ndarray, float]:
-    """(sum over images of the 18 quantiles, sum over images of the non-positive fraction) of one level."""
+    """(sum over images of the 18 quantiles, sum over images of the non-positive fraction) of one level.
+
+    One sort per image serves all three: the quantiles, the non-finite check (a NaN or an infinity sorts
+    to an end of its row) and the count of values <= 0 (a binary search)."""
     name, inputs = captured_input
-    pooled = inputs.reshape(inputs.shape[0], -1)
-    if nonfinite_rows(pooled):  # finite images, but the network overflowed
+    ordered = _sorted_rows(inputs.reshape(inputs.shape[0], -1))
+    if not bool(torch.isfinite(ordered[:, [0, -1]]).all()):  # finite images, but the network overflowed
         raise ValueError(f"the input of layer {name!r} has NaN or infinite values for this batch "
                          "(the network overflows on x); nothing of it was added")
-    quantiles = pooled_quantiles(pooled, _quantile_levels()).sum(0).cpu().numpy()
-    nonpositive = (pooled <= 0).sum(1, dtype=torch.float64) / pooled.shape[1]
+    quantiles = _quantiles_of_sorted(ordered, _quantile_levels()).sum(0).cpu().numpy()
+    zero = torch.zeros((ordered.shape[0], 1), dtype=ordered.dtype, device=ordered.device)
+    nonpositive = torch.searchsorted(ordered, zero, right=True).to(torch.float64) / ordered.shape[1]
     return quantiles, float(nonpositive.sum())
 
 

@@ -41,7 +41,8 @@ def test_tiny_run_has_every_stage_and_writes_csv(tmp_path):
     assert (done["rate_per_s"] > 0).all()
     floors = frame[frame["kind"] == "floor"]
     assert set(floors["implementation"]) == {"forward", "forward+input-gradient", "zennit-epsilon-plus-flat",
-                                            "zennit-epsilon-alpha2-beta1-flat", "random-fill"}
+                                            "zennit-epsilon-alpha2-beta1-flat", "forward+sorted-inputs",
+                                            "random-fill"}
     # the rules that weigh both signed parts are held against Zennit's alpha-beta composite, z+ rules not
     for method, floor in (("lrp-adaptive-beta", "zennit-epsilon-alpha2-beta1-flat"),
                           ("epsilon-plus-flat", "zennit-epsilon-plus-flat")):
@@ -102,10 +103,27 @@ def test_unknown_size_names_the_value():
 
 def test_measure_calls_warmup_then_repeats_and_rates_by_items():
     calls = []
-    timing = measure(lambda: calls.append(1), items_per_call=8, warmup=2, repeats=3)
-    assert len(calls) == 5
+    timing = measure(lambda: calls.append(1), items_per_call=8, warmup=0, repeats=3)
+    assert len(calls) == 3  # no warm-up to count from: one call a repeat
     assert len(timing.seconds) == 3
     assert timing.rate == pytest.approx(8 / timing.median_s)
+
+
+def test_measure_loops_short_calls_until_a_repeat_lasts_the_minimum():
+    """Oracle: a call that sleeps 10 ms is looped about MIN_REPEAT_S / 10 ms times a repeat, and a repeat's
+    seconds are per call; a call longer than the minimum runs once a repeat."""
+    import time
+
+    from benchmarks.timing import MIN_REPEAT_S
+
+    calls = []
+    timing = measure(lambda: (calls.append(1), time.sleep(0.01)), items_per_call=1, warmup=1, repeats=2)
+    per_repeat = (len(calls) - 1) / 2
+    assert 2 <= per_repeat <= MIN_REPEAT_S / 0.01 + 1
+    assert all(0.01 <= seconds < 0.05 for seconds in timing.seconds)  # per call, not per repeat (>= 0.02)
+    long_calls = []
+    measure(lambda: (long_calls.append(1), time.sleep(MIN_REPEAT_S)), items_per_call=1, warmup=1, repeats=2)
+    assert len(long_calls) == 3
 
 
 def test_verdicts_by_hand():
