@@ -81,6 +81,9 @@ def _what_was_run(context) -> str:
     multilabel = getattr(context, "multilabel", None)
     if multilabel is not None:
         parts.append(_describe_run(multilabel, "multi-label"))
+    lite = getattr(context, "lite", None)
+    if lite is not None:
+        parts.append(_describe_run(lite, "pretrained"))
     parts.append(f"{len(context.simulations)} Monte Carlo simulations")
     parts.append(f"report seed {context.seed}")
     return "What was run: " + "; ".join(parts) + f". Built in {RUN_TIME_MARK} s."

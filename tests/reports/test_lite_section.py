@@ -74,3 +74,22 @@ def test_quick_banner_says_lite0_is_left_out():
     from reports.build import quick_settings
 
     assert quick_settings()["EfficientNet-Lite0"].startswith("left out")
+
+
+def test_what_was_run_names_the_pretrained_run_beside_the_demo():
+    """Oracle: the manifests handed in; the summary's line names each run with its network and images."""
+    from types import SimpleNamespace
+
+    from reports.summary import _what_was_run
+
+    def run(profile, model, images, name):
+        manifest = {"profile": profile, "device": "cpu", "dataset": {"images": images, "name": name},
+                    "config": {"models": [model], "methods": ["gradient", "lrp-epsilon"]}}
+        return SimpleNamespace(manifest=manifest, tables={})
+
+    context = SimpleNamespace(run=run("demo", "demo", 32, "digits"), multilabel=None, simulations=[1, 2],
+                              seed=0, lite=run("lite0", "efficientnet-lite0", 3, "photographs"))
+    line = _what_was_run(context)
+    assert "empirical: networks demo on 32 images (digits)" in line
+    assert "pretrained: networks efficientnet-lite0 on 3 images (photographs)" in line
+    assert "pretrained" not in _what_was_run(SimpleNamespace(**{**vars(context), "lite": None}))
