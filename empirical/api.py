@@ -176,7 +176,7 @@ def mprt(model: nn.Module, images: torch.Tensor, targets=None, *, methods, sched
     of any network). ``spec``: the network's ``NetworkSpec`` (default ``network_spec(model, blocks=...)``).
     Column ``conservation``: sum(R) / logit of the trained model's LRP map of each image (NaN for others).
     """
-    from empirical.experiments.randomization import run_randomization
+    from empirical.run.randomization import run_randomization
 
     images = _images(images)
     targets = _targets(model, images, targets)
