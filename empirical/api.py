@@ -197,7 +197,8 @@ def faithfulness(model: nn.Module, images: torch.Tensor, targets=None, *, method
     the ``faithfulness.csv`` table (score after each step), or with ``area=True`` its per-image areas
     (``faithfulness_area.csv``). Defaults: the paper's 15x15 blur, patches 8 and 15, 30 steps. Column
     ``conservation``: sum(R) / logit of each LRP map (supplement eq. 52), NaN for other methods."""
-    from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
+    from empirical.experiments.faithfulness import faithfulness_area
+    from empirical.run.faithfulness import run_faithfulness
 
     images = _images(images)
     targets = _targets(model, images, targets)
@@ -233,7 +234,7 @@ def noise_injection(model: nn.Module, images: torch.Tensor, targets=None, *, met
     built-in network's, or ``blocks``). ``settings``: further options of the rewards experiment
     (``patch_size``, ``steps``, ``blur_kernel``, ``smprt_samples``...)."""
     from empirical.experiments.noisy import DEFAULT_LEVELS
-    from empirical.experiments.rewards import run_rewards
+    from empirical.run.rewards import run_rewards
 
     images = _images(images)
     spec = spec or network_spec(model, blocks=blocks)

@@ -36,7 +36,7 @@ def test_the_random_control_is_drawn_from_the_seed_sequence_of_its_key(demo_mode
 
 def test_faithfulness_and_randomization_seed_the_control_by_one_rule(tmp_path, demo_model, demo_batch,
                                                                      monkeypatch):
-    from empirical.experiments.faithfulness import run_faithfulness
+    from empirical.run.faithfulness import run_faithfulness
     from empirical.run.randomization import run_randomization
     from empirical.storage.chunks import ChunkStore
 
