@@ -216,7 +216,7 @@ def activation_statistics(model: nn.Module, images: torch.Tensor, *, batch_size:
                           seed: int = 0, progress: bool = False, out=None) -> pd.DataFrame:
     """Per-level forward statistics (supplement I, J): quantiles, fraction of non-positive values, and K,
     gamma, P(Z >= K) of every (q_high, q_low); the ``activations.csv`` table."""
-    from empirical.experiments.activations import run_activations
+    from empirical.run.activations import run_activations
 
     images = _images(images)
     with _store(out, "activations") as store:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -29,8 +28,6 @@ import torch
 
 from empirical.attribution import ConservationWarning, attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
-from empirical.storage.fingerprints import fingerprint, labels_digest, weights_digest
-from empirical.storage.progress import EstimatedBar, estimate_line, progress_bar  # noqa: F401 (TRANSITIONAL)
 
 __all__ = ["STOCHASTIC_METHODS", "NamedMethod", "draw_generator", "explain", "explained_classes",
            "known_methods", "method_spec", "resolve_methods"]
@@ -143,45 +140,6 @@ def method_spec(method) -> dict:
         registered = method_definition(method.method if noisy is None else noisy[0])
         return {"method": method.method, "options": method.options, "registered": registered}
     return {"callable": method}
-
-
-# TRANSITIONAL: the plumbing of the experiments not yet run by empirical.run.chunked (their copies there)
-def chunk_key(*parts: str, start: int, stop: int) -> str:
-    """The name of the chunk of images ``start:stop`` of one (model, method, ...) combination."""
-    raw = "__".join([*parts, f"{start:07d}-{stop:07d}"])
-    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
-
-
-def input_fingerprints(stream, ranges, *, model, settings) -> dict[int, str]:
-    """{start: fingerprint} for each ``(start, stop)`` of ``ranges``: of images ``start``..``stop - 1`` of
-    ``stream`` (their content, ``stream.content_digest``) and their labels, the weights of ``model``
-    (``weights_digest``: the tensors, not where they were read from) and ``settings`` (a mapping of the
-    experiment's options, seed, batch size...)."""
-    weights = weights_digest(model)
-    labels = stream.labels
-    return {start: fingerprint(version=_FINGERPRINT_VERSION, settings=settings, weights=weights,
-                               images=stream.content_digest(start, stop),
-                               labels=labels_digest(None if labels is None else labels[start:stop]))
-            for start, stop in ranges}
-
-
-def method_fingerprint(inputs: str, name: str, method) -> str:
-    """The fingerprint (64 hex digits) of a chunk of method ``name`` on the inputs of fingerprint ``inputs``:
-    ``method`` is a resolved method, a :class:`NamedMethod` known by its name, options and the function
-    registered under that name (``empirical.attribution.method_definition``), a callable by its code
-    (``empirical.storage.fingerprints.callable_description``)."""
-    if isinstance(method, NamedMethod):
-        noisy = _noisy_base(method.method)
-        registered = method_definition(method.method if noisy is None else noisy[0])
-        spec = {"method": method.method, "options": method.options, "registered": registered}
-    else:
-        spec = {"callable": method}
-    return fingerprint(version=_FINGERPRINT_VERSION, inputs=inputs, name=name, method=spec)
-
-
-#: changes when what goes into a chunk's fingerprint changes, so that no older chunk is reused
-_FINGERPRINT_VERSION = 2
-
 
 
 @contextlib.contextmanager

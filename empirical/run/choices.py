@@ -13,10 +13,9 @@ import inspect
 import json
 from pathlib import Path
 
-from empirical.experiments import activations
 from empirical.experiments.noisy import parse_noisy_name
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
-from empirical.run import faithfulness, randomization, rewards
+from empirical.run import activations, faithfulness, randomization, rewards
 
 __all__ = ["EXPERIMENT_FUNCTIONS", "choices_path", "experiment_choices", "write_choices"]
 

@@ -40,8 +40,7 @@ def test_the_bar_prints_the_estimate_from_the_first_unit_then_draws(capsys):
 @pytest.mark.parametrize("experiment", ["activations", "faithfulness", "randomization", "rewards"])
 def test_each_experiment_prints_the_estimate_before_its_bar(experiment, tmp_path, demo_model, demo_batch,
                                                             capsys):
-    from empirical.experiments import activations
-    from empirical.run import faithfulness, randomization, rewards
+    from empirical.run import activations, faithfulness, randomization, rewards
 
     images = demo_batch[:3]
     common = dict(model_name="demo", store=ChunkStore(tmp_path, experiment), batch_size=2, seed=0,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.experiments.activations import SAMPLES_FILE, run_activations
 from empirical.measures.activations import activation_statistics
 from empirical.models import build_model
+from empirical.run.activations import SAMPLES_FILE, run_activations
 from empirical.storage.chunks import ChunkStore
 from empirical.storage.tables import ACTIVATION_COLUMNS
 
