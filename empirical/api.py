@@ -2,7 +2,8 @@
 
 Every call validates its arguments, explains ``targets`` (None: each image's top class), runs on the device
 of ``model`` and leaves ``model`` as it was. The randomisation and faithfulness calls run the same kernels
-as ``python -m empirical`` runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
+(``empirical.experiments``) through the same chunked driver (``empirical.run``) as ``python -m empirical``
+runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
 chunks, so that an interrupted call resumes. Each chunk records the fingerprint of the image values, the
 targets (the explained classes, also when found from the model), the network's weights and buffers, the
 method and every setting of the call (``empirical.storage.fingerprints``); it is reused only by a call
