@@ -83,7 +83,7 @@ def run_benchmarks(config: BenchConfig, *, out: Path | None = None, progress: bo
     With ``out``, ``out/benchmarks.csv`` and ``out/benchmarks.json`` are rewritten after every row, so
     an interrupted run keeps what it measured.
     """
-    from empirical.experiments._common import EstimatedBar
+    from empirical.storage.progress import EstimatedBar
 
     _check_device(config.device)
     if out is not None:

@@ -158,7 +158,7 @@ def run_workload(size: str = "tiny", *, device: str = "cpu", out: Path, images: 
             floors[stage] += seconds
     # the estimate, as a line before the stages: the floor is the least the run can take (its unavoidable
     # passes at the per-batch times just measured); the stages' bars follow
-    from empirical.experiments._common import duration_text
+    from empirical.storage.progress import duration_text
 
     print(f"workload {size}: estimated time at least {duration_text(sum(floors.values()))} for "
           f"{profile.images:,} images a network on {len(profile.models)} networks (the floor of its passes; "

@@ -2,7 +2,8 @@
 
 Every call validates its arguments, explains ``targets`` (None: each image's top class), runs on the device
 of ``model`` and leaves ``model`` as it was. The randomisation and faithfulness calls run the same kernels
-as ``python -m empirical`` runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
+(``empirical.experiments``) through the same chunked driver (``empirical.run``) as ``python -m empirical``
+runs, on a chunk store in a temporary folder; pass ``out=FOLDER`` to keep the
 chunks, so that an interrupted call resumes. Each chunk records the fingerprint of the image values, the
 targets (the explained classes, also when found from the model), the network's weights and buffers, the
 method and every setting of the call (``empirical.storage.fingerprints``); it is reused only by a call
@@ -176,7 +177,7 @@ def mprt(model: nn.Module, images: torch.Tensor, targets=None, *, methods, sched
     of any network). ``spec``: the network's ``NetworkSpec`` (default ``network_spec(model, blocks=...)``).
     Column ``conservation``: sum(R) / logit of the trained model's LRP map of each image (NaN for others).
     """
-    from empirical.experiments.randomization import run_randomization
+    from empirical.run.randomization import run_randomization
 
     images = _images(images)
     targets = _targets(model, images, targets)
@@ -197,7 +198,8 @@ def faithfulness(model: nn.Module, images: torch.Tensor, targets=None, *, method
     the ``faithfulness.csv`` table (score after each step), or with ``area=True`` its per-image areas
     (``faithfulness_area.csv``). Defaults: the paper's 15x15 blur, patches 8 and 15, 30 steps. Column
     ``conservation``: sum(R) / logit of each LRP map (supplement eq. 52), NaN for other methods."""
-    from empirical.experiments.faithfulness import faithfulness_area, run_faithfulness
+    from empirical.experiments.faithfulness import faithfulness_area
+    from empirical.run.faithfulness import run_faithfulness
 
     images = _images(images)
     targets = _targets(model, images, targets)
@@ -215,7 +217,7 @@ def activation_statistics(model: nn.Module, images: torch.Tensor, *, batch_size:
                           seed: int = 0, progress: bool = False, out=None) -> pd.DataFrame:
     """Per-level forward statistics (supplement I, J): quantiles, fraction of non-positive values, and K,
     gamma, P(Z >= K) of every (q_high, q_low); the ``activations.csv`` table."""
-    from empirical.experiments.activations import run_activations
+    from empirical.run.activations import run_activations
 
     images = _images(images)
     with _store(out, "activations") as store:
@@ -233,7 +235,7 @@ def noise_injection(model: nn.Module, images: torch.Tensor, targets=None, *, met
     built-in network's, or ``blocks``). ``settings``: further options of the rewards experiment
     (``patch_size``, ``steps``, ``blur_kernel``, ``smprt_samples``...)."""
     from empirical.experiments.noisy import DEFAULT_LEVELS
-    from empirical.experiments.rewards import run_rewards
+    from empirical.run.rewards import run_rewards
 
     images = _images(images)
     spec = spec or network_spec(model, blocks=blocks)

@@ -148,16 +148,19 @@ def test_dependencies_run_the_way_design_section_1_says():
 
 
 #: the layers of ``empirical``: {sub-package: the sub-packages it may not import}. ``empirical.storage``
-#: (inputs, streams, the chunk store, table contracts, manifest, fingerprints, threads, ranks) is the bottom;
-#: the experiments and their parts sit on it; ``empirical.run`` (profiles, the runner) drives them from the
-#: top, and only the command line, the public results API, ``api`` and reports/benchmarks import it.
+#: (inputs, streams, the chunk store, table contracts, manifest, fingerprints, progress, threads, ranks) is
+#: the bottom; the experiments and their parts sit on it; ``empirical.run`` (profiles, the runner, the
+#: chunked driver) drives them from the top, and only the command line, the public results API, ``api`` and
+#: reports/benchmarks import it. The experiments are kernels over tensors: of storage, never the streams,
+#: chunk store or ranks.
 LAYERS = {
     "empirical.storage": {"empirical.run", "empirical.experiments", "empirical.measures",
                           "empirical.attribution", "empirical.multilabel", "empirical.api",
                           "empirical.results"},
-    **{package: {"empirical.run"} for package in ("empirical.experiments", "empirical.measures",
-                                                  "empirical.models", "empirical.attribution",
-                                                  "empirical.multilabel")},
+    **{package: {"empirical.run"} for package in ("empirical.measures", "empirical.models",
+                                                  "empirical.attribution", "empirical.multilabel")},
+    "empirical.experiments": {"empirical.run", "empirical.storage.chunks", "empirical.storage.streaming",
+                              "empirical.storage.distributed"},
 }
 
 
@@ -175,14 +178,18 @@ def layer_violations(graph: dict[str, set[str]], layers: dict[str, set[str]]) ->
 
 def test_layer_checker_against_a_hand_made_graph():
     clean = {"empirical.storage.data": {"empirical.models", "empirical.rng"},
-             "empirical.experiments.faithfulness": {"empirical.storage.chunks"},
+             "empirical.experiments.faithfulness": {"empirical.storage.tables", "empirical.measures"},
              "empirical.run.runner": {"empirical.experiments.faithfulness", "empirical.storage.chunks"},
              "empirical.runner_notes": {"empirical.run"}}  # a name that merely starts like run
     assert layer_violations(clean, LAYERS) == []
     dirty = {**clean, "empirical.storage.data": {"empirical.run.profiles", "empirical.results"},
              "empirical.models.train_demo": {"empirical.run"},
-             "empirical.multilabel.finetune": {"empirical.run.resume", "empirical.storage.tables"}}
+             "empirical.multilabel.finetune": {"empirical.run.resume", "empirical.storage.tables"},
+             "empirical.experiments.rewards": {"empirical.storage.chunks", "empirical.storage.tables"},
+             "empirical.experiments.noisy": {"empirical.storage.streaming", "empirical.run.chunked"}}
     assert layer_violations(dirty, LAYERS) == [
+        "empirical.experiments.noisy -> empirical.run.chunked", "empirical.experiments.noisy -> "
+        "empirical.storage.streaming", "empirical.experiments.rewards -> empirical.storage.chunks",
         "empirical.models.train_demo -> empirical.run",
         "empirical.multilabel.finetune -> empirical.run.resume",
         "empirical.storage.data -> empirical.results", "empirical.storage.data -> empirical.run.profiles"]
@@ -192,6 +199,37 @@ def test_storage_at_the_bottom_and_run_on_top():
     graph = _our_graph()
     assert any(_within(target, "empirical.storage") for target in graph["empirical.experiments.faithfulness"])
     assert layer_violations(graph, LAYERS) == []
+
+
+_FILE_CALLS = {"open", "atomic_write_bytes", "write_bytes", "write_text", "read_bytes", "read_text", "to_csv",
+               "np.save", "np.savez", "np.savez_compressed", "np.load", "torch.save", "torch.load"}
+
+
+def file_io_calls(tree: ast.Module) -> list[str]:
+    """Every call in ``tree`` that reads or writes a file (``open(``, ``path.write_bytes``, ``table.to_csv``,
+    ``np.save``/``np.savez``, ``torch.save``...), each as 'line N: name'."""
+    def name(f):  # open, np.save; or a method's name: path.write_bytes -> write_bytes
+        full = f"{getattr(f.value, 'id', '')}.{f.attr}" if hasattr(f, 'attr') else getattr(f, "id", 0)
+        return full if full in _FILE_CALLS else getattr(f, "attr", "")
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    return sorted(f"line {n.lineno}: {name(n.func)}" for n in calls if name(n.func) in _FILE_CALLS)
+
+
+def test_file_io_finder_against_a_hand_made_module():
+    assert file_io_calls(ast.parse("x = np.savetxt_like\nrows.to_dict()\nnp.stack([a])\nsave(1)\n")) == []
+    dirty = ast.parse("with open(p) as f:\n    pass\npath.write_bytes(b'')\ntable.to_csv(p)\n"
+                      "np.savez(b, **e)\ntorch.save(state, p)\nnp.save(p, a)\natomic_write_bytes(p)\n")
+    assert file_io_calls(dirty) == ["line 1: open", "line 3: write_bytes", "line 4: to_csv",
+                                    "line 5: np.savez", "line 6: torch.save", "line 7: np.save",
+                                    "line 8: atomic_write_bytes"]
+
+
+def test_the_experiments_are_kernels_with_no_file_io():
+    """No module of ``empirical.experiments`` imports what ``LAYERS`` forbids, nor reads or writes a file."""
+    trees = {name: tree for name, tree in _trees().items() if _within(name, "empirical.experiments")}
+    assert {"empirical.experiments.randomization", "empirical.experiments.activations"} <= set(trees)
+    assert layer_violations({name: to for name, to in _our_graph().items() if name in trees}, LAYERS) == []
+    assert sorted(f"{name} {call}" for name, tree in trees.items() for call in file_io_calls(tree)) == []
 
 
 def _assignments(tree: ast.Module) -> set[str]:

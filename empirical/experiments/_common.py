@@ -1,15 +1,14 @@
-"""Plumbing every experiment shares: which methods run, how their random draws are seeded, which class is
-explained, how chunks are named, and the progress bar.
+"""What every experiment's kernel shares: which methods run, how their random draws are seeded, which class
+is explained, and what defines a method (for the driver's fingerprints).
 
 One seeding rule for stochastic methods (the random control): the draws of a batch are seeded by a key
 ``(seed, first image of the batch, step)`` (step 0: the unmodified model), through
 ``numpy.random.SeedSequence`` into a CPU ``torch.Generator``, so a resumed chunk, or a run on another device,
 draws what an uninterrupted CPU run drew.
 
-Chunks are keyed by what they were computed from: :func:`input_fingerprints` gives each batch of images the
-fingerprint (``empirical.storage.fingerprints``) of its image content, its labels, the network's weights and
-the experiment's settings, and :func:`method_fingerprint` adds the method and its options; a chunk is reused
-only under the same fingerprint (``ChunkStore.has(key, fingerprint)``) and collected only with it.
+The kernels read and write no files: the chunked driver (``empirical.run.chunked``) names chunks, keys them
+by the fingerprint of what they were computed from (images, labels, weights, settings and
+:func:`method_spec`), resumes and collects them.
 
 Noisy variants ``M+noise(s)`` (``empirical.experiments.noisy``) of every available method M are
 methods like any other here, by name: ``"gradient+noise(0.5)"``. Their noise is keyed by the same draw key
@@ -21,23 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
-import sys
-import time
 import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from empirical.attribution import ConservationWarning, attribute, available_methods, method_definition
 from empirical.experiments.noisy import NoisyMethod, parse_noisy_name
-from empirical.storage.fingerprints import fingerprint, labels_digest, weights_digest
 
-__all__ = ["STOCHASTIC_METHODS", "EstimatedBar", "NamedMethod", "chunk_key", "draw_generator", "explain",
-           "explained_classes", "input_fingerprints", "known_methods", "method_fingerprint", "progress_bar",
-           "resolve_methods"]
+__all__ = ["STOCHASTIC_METHODS", "NamedMethod", "draw_generator", "explain", "explained_classes",
+           "known_methods", "method_spec", "resolve_methods"]
 
 #: methods of ``empirical.attribution`` that draw random numbers; they get a generator seeded by the draw key
 STOCHASTIC_METHODS = ("random-uniform",)
@@ -138,107 +131,15 @@ def explained_classes(model, images: torch.Tensor, labels: torch.Tensor | None) 
         return model(images).argmax(dim=1)
 
 
-def chunk_key(*parts: str, start: int, stop: int) -> str:
-    """The name of the chunk of images ``start:stop`` of one (model, method, ...) combination."""
-    raw = "__".join([*parts, f"{start:07d}-{stop:07d}"])
-    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
-
-
-def input_fingerprints(stream, ranges, *, model, settings) -> dict[int, str]:
-    """{start: fingerprint} for each ``(start, stop)`` of ``ranges``: of images ``start``..``stop - 1`` of
-    ``stream`` (their content, ``stream.content_digest``) and their labels, the weights of ``model``
-    (``weights_digest``: the tensors, not where they were read from) and ``settings`` (a mapping of the
-    experiment's options, seed, batch size...)."""
-    weights = weights_digest(model)
-    labels = stream.labels
-    return {start: fingerprint(version=_FINGERPRINT_VERSION, settings=settings, weights=weights,
-                               images=stream.content_digest(start, stop),
-                               labels=labels_digest(None if labels is None else labels[start:stop]))
-            for start, stop in ranges}
-
-
-def method_fingerprint(inputs: str, name: str, method) -> str:
-    """The fingerprint (64 hex digits) of a chunk of method ``name`` on the inputs of fingerprint ``inputs``:
-    ``method`` is a resolved method, a :class:`NamedMethod` known by its name, options and the function
-    registered under that name (``empirical.attribution.method_definition``), a callable by its code
-    (``empirical.storage.fingerprints.callable_description``)."""
+def method_spec(method) -> dict:
+    """What defines a resolved method, for the fingerprint of its chunks: a :class:`NamedMethod` by its name,
+    options and the function registered under that name (``empirical.attribution.method_definition``), a
+    callable by itself (fingerprinted by its code)."""
     if isinstance(method, NamedMethod):
         noisy = _noisy_base(method.method)
         registered = method_definition(method.method if noisy is None else noisy[0])
-        spec = {"method": method.method, "options": method.options, "registered": registered}
-    else:
-        spec = {"callable": method}
-    return fingerprint(version=_FINGERPRINT_VERSION, inputs=inputs, name=name, method=spec)
-
-
-#: changes when what goes into a chunk's fingerprint changes, so that no older chunk is reused
-_FINGERPRINT_VERSION = 2
-
-
-def duration_text(seconds: float) -> str:
-    """``seconds`` in the largest unit that fits: "40 s", "12.5 minutes", "86.1 hours", "3.6 days"."""
-    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= length:
-            return f"{seconds / length:,.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
-def estimate_line(description: str, *, total: int, done: int, seconds: float, unit: str) -> str:
-    """The line printed before an experiment's progress bar: the time its ``total`` units will take at the
-    rate of the first ``done`` ones, which took ``seconds``."""
-    rate = seconds / max(done, 1)
-    units = unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
-    return (f"{description}: estimated time {duration_text(rate * total)} for {total:,} {units} "
-            f"({rate:.2f} s a {unit}, from the first {done}); memory stays bounded by the {unit}; Ctrl-C "
-            "stops, and a rerun resumes from the finished ones")
-
-
-def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
-    """The bar of an experiment's loop (hidden unless ``enabled``): an :class:`EstimatedBar`, which prints
-    the :func:`estimate_line` of the loop as a line before the tqdm bar is drawn."""
-    return EstimatedBar(total, enabled=enabled, description=description, unit=unit, initial=initial)
-
-
-class EstimatedBar:
-    """A progress bar that first times the loop's first unit of work, prints the estimated time of all
-    ``total`` units as one line on stderr, and only then draws the tqdm bar (starting at the units done).
-
-    The first unit is real work whose result the loop keeps (a chunk written like any other), so the estimate
-    wastes nothing; nothing is drawn before the estimate line. The clock starts when the bar is made: make it
-    just before the loop. ``update``/``close`` and use as a context manager, as a tqdm bar.
-    """
-
-    def __init__(self, total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
-        self.total, self.enabled, self.description, self.unit = total, enabled, description, unit
-        self.n, self._bar = initial, None
-        self._started = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        if self._bar is None:
-            seconds = time.perf_counter() - self._started
-            if self.enabled:
-                print(estimate_line(self.description, total=self.total, done=n, seconds=seconds,
-                                    unit=self.unit), file=sys.stderr, flush=True)
-            self._bar = tqdm(total=self.total, initial=self.n + n, disable=not self.enabled,
-                             desc=self.description, unit=self.unit)
-        else:
-            self._bar.update(n)
-        self.n += n
-
-    def set_postfix_str(self, text: str) -> None:
-        """What the bar shows after its counts (from the first unit on, once the bar is drawn)."""
-        if self._bar is not None:
-            self._bar.set_postfix_str(text)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return {"method": method.method, "options": method.options, "registered": registered}
+    return {"callable": method}
 
 
 @contextlib.contextmanager

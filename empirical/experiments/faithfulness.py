@@ -22,6 +22,9 @@ drops the score fast under MoRF and keeps it under LeRF, so the MoRF area is low
 perturbation itself does to the score whatever the map. :func:`relative_to_control` divides each method's
 area by the random-uniform control's on the same image. The default ``"morf"`` is seed A.1's test.
 
+The kernel :func:`faithfulness_batch` returns one batch's rows and reads or writes no file;
+``empirical.run.faithfulness`` runs it chunk by chunk, resumably.
+
 Batched: the perturbed images of all steps of a chunk of images are built on the device from a per-pixel
 "replaced at step" map and go through the network in batches; no Python loop per image.
 """
@@ -34,19 +37,8 @@ import torch
 from torch.nn import functional
 
 from empirical._checks import positive_int
-from empirical.experiments._common import (
-    chunk_key,
-    explain,
-    explained_classes,
-    input_fingerprints,
-    method_fingerprint,
-    progress_bar,
-    resolve_methods,
-)
+from empirical.experiments._common import explain, explained_classes
 from empirical.multilabel.targets import SCORE_FUNCTIONS
-from empirical.storage.chunks import ChunkStore
-from empirical.storage.distributed import Shard
-from empirical.storage.streaming import ImageStream, as_stream
 from empirical.storage.tables import FAITHFULNESS_AREA_COLUMNS, FAITHFULNESS_COLUMNS
 
 __all__ = [
@@ -57,11 +49,11 @@ __all__ = [
     "ORDERS",
     "curve_area",
     "faithfulness_area",
+    "faithfulness_batch",
     "order_gap",
     "perturbation_curves",
     "relative_to_control",
     "replacement_steps",
-    "run_faithfulness",
     "score_function",
 ]
 
@@ -236,93 +228,32 @@ def relative_to_control(area: pd.DataFrame, control: str = "random-uniform", col
     return joined.assign(relative=joined[column] / joined["control"]).drop(columns="control")
 
 
-def run_faithfulness(model, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
-                     store: ChunkStore, methods, batch_size: int = 32, seed: int = 0, device="cpu",
-                     progress: bool = True, patch_sizes=PAPER_PATCH_SIZES,
-                     blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
-                     stride: int | None = None, forward_batch_size: int | None = None,
-                     attribution_options=None, order: str = "morf", shard=None,
-                     score="softmax") -> pd.DataFrame:
-    """Perturbation curves (seed A.1) for every method, patch size and image; returns the ``faithfulness.csv``
-    rows of ``model_name`` (columns ``FAITHFULNESS_COLUMNS``).
+def faithfulness_batch(model, images: torch.Tensor, labels: torch.Tensor | None, method, *, method_name: str,
+                       model_name: str, seed: int, first_image: int, patch_sizes=PAPER_PATCH_SIZES,
+                       blur_kernel: int = PAPER_BLUR_KERNEL, steps: int = PAPER_STEPS,
+                       stride: int | None = None, forward_batch_size: int = 128, order: str = "morf",
+                       score="softmax") -> pd.DataFrame:
+    """The kernel of the faithfulness experiment (seed A.1): the ``FAITHFULNESS_COLUMNS`` rows of one batch
+    of ``images`` (on the model's device) and one resolved ``method``
+    (``empirical.experiments._common.resolve_methods``), every patch size of ``patch_sizes``.
 
-    One chunk per (method, batch of ``batch_size`` images) covering all patch sizes; finished chunks in
-    ``store`` computed from the same inputs (images, labels, weights, method and settings: their
-    fingerprint) are skipped, any other chunk of the same name is computed again, and only this call's
-    chunks make the table. ``methods`` and ``attribution_options``: as for ``run_randomization`` (names of
-    ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` or a mapping name -> either; the
-    random control is seeded as there, by (seed, first image, 0)). ``forward_batch_size`` (default 4
-    ``batch_size``) sets how many perturbed images go through the network at once. ``order="lerf"``: least
-    relevant first; keep its chunks in a store of their own (e.g. experiment ``faithfulness_lerf``), as the
-    table has no order column. ``images`` may also be an ``empirical.storage.streaming.ImageStream``
-    (``labels`` None), decoded batch by batch; ``shard`` (``empirical.storage.distributed.Shard``) computes
-    only this rank's chunks, then waits for the others.
-    ``score``: ``"softmax"`` (default), ``"sigmoid"`` for a multi-label network (seed A.3) or a callable, as
-    ``score_function``. ``labels=None`` explains each image's highest predicted class (the seed's choice for
-    COCO and VOC).
-    """
-    order = _check_order(order)
-    batch_size = positive_int(batch_size, "batch_size")
-    # inference needs no activations kept for a backward pass: larger batches fit and run faster
-    forward_batch_size = 4 * batch_size if forward_batch_size is None else positive_int(forward_batch_size,
-                                                                                          "forward_batch_size")
-    if isinstance(patch_sizes, (int, np.integer)):
-        patch_sizes = (patch_sizes,)
-    patch_sizes = tuple(positive_int(p, "patch_sizes") for p in patch_sizes)
-    if not patch_sizes:
-        raise ValueError("patch_sizes must hold at least one size")
-    if not isinstance(images, ImageStream):
-        if images.ndim != 4:
-            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-        if labels is not None and labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    stream, shard = as_stream(images, labels), shard or Shard()
-    resolved = resolve_methods(methods, attribution_options)
-    score_function(score)  # a bad score fails before any work
-    starts = range(0, stream.count, batch_size)
-    count = stream.count
-    key = lambda name, start: chunk_key(model_name, name, start=start,  # noqa: E731
-                                        stop=min(start + batch_size, stream.count))
-    # a chunk is reused only when computed from the same images, labels, weights and settings
-    settings = {"experiment": "faithfulness", "model_name": model_name, "batch_size": batch_size,
-                "seed": int(seed), "device": torch.device(device).type, "patch_sizes": list(patch_sizes),
-                "blur_kernel": blur_kernel, "steps": steps, "stride": stride,
-                "forward_batch_size": forward_batch_size, "order": order, "score": score}
-    inputs = input_fingerprints(stream, [(start, min(start + batch_size, count)) for start in starts],
-                                model=model, settings=settings)
-    expected = {key(name, start): method_fingerprint(inputs[start], name, method)
-                for name, method in resolved.items() for start in starts}
-    pending = shard.assign([(name, start) for name in resolved for start in starts
-                            if not store.has(key(name, start), expected[key(name, start)])])
-    by_batch = {}
-    for name, start in pending:
-        by_batch.setdefault(start, []).append(name)
-    with progress_bar(len(pending), description=f"faithfulness {model_name}", unit="chunk",
-                      enabled=progress) as bar:
-        # one decoded batch serves every method of that batch; the chunks do not depend on this order
-        for batch, name in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
-                            for m in by_batch[b.start]):
-            x, start, stop = batch.images, batch.start, batch.stop
-            targets = explained_classes(model, x, batch.labels)
-            maps = explain(resolved[name], model, x, targets, (seed, start, 0))
-            if maps.shape != (x.shape[0], *x.shape[-2:]):
-                raise ValueError(f"method {name!r} returned maps of shape {tuple(maps.shape)}, "
-                                 f"expected {(x.shape[0], *x.shape[-2:])}")
-            pieces = []
-            for patch_size in patch_sizes:
-                curves = perturbation_curves(model, x, targets, maps.to(x.device), patch_size=patch_size,
-                                             steps=steps, blur_kernel=blur_kernel, stride=stride,
-                                             batch_size=forward_batch_size, order=order,
-                                             score=score).numpy()
-                count = curves.shape[0]
-                pieces.append(pd.DataFrame({
-                    "model": model_name, "method": name, "patch_size": patch_size,
-                    "image": np.repeat(np.arange(start, stop), steps + 1),
-                    "label": np.repeat(targets.cpu().numpy(), steps + 1),
-                    "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
-            store.write(key(name, start), pd.concat(pieces, ignore_index=True), expected[key(name, start)])
-            shard.chunk_written()
-            bar.update(1)
-    shard.barrier()
-    table = store.collect(FAITHFULNESS_COLUMNS, fingerprints=expected)
-    return table[table["model"] == model_name].reset_index(drop=True)
+    Explains ``labels``, or the model's top class where None; the random control is seeded by (``seed``,
+    ``first_image``: the index of the batch's first image in the run, 0). ``forward_batch_size`` perturbed
+    images go through the network at once; the other settings as :func:`perturbation_curves`."""
+    targets = explained_classes(model, images, labels)
+    maps = explain(method, model, images, targets, (seed, first_image, 0))
+    if maps.shape != (images.shape[0], *images.shape[-2:]):
+        raise ValueError(f"method {method_name!r} returned maps of shape {tuple(maps.shape)}, "
+                         f"expected {(images.shape[0], *images.shape[-2:])}")
+    pieces = []
+    for patch_size in patch_sizes:
+        curves = perturbation_curves(model, images, targets, maps.to(images.device), patch_size=patch_size,
+                                     steps=steps, blur_kernel=blur_kernel, stride=stride,
+                                     batch_size=forward_batch_size, order=order, score=score).numpy()
+        count = curves.shape[0]
+        pieces.append(pd.DataFrame({
+            "model": model_name, "method": method_name, "patch_size": patch_size,
+            "image": np.repeat(np.arange(first_image, first_image + count), steps + 1),
+            "label": np.repeat(targets.cpu().numpy(), steps + 1),
+            "step": np.tile(np.arange(steps + 1), count), "score": curves.ravel()}))
+    return pd.concat(pieces, ignore_index=True)

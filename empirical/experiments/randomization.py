@@ -4,13 +4,15 @@ Three layers, kept apart: *schedules* say which modules are re-initialised at ea
 (``block_rule_schedule`` follows the seed's rule per architecture, ``per_layer_schedule`` the
 one-module-a-step order of Quantus's MPRT); *re-initialisation* draws new weights on a copy, from a
 ``torch.Generator`` seeded by (seed, step), so step k's weights never depend on how the images were
-chunked; ``run_randomization`` wires both to the attribution methods and the similarity measures and
-writes the tidy table of docs/results-format.md.
+chunked; the kernel ``randomization_batch`` wires both to the attribution methods and the similarity
+measures and returns one batch's rows of the tidy table of docs/results-format.md (no file read or written:
+``empirical.run.randomization`` runs it chunk by chunk, resumably).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -19,39 +21,29 @@ import pandas as pd
 import torch
 from torch import nn
 
-from empirical._checks import positive_int
-from empirical.experiments._common import (
-    chunk_key,
-    conservation_unchecked,
-    explain,
-    explained_classes,
-    input_fingerprints,
-    method_fingerprint,
-    progress_bar,
-    resolve_methods,
-)
+from empirical.experiments._common import conservation_unchecked, explain, explained_classes
 from empirical.experiments.schedules import (
     SCHEDULES,
     block_rule_schedule,
     boundary_count,
     per_layer_schedule,
-    schedule_steps,
 )
 from empirical.measures import similarity
 from empirical.measures.noise_floor import closed_form_floor
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
-from empirical.storage.distributed import Shard
-from empirical.storage.streaming import ImageStream, as_stream
 from empirical.storage.tables import RANDOMIZATION_COLUMNS
 
 __all__ = [
     "SCHEDULES",
+    "RandomisedSteps",
     "block_rule_schedule",
     "boundary_count",
     "per_layer_schedule",
+    "prepare_randomization",
     "randomised_copy",
+    "randomization_batch",
     "reinitialise_",
-    "run_randomization",
+    "score_steps",
     "step_state",
 ]
 
@@ -128,112 +120,62 @@ def _load_partial(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
             current[key].copy_(value)
 
 
-def run_randomization(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, *, model_name: str,
-                      store, methods: Sequence[str], batch_size: int, seed: int, device="cpu",
-                      progress: bool = True, spec=None, schedule: str = "blocks",
-                      init_mode: str = "fan_in", attribution_options: Mapping | None = None,
-                      shard=None) -> pd.DataFrame:
-    """The top-down randomisation experiment (seed A.1, H): one tidy table (docs/results-format.md).
+@dataclasses.dataclass(frozen=True)
+class RandomisedSteps:
+    """What every batch of one randomisation run shares: ``original``, a copy of the model on the device in
+    eval mode; ``randomised``, a second copy that each batch re-initialises step by step; the original
+    state; ``steps``, the schedule (module names re-initialised at each step); ``fresh``, every step's new
+    weights (on the device), drawn once by (seed, step) and loaded by every batch."""
 
-    For each method and image batch (one chunk, all steps): the original model's maps once, then for each
-    schedule step one attribution pass of the cumulatively re-initialised copy over the batch, scored against
-    the original maps by every measure of ``MEASURES`` after each normalisation of
-    ``MPRT_NORMALIZATIONS``, with the noise floor of each score. ``schedule``: ``"blocks"`` (the
-    supplement's A.1 blocks, from ``spec``: a ``NetworkSpec``, a built-in name, or None for the model's own
-    row) or ``"per-layer"`` (Quantus MPRT's), see ``empirical.experiments.schedules``.
-    Explains ``labels``, or the original model's top class where None. ``model`` is not modified.
-    ``methods``: names of ``empirical.attribution``, callables ``(model, x, target) -> (N, H, W)`` (named by
-    ``__name__``) or a mapping name -> callable; ``attribution_options``: method name -> keyword options
-    (``{"integrated-gradients": {"steps": 16}}``). Returns the rows of ``model_name`` and ``methods``
-    from ``store``: a finished chunk is reused only when computed from the same inputs (images, labels,
-    weights, method and settings: their fingerprint), else computed again. The table has no schedule
-    column: give a per-layer run its own store.
-    ``images`` may also be an ``empirical.storage.streaming.ImageStream`` (``labels`` None), whose batches are
-    decoded as they are needed; ``shard`` (``empirical.storage.distributed.Shard``) computes only this rank's
-    chunks and waits for the other ranks before collecting.
-    """
-    if isinstance(images, ImageStream):
-        _check_settings(batch_size, schedule)
-    else:
-        images, labels = _check_inputs(images, labels, batch_size, schedule)
-    stream, shard = as_stream(images, labels), shard or Shard()
-    resolved = resolve_methods(methods, attribution_options)
-    steps = schedule_steps(model, schedule, spec)
-    chunks = [(method, start, min(start + batch_size, stream.count))
-              for method in resolved for start in range(0, stream.count, batch_size)]
-    # a chunk is reused only when computed from the same images, labels, weights and settings
-    settings = {"experiment": "randomization", "model_name": model_name, "batch_size": batch_size,
-                "seed": int(seed), "device": torch.device(device).type, "schedule": schedule,
-                "steps": steps, "init_mode": init_mode}
-    inputs = input_fingerprints(stream, sorted({(start, stop) for _, start, stop in chunks}), model=model,
-                                settings=settings)
-    expected = {chunk_key(model_name, schedule, method, start=start, stop=stop):
-                method_fingerprint(inputs[start], method, resolved[method]) for method, start, stop in chunks}
-    pending = shard.assign([(method, start, stop) for method, start, stop in chunks
-                            if not store.has(key := chunk_key(model_name, schedule, method, start=start,
-                                                              stop=stop), expected[key])])
-    if pending:
-        original = copy.deepcopy(model).to(device).eval()
-        randomised = copy.deepcopy(original)
-        original_state = {key: value.detach().clone() for key, value in original.state_dict().items()}
-        # every step's fresh weights are drawn once and reused by every chunk: same numbers, no redraws
-        fresh = [{key: value.to(device) for key, value in
-                  step_state(original, layers, seed=seed, step=step, mode=init_mode).items()}
-                 for step, layers in enumerate(steps, start=1)]
-        bar = progress_bar(len(pending) * len(steps), enabled=progress,
-                           description=f"randomization {model_name}", unit="step")
-        by_batch = {}
-        for method, start, _ in pending:
-            by_batch.setdefault(start, []).append(method)
-        # one decoded batch serves every method of that batch; the chunks do not depend on this order
-        for batch, method in ((b, m) for b in stream.batches(batch_size, list(by_batch), device=device)
-                              for m in by_batch[b.start]):
-            x, start, stop = batch.images, batch.start, batch.stop
-            target = explained_classes(original, x, batch.labels)
-            method_of = resolved[method]
-            reference = _finite_or_zero(explain(method_of, original, x, target, (seed, start, 0)),
-                                        method, "original model")
-            _load_partial(randomised, original_state)
-            maps = []
-            for step, state in enumerate(fresh, start=1):
-                _load_partial(randomised, state)
-                with conservation_unchecked():
-                    randomised_map = explain(method_of, randomised, x, target, (seed, start, step))
-                maps.append(_finite_or_zero(randomised_map, method, f"step {step}"))
-                bar.update(1)
-            scores, floors = score_steps(reference, maps)
-            table = _chunk_table(scores, floors, model_name=model_name,
-                                 method=method, steps=steps, first_image=start)
-            key = chunk_key(model_name, schedule, method, start=start, stop=stop)
-            store.write(key, table, expected[key])
-            shard.chunk_written()
-        bar.close()
-    shard.barrier()
-    collected = store.collect(columns=list(RANDOMIZATION_COLUMNS), fingerprints=expected)
-    keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
-    return collected[keep].reset_index(drop=True)
+    original: nn.Module
+    randomised: nn.Module
+    original_state: dict
+    steps: tuple
+    fresh: tuple
 
 
-def _check_inputs(images, labels, batch_size, schedule):
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float tensor (N, C, H, W), got "
-                         f"{getattr(images, 'shape', type(images).__name__)}")
-    if len(images) == 0:
-        raise ValueError("images must hold at least one image, got 0")
-    if labels is not None:
-        labels = torch.as_tensor(labels)
-        if labels.shape != (len(images),) or labels.is_floating_point():
-            raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
-                             f"{labels.dtype} {tuple(labels.shape)}")
-        labels = labels.long()
-    _check_settings(batch_size, schedule)
-    return images, labels
+def prepare_randomization(model: nn.Module, steps: Sequence[Sequence[str]], *, seed: int,
+                          init_mode: str = "fan_in", device="cpu") -> RandomisedSteps:
+    """The :class:`RandomisedSteps` of ``model`` under schedule ``steps``; ``model`` is not modified."""
+    original = copy.deepcopy(model).to(device).eval()
+    randomised = copy.deepcopy(original)
+    original_state = {key: value.detach().clone() for key, value in original.state_dict().items()}
+    # every step's fresh weights are drawn once and reused by every batch: same numbers, no redraws
+    fresh = tuple({key: value.to(device) for key, value in
+                   step_state(original, layers, seed=seed, step=step, mode=init_mode).items()}
+                  for step, layers in enumerate(steps, start=1))
+    return RandomisedSteps(original, randomised, original_state, tuple(steps), fresh)
 
 
-def _check_settings(batch_size, schedule) -> None:
-    positive_int(batch_size, "batch_size")
-    if schedule not in ("blocks", "per-layer"):
-        raise ValueError(f"schedule must be 'blocks' or 'per-layer', got {schedule!r}")
+def randomization_batch(prepared: RandomisedSteps, images: torch.Tensor, labels: torch.Tensor | None, method,
+                        *, method_name: str, model_name: str, seed: int, first_image: int,
+                        on_step=None) -> pd.DataFrame:
+    """The kernel of the top-down randomisation experiment (seed A.1, H): the ``RANDOMIZATION_COLUMNS``
+    rows of one batch of ``images`` (on the device of ``prepared``, from :func:`prepare_randomization`)
+    and one resolved ``method`` (``empirical.experiments._common.resolve_methods``).
+
+    The original model's maps once, then for each schedule step one attribution pass of the cumulatively
+    re-initialised copy over the batch, scored against the original maps by every measure of ``MEASURES``
+    after each normalisation of ``MPRT_NORMALIZATIONS``, with the noise floor of each score. Explains
+    ``labels``, or the original model's top class where None. Random draws are keyed by (``seed``,
+    ``first_image``: the index of the batch's first image in the run, step). ``on_step(1)`` is called after
+    each step (a progress bar's ``update``)."""
+    original, randomised = prepared.original, prepared.randomised
+    target = explained_classes(original, images, labels)
+    reference = _finite_or_zero(explain(method, original, images, target, (seed, first_image, 0)),
+                                method_name, "original model")
+    _load_partial(randomised, prepared.original_state)
+    maps = []
+    for step, state in enumerate(prepared.fresh, start=1):
+        _load_partial(randomised, state)
+        with conservation_unchecked():
+            randomised_map = explain(method, randomised, images, target, (seed, first_image, step))
+        maps.append(_finite_or_zero(randomised_map, method_name, f"step {step}"))
+        if on_step is not None:
+            on_step(1)
+    scores, floors = score_steps(reference, maps)
+    return _chunk_table(scores, floors, model_name=model_name, method=method_name, steps=prepared.steps,
+                        first_image=first_image)
 
 
 def _finite_or_zero(maps, method, where):
@@ -250,7 +192,7 @@ def _finite_or_zero(maps, method, where):
 def score_steps(reference, maps_per_step):
     """Scores of every step's maps against ``reference`` by every measure of ``MEASURES`` after every
     normalisation of ``MPRT_NORMALIZATIONS``, and their closed-form noise floors: two tensors of shape (steps,
-    normalisations, measures, N), as ``run_randomization`` tabulates them. The steps' maps are scored in
+    normalisations, measures, N), as ``randomization_batch`` tabulates them. The steps' maps are scored in
     a few large stacks (at most ``_PAIRS_PER_CALL`` pairs), not one small call per step, so that the device
     runs long kernels instead of waiting on many launches and synchronisations."""
     n = len(reference)

@@ -13,11 +13,13 @@ Beside each MPRT MSE and Spearman score (second-moment normalisation) the table 
 (``theory.noise_injection``, case (b): independent noises on both maps) from the image's clean-pair
 moments. Image i's noise at call k of a chunk is drawn from (seed, k, i): the same at every level (level s
 and s' differ by the scale of one Z), fresh for each model and noisy input, and the same in any batch.
+
+The kernel :func:`rewards_batch` returns one batch's rows and reads or writes no file;
+``empirical.run.rewards`` runs it chunk by chunk, resumably.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,29 +27,14 @@ import pandas as pd
 import torch
 
 import theory
-from empirical._checks import positive_int
-from empirical.experiments._common import (
-    chunk_key,
-    conservation_unchecked,
-    draw_generator,
-    explain,
-    explained_classes,
-    input_fingerprints,
-    method_fingerprint,
-    progress_bar,
-    resolve_methods,
-)
-from empirical.experiments.faithfulness import curve_area, perturbation_curves, score_function
-from empirical.experiments.noisy import DEFAULT_LEVELS, noise_for_images
-from empirical.experiments.randomization import randomised_copy
-from empirical.experiments.schedules import schedule_steps
+from empirical.experiments._common import conservation_unchecked, draw_generator, explain, explained_classes
+from empirical.experiments.faithfulness import curve_area, perturbation_curves
+from empirical.experiments.noisy import noise_for_images
 from empirical.measures import mprt_variants, similarity
 from empirical.measures.similarity import MPRT_NORMALIZATIONS
-from empirical.storage.distributed import Shard
-from empirical.storage.streaming import as_stream
 from empirical.storage.tables import REWARDS_COLUMNS
 
-__all__ = ["TESTS", "TEST_DIRECTIONS", "run_rewards"]
+__all__ = ["TESTS", "TEST_DIRECTIONS", "rewards_batch"]
 
 #: test -> True where a higher score passes (is the better explanation by that test)
 TEST_DIRECTIONS = {
@@ -76,7 +63,7 @@ class _FreshNoise:
         self.batch = tuple(_memory(t) for t in batch)
 
     def clean_maps(self, model, x, targets):
-        # the random control draws by model (step 0 or the last step), as in run_randomization
+        # the random control draws by model (step 0 or the last step), as in randomization_batch
         if (_memory(x), _memory(targets)) != self.batch:
             return explain(self.method, model, x, targets, self.draw_keys[id(model)])
         if id(model) not in self.clean:
@@ -167,95 +154,24 @@ def _chunk_rows(model, randomised, x, targets, method, *, levels, seed, first_im
     return rows
 
 
-def _levels(levels) -> tuple[float, ...]:
-    levels = tuple(levels)
-    if not levels:
-        raise ValueError("levels must hold at least one noise level")
-    for level in levels:
-        if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(level) or level < 0:
-            raise ValueError(f"levels must be finite numbers >= 0, got {level!r}")
-    if len(set(levels)) != len(levels):
-        raise ValueError(f"levels must be distinct, got {levels}")
-    return tuple(float(level) for level in levels)
+def rewards_batch(model, randomised, images: torch.Tensor, labels: torch.Tensor | None, method, *,
+                  method_name: str, model_name: str, levels: Sequence[float], seed: int, first_image: int,
+                  last_step: int, smprt_samples: int = 3, smprt_noise: float = 0.1, emprt_bins: int = 100,
+                  patch_size: int = 15, steps: int = 30, blur_kernel: int = 15, score="softmax",
+                  forward_batch_size: int = 256) -> pd.DataFrame:
+    """The kernel of the rewards experiment: the ``REWARDS_COLUMNS`` rows of one batch of ``images`` (on the
+    device of ``model``, the original network in eval mode) and one resolved ``method``
+    (``empirical.experiments._common.resolve_methods``) at every noise level of ``levels``.
 
-
-def run_rewards(model, images, labels, *, model_name: str, store, methods, batch_size: int, seed: int = 0,
-                device="cpu", progress: bool = True, base_methods: Sequence[str] | None = None,
-                levels: Sequence[float] = DEFAULT_LEVELS, max_images: int | None = None,
-                smprt_samples: int = 3, smprt_noise: float = 0.1, emprt_bins: int = 100, patch_size: int = 15,
-                steps: int = 30, blur_kernel: int = 15, score="softmax", spec=None,
-                forward_batch_size: int = 256, attribution_options: Mapping | None = None,
-                shard=None) -> pd.DataFrame:
-    """Every test of the module docstring on M+noise(s), for each base method M, level s and image; returns
-    the ``rewards.csv`` rows of ``model_name`` (columns ``REWARDS_COLUMNS``).
-
-    ``base_methods``: the methods among ``methods`` to inject noise into (default: all of ``methods``);
-    ``max_images``: only the first images of ``images`` (default all). ``smprt_samples`` noisy inputs of
-    noise ``smprt_noise`` (Quantus SmoothMPRT's ``noise_magnitude`` default 0.1; its ``nr_samples`` default is
-    50), ``emprt_bins`` histogram bins (Quantus EfficientMPRT's default 100). ``patch_size``, ``steps``,
-    ``blur_kernel`` and ``score``: the faithfulness settings (``run_faithfulness``). One chunk per (method,
-    batch of ``batch_size`` images) with every level; finished chunks in ``store`` computed from the same
-    inputs (images, labels, weights, method and settings: their fingerprint) are skipped; ``shard``
-    (``empirical.storage.distributed.Shard``) computes only this rank's chunks. ``model`` is not modified.
-    """
-    batch_size = positive_int(batch_size, "batch_size")
-    levels = _levels(levels)
-    options = {"smprt_samples": positive_int(smprt_samples, "smprt_samples"),
-               "emprt_bins": positive_int(emprt_bins, "emprt_bins"),
-               "patch_size": positive_int(patch_size, "patch_size"), "steps": positive_int(steps, "steps"),
-               "blur_kernel": positive_int(blur_kernel, "blur_kernel"),
-               "forward_batch_size": positive_int(forward_batch_size, "forward_batch_size"), "score": score}
-    if isinstance(smprt_noise, bool) or not isinstance(smprt_noise, (int, float)) or not smprt_noise >= 0:
-        raise ValueError(f"smprt_noise must be a number >= 0, got {smprt_noise!r}")
-    options["smprt_noise"] = float(smprt_noise)
-    score_function(score)
-    methods = [methods] if isinstance(methods, str) else list(methods)
-    if base_methods is not None:
-        unknown = [m for m in base_methods if m not in methods]
-        if unknown:
-            raise ValueError(f"base_methods {unknown} are not among methods {methods}")
-        methods = [m for m in methods if m in base_methods]
-    resolved = resolve_methods(methods, {k: v for k, v in dict(attribution_options or {}).items()
-                                         if k in methods})
-    stream, shard = as_stream(images, labels), shard or Shard()
-    count = stream.count if max_images is None else min(stream.count, positive_int(max_images, "max_images"))
-    starts = range(0, count, batch_size)
-    key = lambda name, start: chunk_key(model_name, name, start=start,  # noqa: E731
-                                        stop=min(start + batch_size, count))
-    # the blocks re-initialised (from ``spec``) are part of the settings a chunk is computed from
-    schedule = schedule_steps(model, "blocks", spec)
-    # a chunk is reused only when computed from the same images, labels, weights and settings
-    settings = {"experiment": "rewards", "model_name": model_name, "batch_size": batch_size,
-                "seed": int(seed), "device": torch.device(device).type, "levels": list(levels),
-                "count": count, "schedule": schedule, **options}
-    inputs = input_fingerprints(stream, [(start, min(start + batch_size, count)) for start in starts],
-                                model=model, settings=settings)
-    expected = {key(name, start): method_fingerprint(inputs[start], name, method)
-                for name, method in resolved.items() for start in starts}
-    pending = shard.assign([(name, start) for name in resolved for start in starts
-                            if not store.has(key(name, start), expected[key(name, start)])])
-    if pending:
-        original = copy.deepcopy(model).to(device).eval()
-        randomised = randomised_copy(original, schedule, len(schedule), seed=seed).eval()
-        by_batch = {}
-        for name, start in pending:
-            by_batch.setdefault(start, []).append(name)
-        with progress_bar(len(pending), description=f"rewards {model_name}", unit="chunk",
-                          enabled=progress) as bar:
-            for batch in stream.batches(batch_size, list(by_batch), device=device):
-                x = batch.images[:count - batch.start]
-                labels_of = None if batch.labels is None else batch.labels[:len(x)]
-                targets = explained_classes(original, x, labels_of)
-                for name in by_batch[batch.start]:
-                    rows = _chunk_rows(original, randomised, x, targets, (name, resolved[name]),
-                                       levels=levels, seed=seed, first_image=batch.start,
-                                       last_step=len(schedule), options=options)
-                    table = pd.DataFrame(rows).assign(model=model_name)[list(REWARDS_COLUMNS)]
-                    store.write(key(name, batch.start), table, expected[key(name, batch.start)])
-                    shard.chunk_written()
-                    bar.update(1)
-    shard.barrier()
-    collected = store.collect(columns=list(REWARDS_COLUMNS), fingerprints=expected)
-    keep = (collected["model"] == model_name) & collected["method"].isin(list(resolved))
-    return collected[keep].reset_index(drop=True)
+    ``randomised``: ``model`` with every block step re-initialised (``randomised_copy``, schedule steps
+    1..``last_step``). Explains ``labels``, or the model's top class where None. Random draws are keyed by
+    (``seed``, ``first_image``: the index of the batch's first image in the run, step): the random control
+    by step 0 on ``model`` and ``last_step`` on ``randomised``, sMPRT's noisy inputs by ``last_step + 1``.
+    The other settings: as ``empirical.run.rewards.run_rewards``."""
+    options = {"smprt_samples": smprt_samples, "smprt_noise": smprt_noise, "emprt_bins": emprt_bins,
+               "patch_size": patch_size, "steps": steps, "blur_kernel": blur_kernel, "score": score,
+               "forward_batch_size": forward_batch_size}
+    targets = explained_classes(model, images, labels)
+    rows = _chunk_rows(model, randomised, images, targets, (method_name, method), levels=tuple(levels),
+                       seed=seed, first_image=first_image, last_step=last_step, options=options)
+    return pd.DataFrame(rows).assign(model=model_name)[list(REWARDS_COLUMNS)]

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from empirical.experiments._common import EstimatedBar
 from empirical.models import DEMO_WEIGHTS_PATH, DemoResNet, weights_checksum
 from empirical.storage.data import DIGITS_SPLIT_SEED, load_digits
+from empirical.storage.progress import EstimatedBar
 from theory.cli_options import add_no_progress, add_out, add_seed, default_help, positive_int
 
 DEFAULT_SEED = 0

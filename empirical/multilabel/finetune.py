@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from empirical.experiments._common import EstimatedBar
 from empirical.models import NETWORKS, build_model, load_model
 from empirical.multilabel.annotations import AnnotationSet
 from empirical.multilabel.dataset import MultiLabelDataset, input_geometry, random_horizontal_flip
+from empirical.storage.progress import EstimatedBar
 from empirical.storage.tables import FINETUNE_METRICS_COLUMNS
 
 __all__ = [

@@ -13,13 +13,13 @@ import inspect
 import json
 from pathlib import Path
 
-from empirical.experiments import activations, faithfulness, randomization, rewards
 from empirical.experiments.noisy import parse_noisy_name
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
+from empirical.run import activations, faithfulness, randomization, rewards
 
 __all__ = ["EXPERIMENT_FUNCTIONS", "choices_path", "experiment_choices", "write_choices"]
 
-#: the kernel of each experiment (``EXPERIMENTS``): the runner calls it, and its defaults fill the choices
+#: the chunked run of each experiment (``EXPERIMENTS``): the runner calls it, its defaults fill the choices
 EXPERIMENT_FUNCTIONS = {"randomization": randomization.run_randomization,
                         "faithfulness": faithfulness.run_faithfulness,
                         "faithfulness_lerf": faithfulness.run_faithfulness,

@@ -17,10 +17,11 @@ from torch import nn
 
 import empirical.multilabel.cli
 from empirical.__main__ import main
-from empirical.experiments.faithfulness import perturbation_curves, run_faithfulness
+from empirical.experiments.faithfulness import perturbation_curves
 from empirical.multilabel.annotations import read_coco_split
 from empirical.multilabel.dataset import multilabel_image_set
 from empirical.multilabel.finetune import load_finetuned
+from empirical.run.faithfulness import run_faithfulness
 from empirical.run.multilabel_inputs import recorded_checkpoint, relative_to_run
 from empirical.run.profiles import DEMO_FAITHFULNESS, get_profile
 from empirical.run.runner import run

@@ -1,4 +1,4 @@
-"""The experiments' shared plumbing: method resolution, the one seeding rule, targets, chunk keys.
+"""What the experiments' kernels share: method resolution, the one seeding rule, targets.
 
 Oracles: numpy's SeedSequence and torch.rand written out here for the random control; the faithfulness and
 randomisation chunks of one batch, which must hold the same random-control maps.
@@ -12,7 +12,6 @@ import torch
 
 from empirical.experiments._common import (
     NamedMethod,
-    chunk_key,
     draw_generator,
     explain,
     explained_classes,
@@ -36,8 +35,8 @@ def test_the_random_control_is_drawn_from_the_seed_sequence_of_its_key(demo_mode
 
 def test_faithfulness_and_randomization_seed_the_control_by_one_rule(tmp_path, demo_model, demo_batch,
                                                                      monkeypatch):
-    from empirical.experiments.faithfulness import run_faithfulness
-    from empirical.experiments.randomization import run_randomization
+    from empirical.run.faithfulness import run_faithfulness
+    from empirical.run.randomization import run_randomization
     from empirical.storage.chunks import ChunkStore
 
     keys = []
@@ -81,13 +80,6 @@ def test_explained_classes_are_labels_or_the_top_class(demo_model, demo_batch):
     with torch.no_grad():
         top = demo_model(demo_batch).argmax(1)
     assert torch.equal(explained_classes(demo_model, demo_batch, None), top)
-
-
-def test_chunk_keys_are_file_names_in_image_order():
-    key = chunk_key("demo", "top-down", "lrp/eps", start=0, stop=32)
-    assert key == "demo__top-down__lrp_eps__0000000-0000032"
-    keys = [chunk_key("m", "g", start=s, stop=s + 10) for s in (100, 20, 0)]
-    assert sorted(keys) == keys[::-1]
 
 
 def test_a_noisy_variant_is_a_method_by_name_keyed_by_the_draw_key(demo_model, demo_batch):

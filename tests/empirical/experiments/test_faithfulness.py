@@ -8,16 +8,12 @@ import pytest
 import torch
 from scipy import ndimage
 
-from empirical.experiments._common import chunk_key
 from empirical.experiments.faithfulness import (
     blur,
     faithfulness_area,
     perturbation_curves,
     replacement_steps,
-    run_faithfulness,
 )
-from empirical.storage.chunks import ChunkStore
-from empirical.storage.tables import FAITHFULNESS_COLUMNS
 
 
 def reference_curve(model, image, target, attribution, patch_size, steps, blur_kernel, stride=None):
@@ -96,43 +92,6 @@ def test_area_is_the_normalised_trapezoid():
     assert faithfulness_area(table)["area"].iloc[0] == pytest.approx(expected, abs=1e-12)
 
 
-def test_run_writes_chunks_resumes_and_matches_reference(tmp_path, tiny_model, tiny_images, gradient_method):
-    calls = []
-
-    def counted(model, x, target):
-        calls.append(x.shape[0])
-        return gradient_method(model, x, target)
-
-    store = ChunkStore(tmp_path, "faithfulness")
-    options = dict(model_name="tiny", store=store, methods={"grad": counted}, batch_size=4, seed=0,
-                   progress=False, patch_sizes=(2, 4), blur_kernel=3, steps=10)
-    table = run_faithfulness(tiny_model, tiny_images, None, **options)
-    assert table.columns.tolist() == list(FAITHFULNESS_COLUMNS)
-    assert len(table) == 2 * 6 * 11 and calls == [4, 2]
-    top = tiny_model(tiny_images).argmax(1)
-    first = table[(table.patch_size == 4) & (table.image == 5)].sort_values("step")
-    assert (first["label"] == int(top[5])).all()
-    maps = gradient_method(tiny_model, tiny_images[4:], top[4:])
-    expected = reference_curve(tiny_model, tiny_images[5], int(top[5]), maps[1], 4, 10, 3)
-    np.testing.assert_allclose(first["score"].to_numpy(), expected, rtol=1e-5, atol=1e-7)
-    # a killed run leaves some chunks: only the missing ones are computed again, with the same result
-    (store.directory / f"{chunk_key('tiny', 'grad', start=4, stop=6)}.csv").unlink()
-    calls.clear()
-    resumed = run_faithfulness(tiny_model, tiny_images, None, **options)
-    assert calls == [2]
-    pd.testing.assert_frame_equal(resumed, table)
-
-
-def test_caller_model_and_images_untouched(tiny_model, tiny_images, gradient_method, tmp_path):
-    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
-    before = tiny_images.clone()
-    run_faithfulness(tiny_model, tiny_images, torch.zeros(6, dtype=torch.long), model_name="tiny",
-                     store=ChunkStore(tmp_path, "faithfulness"), methods={"grad": gradient_method},
-                     batch_size=6, progress=False, patch_sizes=2, blur_kernel=3, steps=3)
-    assert torch.equal(before, tiny_images)
-    assert all(torch.equal(state[k], v) for k, v in tiny_model.state_dict().items())
-
-
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"blur_kernel": 4}, "blur_kernel must be odd"),
     ({"blur_kernel": 33}, "too large"),
@@ -157,9 +116,6 @@ def test_nan_attribution_and_wrong_shapes_are_rejected(tiny_model, tiny_images):
     with pytest.raises(ValueError, match="attribution must have shape"):
         perturbation_curves(tiny_model, tiny_images, targets, torch.rand(6, 8, 8), patch_size=2, steps=3,
                             blur_kernel=3)
-    with pytest.raises(ValueError, match="labels must have shape"):
-        run_faithfulness(tiny_model, tiny_images, torch.zeros(5, dtype=torch.long), model_name="t",
-                         store=None, methods={"g": lambda m, x, t: x.sum(1)}, progress=False)
 
 
 def test_lerf_replaces_the_least_relevant_patch_first():

@@ -151,7 +151,7 @@ def test_result_files_get_the_mode_open_gives_under_the_umask(tmp_path, mask):
     import os
     import stat
 
-    from empirical.experiments.activations import _save_samples
+    from empirical.run.activations import _save_samples
     from empirical.storage.chunks import current_umask
 
     previous = os.umask(mask)

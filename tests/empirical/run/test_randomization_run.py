@@ -12,9 +12,10 @@ import scipy.stats
 import torch
 
 from empirical.experiments import randomization
-from empirical.experiments.randomization import block_rule_schedule, randomised_copy, run_randomization
+from empirical.experiments.randomization import block_rule_schedule, randomised_copy
 from empirical.measures.similarity import MEASURES, MPRT_NORMALIZATIONS
 from empirical.models import build_model
+from empirical.run.randomization import run_randomization
 from empirical.storage.chunks import ChunkStore
 from empirical.storage.tables import RANDOMIZATION_COLUMNS
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from empirical.experiments._common import EstimatedBar
 from empirical.storage.chunks import ChunkStore
+from empirical.storage.progress import EstimatedBar
 
 
 def _first_line_is_the_estimate(err: str, description: str, units: str):
@@ -40,7 +40,7 @@ def test_the_bar_prints_the_estimate_from_the_first_unit_then_draws(capsys):
 @pytest.mark.parametrize("experiment", ["activations", "faithfulness", "randomization", "rewards"])
 def test_each_experiment_prints_the_estimate_before_its_bar(experiment, tmp_path, demo_model, demo_batch,
                                                             capsys):
-    from empirical.experiments import activations, faithfulness, randomization, rewards
+    from empirical.run import activations, faithfulness, randomization, rewards
 
     images = demo_batch[:3]
     common = dict(model_name="demo", store=ChunkStore(tmp_path, experiment), batch_size=2, seed=0,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.experiments.activations import SAMPLES_FILE, run_activations
 from empirical.measures.activations import activation_statistics
 from empirical.models import build_model
+from empirical.run.activations import SAMPLES_FILE, run_activations
 from empirical.storage.chunks import ChunkStore
 from empirical.storage.tables import ACTIVATION_COLUMNS
 
@@ -152,7 +152,7 @@ def test_estimated_time_is_a_line_before_the_progress_bar(demo, images, tmp_path
 
 
 def test_estimate_line_extrapolates_the_first_units_rate():
-    from empirical.experiments._common import estimate_line
+    from empirical.storage.progress import estimate_line
 
     line = estimate_line("activations bench", total=12_500, done=1, seconds=24.8, unit="batch")
     # 12,500 batches at 24.8 s each: 310,000 s = 3.6 days (86 hours)
