@@ -25,8 +25,11 @@ import torch
 from torch import nn
 
 from empirical.attribution.conservation import calibrated_random_model, pearson_per_image, relevance_ratios
-from theory.cli_options import add_out, add_seed, default_help, positive_int
+from empirical.storage.progress import EstimatedBar
+from theory.cli_options import add_no_progress, add_out, add_seed, default_help, positive_int
 
+#: images explained at once (the calibration batch of each network is the first of them)
+BATCH = 8
 #: (network, image size); the demo network sees [0, 1] images of its own size
 AGREEMENT_NETWORKS = (("resnet50", 64), ("densenet121", 64), ("efficientnet-b0", 64), ("demo", 32))
 AGREEMENT_FIELDS = ("network", "image", "pearson", "sum_ratio_inputs", "sum_ratio_output")
@@ -39,26 +42,38 @@ def network_inputs(name: str, size: int, *, images: int, rng: torch.Generator) -
     return torch.randn(images, 3, size, size, generator=rng)
 
 
-def agreement_rows(model: nn.Module, x: torch.Tensor, network: str) -> list[dict]:
-    """One row per image of ``x``: Pearson correlation of the ``lrp-adaptive-beta`` maps with
-    ``beta_from="inputs"`` and ``"output"`` (top class of each image), and each map's sum(R)/logit."""
+def agreement_rows(model: nn.Module, x: torch.Tensor, network: str, *, first_image: int = 0) -> list[dict]:
+    """One row per image of ``x`` (numbered from ``first_image``): Pearson correlation of the
+    ``lrp-adaptive-beta`` maps with ``beta_from="inputs"`` and ``"output"`` (top class of each image), and
+    each map's sum(R)/logit."""
     inputs = relevance_ratios(model, x, "lrp-adaptive-beta", beta_from="inputs")
     output = relevance_ratios(model, x, "lrp-adaptive-beta", beta_from="output")
     pearson = pearson_per_image(inputs["map"], output["map"])
-    return [{"network": network, "image": i, "pearson": pearson[i].item(),
+    return [{"network": network, "image": first_image + i, "pearson": pearson[i].item(),
              "sum_ratio_inputs": inputs["sum"][i].item(), "sum_ratio_output": output["sum"][i].item()}
             for i in range(x.shape[0])]
 
 
-def measure(networks=AGREEMENT_NETWORKS, *, images: int = 3, seed: int = 0) -> list[dict]:
+def measure(networks=AGREEMENT_NETWORKS, *, images: int = 3, seed: int = 0,
+            progress: bool = False) -> list[dict]:
     """:func:`agreement_rows` for every (network, size) of ``networks``, each network from its own generator
-    seeded with ``seed`` (inputs drawn first, then the model)."""
+    seeded with ``seed``: the first batch of inputs is drawn, the model calibrated on it and drawn, then the
+    further batches (``BATCH`` images each), so that memory is bounded by a batch. With ``progress``, the
+    estimated time is printed as a line after the first batch, then a bar over all batches."""
+    batches = [(name, size, start) for name, size in networks for start in range(0, images, BATCH)]
     rows = []
-    for name, size in networks:
-        rng = torch.Generator().manual_seed(seed)
-        x = network_inputs(name, size, images=images, rng=rng)
-        model = calibrated_random_model(name, x, rng=rng)
-        rows.extend(agreement_rows(model, x, name))
+    with EstimatedBar(len(batches), enabled=progress, description="beta_from_agreement", unit="batch",
+                      resumable=False) as bar:
+        for name, size, start in batches:
+            count = min(BATCH, images - start)
+            if start == 0:
+                rng = torch.Generator().manual_seed(seed)
+                x = network_inputs(name, size, images=count, rng=rng)
+                model = calibrated_random_model(name, x, rng=rng)
+            else:
+                x = network_inputs(name, size, images=count, rng=rng)
+            rows.extend(agreement_rows(model, x, name, first_image=start))
+            bar.update(1)
     return rows
 
 
@@ -126,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", type=positive_int, default=3, metavar="N",
                         help=default_help("images a network", 3))
     add_seed(parser, "seed of the random networks and images")
+    add_no_progress(parser)
     return parser
 
 
@@ -133,7 +149,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    rows = measure(images=args.images, seed=args.seed)
+    rows = measure(images=args.images, seed=args.seed, progress=not args.no_progress)
     if not all(math.isfinite(row[column]) for row in rows for column in AGREEMENT_FIELDS[2:]):
         raise SystemExit(f"non-finite values measured: {rows}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

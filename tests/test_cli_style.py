@@ -72,7 +72,7 @@ ENTRY_POINTS = {
     "python -m benchmarks report-load": (_builder("benchmarks.report_under_load"),
                                          _main("benchmarks.__main__", "report-load"), [], False),
     "python -m benchmarks.beta_from_agreement": (_builder("benchmarks.beta_from_agreement"),
-                                                 _main("benchmarks.beta_from_agreement"), [], False),
+                                                 _main("benchmarks.beta_from_agreement"), [], True),
     **{f"python -m simulations.{name}": (_simulation_parser(name), _main(f"simulations.{name}"), [], True)
        for name in SIMULATIONS},
 }

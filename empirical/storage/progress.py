@@ -20,14 +20,15 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def estimate_line(description: str, *, total: int, done: int, seconds: float, unit: str) -> str:
+def estimate_line(description: str, *, total: int, done: int, seconds: float, unit: str,
+                  resumable: bool = True) -> str:
     """The line printed before an experiment's progress bar: the time its ``total`` units will take at the
-    rate of the first ``done`` ones, which took ``seconds``."""
+    rate of the first ``done`` ones, which took ``seconds``; ``resumable``: whether a rerun resumes."""
     rate = seconds / max(done, 1)
     units = unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
+    ending = "Ctrl-C stops, and a rerun resumes from the finished ones" if resumable else "Ctrl-C stops"
     return (f"{description}: estimated time {duration_text(rate * total)} for {total:,} {units} "
-            f"({rate:.2f} s a {unit}, from the first {done}); memory stays bounded by the {unit}; Ctrl-C "
-            "stops, and a rerun resumes from the finished ones")
+            f"({rate:.2f} s a {unit}, from the first {done}); memory stays bounded by the {unit}; {ending}")
 
 
 def progress_bar(total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
@@ -39,14 +40,17 @@ def progress_bar(total: int, *, enabled: bool, description: str, unit: str, init
 class EstimatedBar:
     """A progress bar that first times the loop's first unit of work, prints the estimated time of all
     ``total`` units as one line on stderr, and only then draws the tqdm bar (starting at the units done).
+    ``resumable=False`` for loops whose rerun starts over (the line then does not promise a resume).
 
     The first unit is real work whose result the loop keeps (a chunk written like any other), so the estimate
     wastes nothing; nothing is drawn before the estimate line. The clock starts when the bar is made: make it
     just before the loop. ``update``/``close`` and use as a context manager, as a tqdm bar.
     """
 
-    def __init__(self, total: int, *, enabled: bool, description: str, unit: str, initial: int = 0):
+    def __init__(self, total: int, *, enabled: bool, description: str, unit: str, initial: int = 0,
+                 resumable: bool = True):
         self.total, self.enabled, self.description, self.unit = total, enabled, description, unit
+        self.resumable = resumable
         self.n, self._bar = initial, None
         self._started = time.perf_counter()
 
@@ -55,7 +59,7 @@ class EstimatedBar:
             seconds = time.perf_counter() - self._started
             if self.enabled:
                 print(estimate_line(self.description, total=self.total, done=n, seconds=seconds,
-                                    unit=self.unit), file=sys.stderr, flush=True)
+                                    unit=self.unit, resumable=self.resumable), file=sys.stderr, flush=True)
             self._bar = tqdm(total=self.total, initial=self.n + n, disable=not self.enabled,
                              desc=self.description, unit=self.unit)
         else:

@@ -1,4 +1,4 @@
-"""The docs' figure of the two adaptive-beta definitions (issue 11): the per-image computation on the demo
+"""The docs' figure of the two adaptive-beta definitions: the per-image computation on the demo
 network, and the definitions' identity when no layer has a bias (then P + N = z, so -N/(P+N) = -N/z)."""
 
 from __future__ import annotations
@@ -35,3 +35,17 @@ def test_without_biases_both_betas_give_the_same_map():
     for row in rows:
         assert row["pearson"] > 1 - 1e-5
         assert math.isclose(row["sum_ratio_inputs"], row["sum_ratio_output"], rel_tol=1e-5)
+
+
+def test_images_beyond_a_batch_are_drawn_batch_by_batch_after_an_estimate_line(capsys):
+    """Oracle: the first batch is what a run of BATCH images computes (same generator order), later batches
+    number their images on, and the estimate line comes before the bar, on stderr."""
+    from benchmarks.beta_from_agreement import BATCH
+
+    rows = measure((("demo", 32),), images=BATCH + 2, seed=1, progress=True)
+    assert [row["image"] for row in rows] == list(range(BATCH + 2))
+    first_batch = measure((("demo", 32),), images=BATCH, seed=1)
+    assert rows[:BATCH] == first_batch
+    err = capsys.readouterr().err
+    assert "beta_from_agreement: estimated time" in err and "rerun resumes" not in err
+    assert err.index("estimated time") < err.index("100%")  # the line, then the bar
