@@ -1,4 +1,4 @@
-"""The layout rules of DESIGN.md section 1, read from the source with ``ast`` (nothing is imported).
+"""The layout rules: the direction of imports, read from the source with ``ast`` (nothing is imported).
 
 Oracles: a hand-written graph with a known cycle for the cycle finder; for the tree, the rules themselves:
 no import cycle among our modules (imports inside functions count: a lazy import hides a cycle, it does

@@ -1,4 +1,4 @@
-"""Bad inputs to the public API (issue 10, section 6): one table of (call, exception type, a substring of
+"""Bad inputs to the public API: one table of (call, exception type, a substring of
 the message that names the argument or the value). Oracle: the message itself; every row raised something
 else, or nothing, before its fix."""
 

@@ -1,4 +1,4 @@
-"""Bad inputs to ``python -m empirical`` and ``python -m reports`` (issue 10, section 6): each gives one
+"""Bad inputs to ``python -m empirical`` and ``python -m reports``: each gives one
 message naming the argument or file and the value, exit code 2, and no traceback.
 
 Every case runs the real command in a subprocess on small files the test writes (tiny PNG folders, label

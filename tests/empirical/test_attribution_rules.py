@@ -1,4 +1,4 @@
-"""The bias-free LRP rules of issue 11 against their definitions: empty-side fallback, the two adaptive
+"""The bias-free LRP rules (eq. 52) against their definitions: empty-side fallback, the two adaptive
 betas, average pooling as a linear layer, and relevance layer by layer through a skip connection, a
 concatenation and a squeeze-excitation gate (float64, hand-sized layers)."""
 

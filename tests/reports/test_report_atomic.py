@@ -1,4 +1,4 @@
-"""An earlier report stays whole whatever happens (issue 10, section 5): bad ``--from`` inputs are refused
+"""An earlier report stays whole whatever happens: bad ``--from`` inputs are refused
 before anything is written, a full disk is one message, and the new report replaces the old one only when it
 is complete."""
 

@@ -1,4 +1,4 @@
-"""Bad inputs to the simulation commands (issue 10, section 6), each run as a user runs it: in a subprocess,
+"""Bad inputs to the simulation commands each run as a user runs it: in a subprocess,
 ``python -m simulations.<name> ...``. Oracle: exit status 2, a message naming the argument or the file, and
 no traceback."""
 

@@ -28,7 +28,7 @@ def test_quantile_variance_against_eq_20(table):
 
 
 def test_eq_20_as_printed_is_rejected():
-    # The seed's print drops the square on the density: wrong by a factor f(F^-1(p)) (DESIGN.md, typo).
+    # The seed's print of eq. 20 drops the square on the density (a typo): wrong by a factor f(F^-1(p)).
     printed = qv.run(dataclasses.replace(SMALL, as_printed=True, sizes=(8,)), rng=11)
     rows = printed[printed["quantity"] == "quantile-variance"]
     assert not rows["agree"].any()

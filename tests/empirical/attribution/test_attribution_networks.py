@@ -52,7 +52,7 @@ def test_demo_canonizer_computes_the_original_function(demo_model, demo_batch, h
 
 @pytest.mark.slow
 def test_densenet_canonizer_folds_every_batch_norm_after_a_concatenation(helpers):
-    # issue 11: conv0 -> norm0 is merged; every other batch-norm becomes a threshold ReLU whose scale and
+    # DenseNet: conv0 -> norm0 is merged; every other batch-norm becomes a threshold ReLU whose scale and
     # shift move into the convolution (or, for norm5, the classifier) after its ReLU
     from empirical.attribution.densenet_canonizer import BatchNormFoldedConv2d, ThresholdReLU
 

@@ -1,5 +1,5 @@
-"""Schedules and seeded re-initialisation of ``empirical.experiments.randomization`` (seed A.1; DESIGN.md
-section 4).
+"""Schedules and seeded re-initialisation of ``empirical.experiments.randomization`` (supplement
+A.1).
 
 Oracles: layer names written out by hand from the torchvision / efficientnet-pytorch source, the seed's
 counting rule re-counted independently, Quantus 0.6.0's module criterion for the per-layer schedule, and
@@ -127,7 +127,7 @@ def test_per_layer_schedule_against_quantus_module_criterion(networks, arch):
                      if hasattr(module, "reset_parameters")][::-1]
     assert per_layer_schedule(model) == [[name] for name in quantus_order]
     if arch == "resnet50":
-        assert len(quantus_order) == 107  # DESIGN.md section 7: "its 107 layers"
+        assert len(quantus_order) == 107  # ResNet-50: 107 modules with parameters
 
 
 def test_unknown_arch_and_missing_classifier_are_value_errors():
