@@ -139,6 +139,23 @@ def test_registered_method_maps_keep_their_shape_or_raise():
         attribute(model, x, 0, "test-wrong")
 
 
+def test_a_captum_method_plugs_in_through_registration_and_runs_in_mprt(misnamed):
+    """Oracle: Captum's own Saliency on the same inputs; registered as the README shows, its raw
+    (N, C, H, W) map is summed over channels, and per-layer MPRT scores it like any built-in method."""
+    from captum.attr import Saliency
+
+    def saliency(model, x, target):
+        return Saliency(model).attribute(x, target=target)
+
+    register_method("test-captum-saliency", saliency, replace=True)
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    targets = torch.tensor([0, 2])
+    expected = Saliency(misnamed).attribute(images, target=targets).sum(1)
+    torch.testing.assert_close(attribute(misnamed, images, targets, "test-captum-saliency"), expected)
+    table = empirical.mprt(misnamed, images, targets, methods=["test-captum-saliency"], schedule="per-layer")
+    assert set(table["method"]) == {"test-captum-saliency"} and table["value"].notna().any()
+
+
 def test_per_layer_mprt_on_a_network_without_a_row(misnamed):
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
     table = empirical.mprt(misnamed, images, methods=["gradient"], schedule="per-layer")
