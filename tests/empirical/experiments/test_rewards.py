@@ -19,11 +19,6 @@ def demo_model():
     return load_model("demo")
 
 
-@pytest.fixture(scope="module")
-def demo_batch():
-    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(7))
-
-
 def test_fresh_noise_draws_a_new_noise_at_every_call_and_keeps_the_clean_map(demo_model, demo_batch):
     targets = torch.zeros(3, dtype=torch.long)
     cache, keys = {}, {id(demo_model): (0, 0, 0)}

@@ -23,11 +23,6 @@ def demo_model():
     return load_model("demo")
 
 
-@pytest.fixture(scope="module")
-def demo_batch():
-    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(7))
-
-
 def _run(tmp_path, model, images, **options):
     settings = dict(model_name="demo", methods=["gradient", "gradient-mean"], batch_size=2, progress=False,
                     levels=(0.0, 2.0), patch_size=4, steps=4, blur_kernel=11)
