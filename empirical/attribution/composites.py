@@ -124,13 +124,8 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     activations = [((*_swish_types(), nn.ReLU6, ThresholdReLU), Pass())]
     base = activations + layer_map_base(stabilizer)
     if method == "lrp-epsilon":
-        # the threshold ReLU keeps its gradient here, so that at epsilon -> 0 the map is gradient x input,
-        # as for every piecewise-linear network (with Pass, relevance of clamped units would move on to
-        # inputs that do not affect the output, and the maps exploded on DenseNet-121)
-        gradient_threshold = [((*_swish_types(), nn.ReLU6), Pass()), (ThresholdReLU, None)]
-        layer_map = gradient_threshold + layer_map_base(stabilizer) + [
-            (Convolution, ZennitEpsilon(epsilon=epsilon)), (nn.Linear, ZennitEpsilon(epsilon=epsilon))]
-        return LayerMapComposite(layer_map=layer_map, canonizers=canonizers)
+        return LayerMapComposite(layer_map=epsilon_layer_map(ZennitEpsilon(epsilon=epsilon), stabilizer),
+                                 canonizers=canonizers)
     dense = [(nn.Linear, Epsilon(epsilon, include_bias=include_bias))]
     family = {"include_bias": include_bias, "fallback": fallback}
     if method in ("lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat"):
@@ -154,6 +149,17 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
         first_map = [(AnyLinear, ZBox(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params))]
         return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
     raise ValueError(f"unknown LRP method {method!r}; known: {', '.join(LRP_METHODS)}")
+
+
+def epsilon_layer_map(rule, stabilizer: float = 1e-6, *, threshold_rule=None) -> list:
+    """The layer map of ``lrp-epsilon`` with ``rule`` (an epsilon rule, bias in the denominator) on every
+    convolution and dense layer; sums and average pooling get Zennit's ``Norm``, activations pass relevance
+    on, DenseNet's threshold ReLU keeps its gradient (``threshold_rule``: a hook that keeps it too)."""
+    # the threshold ReLU keeps its gradient here, so that at epsilon -> 0 the map is gradient x input,
+    # as for every piecewise-linear network (with Pass, relevance of clamped units would move on to
+    # inputs that do not affect the output, and the maps exploded on DenseNet-121)
+    gradient_threshold = [((*_swish_types(), nn.ReLU6), Pass()), (ThresholdReLU, threshold_rule)]
+    return gradient_threshold + layer_map_base(stabilizer) + [(Convolution, rule), (nn.Linear, rule)]
 
 
 def guided_backprop_composite(model: nn.Module) -> Composite:
