@@ -19,7 +19,8 @@ Attribution
     pytorch-grad-cam's attributions this way). LRP canonises any network it can read with ``torch.fx``
     (batch-norms merged into the layer before them) and refuses, with ``LRPNotSupportedError`` naming the
     module types, a network it has no rule for; a conserving rule whose maps do not sum to the logit
-    (median outside [0.9, 1.1]) warns. ``conservation(...)`` tabulates sum(R) / logit per image.
+    (median outside [0.9, 1.1]) warns. ``conservation(...)`` tabulates sum(R) / logit per image;
+    ``relevance_budget(...)`` splits lrp-epsilon's logit into input, biases and epsilon's share.
 Tests
     ``mprt`` (supplement A.1; ``schedule="per-layer"`` on any network, ``"blocks"`` on the built-in
     networks or with ``blocks=``), ``smooth_mprt`` and ``efficient_mprt`` (sMPRT and eMPRT of Hedström et
@@ -59,6 +60,7 @@ from empirical.api import (  # noqa: E402
     mprt,
     noise_injection,
     preprocessing,
+    relevance_budget,
     smooth_mprt,
 )
 from empirical.attribution import LRPNotSupportedError, available_methods, register_method  # noqa: E402
@@ -66,4 +68,4 @@ from empirical.models import NetworkSpec, network_spec  # noqa: E402
 
 __all__ = ["LRPNotSupportedError", "NetworkSpec", "activation_statistics", "available_methods",
            "conservation", "efficient_mprt", "explain", "faithfulness", "load", "mprt", "network_spec",
-           "noise_injection", "preprocessing", "register_method", "smooth_mprt"]
+           "noise_injection", "preprocessing", "register_method", "relevance_budget", "smooth_mprt"]

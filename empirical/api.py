@@ -28,12 +28,14 @@ from empirical.attribution import (
     conservation_ratios,
     promises_conservation,
 )
+from empirical.attribution.composites import DEFAULT_EPSILON
+from empirical.attribution.relevance_budget import relevance_budget as _relevance_budget
 from empirical.experiments._common import explain as _explain_with
 from empirical.experiments._common import explained_classes, resolve_methods
 from empirical.models import NETWORKS, NetworkSpec, load_model, network_spec
 
 __all__ = ["activation_statistics", "conservation", "efficient_mprt", "explain", "faithfulness", "load",
-           "mprt", "noise_injection", "preprocessing", "smooth_mprt"]
+           "mprt", "noise_injection", "preprocessing", "relevance_budget", "smooth_mprt"]
 
 
 def load(network, weights=None, *, device="cpu", rng=None) -> nn.Module:
@@ -145,6 +147,17 @@ def conservation(model: nn.Module, images: torch.Tensor, targets=None, *, method
                          "sum_ratio": float(ratios[image]), "abs_ratio": float(absolute[image]),
                          "promised": promises_conservation(method, **options)})
     return pd.DataFrame(rows, columns=["method", "image", "logit", "sum_ratio", "abs_ratio", "promised"])
+
+
+def relevance_budget(model: nn.Module, images: torch.Tensor, targets=None, *,
+                     epsilon: float = DEFAULT_EPSILON) -> pd.DataFrame:
+    """Where ``lrp-epsilon`` (Zennit's epsilon rule, bias in the denominator) puts the explained logit
+    (supplement eq. 52, section G): one row per image with ``logit`` and the shares ``input`` (sum R),
+    ``biases``, ``thresholds`` (DenseNet-121's units held at their threshold), ``absorbed`` (epsilon's
+    terms), ``conserved`` = input + biases + thresholds and ``accounted`` = conserved + absorbed (1 unless
+    relevance leaks)."""
+    images = _images(images)
+    return _relevance_budget(model, images, _targets(model, images, targets), epsilon=epsilon)
 
 
 def _with_conservation(table: pd.DataFrame, model, images, targets, methods, attribution_options):
