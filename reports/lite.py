@@ -18,8 +18,9 @@ def lite_markdown(tables: dict[str, pd.DataFrame]) -> str:
              "Top-1 and top-5 count only the photographs with a true ImageNet class; the others are "
              "explained for the network's own top-1 class.", "",
              _markdown_table(tables["accuracy"], 3), "",
-             "Conservation (eq. 52): median over the photographs of the input relevance over the explained "
-             "logit.", "", _markdown_table(tables["conservation"], 4), "",
+             "Conservation (eq. 52): medians over the photographs, over the explained logit, of the input "
+             "relevance, the biases' share (the epsilon rule with the bias in the denominator hands them "
+             "one) and what each rule conserves.", "", _markdown_table(tables["conservation"], 4), "",
              "Section J at each ReLU6 call (one module serves a block's expansion and depthwise step, one "
              "the stem and the head).", "", _markdown_table(tables["relu6_zeros"], 3), ""]
     return "\n".join(parts)

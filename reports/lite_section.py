@@ -148,13 +148,22 @@ def _model_value(manifest: dict, key: str):
 
 def _conservation_text(conservation: pd.DataFrame) -> str:
     promised = conservation[conservation["promises conservation"]]
-    inside = promised["median sum R / logit"].between(0.95, 1.05)
+    inside = promised["median conserved / logit"].between(0.95, 1.05)
     others = conservation[~conservation["promises conservation"]]
-    parts = [f"{row.rule} {row._3:.3f}" for row in others.itertuples()]
-    return (f"Conservation (eq. 52): {int(inside.sum())} of the {len(promised)} rules that promise it have "
-            "their median input relevance over the explained logit in [0.95, 1.05]"
-            + (f" (outside: {', '.join(promised.loc[~inside, 'rule'])})" if not inside.all() else "")
-            + "; the others give " + "; ".join(parts) + ".")
+    parts = [f"{row['rule']} {row['median sum R / logit']:.3f}" for row in others.to_dict("records")]
+    with_biases = promised[promised["conserved over"] == "input and biases"]
+    bias_parts = [f"{row['rule']}: input {row['median sum R / logit']:.3f}, biases "
+                  f"{row['median biases / logit']:.3f}, together {row['median conserved / logit']:.3f}"
+                  for row in with_biases.to_dict("records")]
+    text = (f"Conservation (eq. 52): {int(inside.sum())} of the {len(promised)} rules that promise it keep "
+            "the median of what they conserve over the explained logit in [0.95, 1.05]"
+            + (f" (outside: {', '.join(promised.loc[~inside, 'rule'])})" if not inside.all() else "") + ".")
+    if bias_parts:
+        text += (" The epsilon rule with the bias in the denominator conserves over input and biases "
+                 "together, not over the input: " + "; ".join(bias_parts) + ".")
+    if parts:
+        text += " The others give " + "; ".join(parts) + "."
+    return text
 
 
 def _zeros_text(zeros: pd.DataFrame) -> str:
@@ -175,8 +184,11 @@ RELU6_NOTE = (
     "the quantiles can have both signs and K is undefined. B0's claim of 100% non-positive values at "
     "levels 0, 1, 3, 5 has no Lite0 counterpart: a ReLU6 output is 100% zero only for a dead channel set, "
     "and Lite0's levels are not B0's. Conservation: lrp-epsilon here is Zennit's epsilon rule, with the "
-    "bias in the denominator, so the biases (batch norms merged into the convolutions) take their share and "
-    "it promises no conservation; the bias-free epsilon rule serves epsilon-plus-flat's dense layer.")
+    "bias in the denominator, so the biases (batch norms merged into the convolutions) take their share: it "
+    "conserves over input and biases together, and the input alone gets what the biases leave, of either "
+    "sign. The bias-free epsilon rule would conserve on the input, but on Lite0 its denominators (sums of "
+    "nine contributions in each depthwise convolution, no bias to keep them from zero) blow the maps up "
+    "over the 50 layers, even in float64; it serves only epsilon-plus-flat's dense layer.")
 
 
 def _prefixed(section: Section, title: str) -> Section:
@@ -222,8 +234,9 @@ def lite_sections(context, builders) -> list[Section]:
     if tables is not None:
         head.add(Paragraph(_accuracy_text(tables, run.manifest or {})))
         for name, caption in (("accuracy", "Top-1 and top-5 over the photographs with a true class"),
-                              ("conservation", "Median input relevance over the explained logit per LRP rule "
-                                               "(eq. 52; rules that promise conservation: [0.95, 1.05])"),
+                              ("conservation", "Input relevance and what each LRP rule conserves, over the "
+                                               "explained logit (eq. 52; rules that promise conservation: "
+                                               "[0.95, 1.05])"),
                               ("relu6_zeros", "Exact zeros and values clipped at 6 at each ReLU6 call "
                                               "(section J)")):
             relative = f"{LITE_SUBFOLDER}/tables/lite0_{name}.csv"

@@ -3,7 +3,8 @@ photographs (Binder et al., CVPR 2023; supplement A.1 for the network and its pr
 conservation, section J for the zeros of ReLU outputs).
 
 ``lite_evidence(n)`` gives three tables: top-1/top-5 over the photographs with a true ImageNet class, the
-median sum of input relevance over the explained logit per LRP rule, and the fraction of exact zeros (and
+median sum of input relevance over the explained logit per LRP rule (with the biases' share for the
+epsilon rule, which conserves over input and biases together), and the fraction of exact zeros (and
 of values clipped at 6) at each call of each ReLU6 — section J counts ReLU outputs, and Lite0's block
 outputs carry no activation. Lite0 has ReLU6 where B0 has swish: its zeros are exact, where swish outputs
 are never exactly 0, so the sparsity of section J is measured here on the activation itself.
@@ -15,21 +16,24 @@ import pandas as pd
 import torch
 
 from empirical.attribution.conservation import relevance_ratios
+from empirical.attribution.relevance_budget import relevance_budget
 from empirical.measures.accuracy import classify, relu6_zero_fractions, top_k_accuracy
 from empirical.models import NETWORKS, load_model
 from empirical.run.photographs import embedded_photographs, labelled_by
 
 __all__ = ["LITE_CONSERVATION_METHODS", "lite_evidence"]
 
-#: (label, method, options, promises conservation)
+#: (label, method, options, what the rule conserves the explained logit over: "input", "input and
+#: biases" for the epsilon rule with the bias in the denominator, None for no promise)
 LITE_CONSERVATION_METHODS = (
-    ("lrp-epsilon (epsilon 1e-3, bias in the denominator)", "lrp-epsilon", {"epsilon": 1e-3}, False),
-    ("epsilon-plus-flat", "epsilon-plus-flat", {}, True),
-    ("lrp-alpha1beta0", "lrp-alpha1beta0", {}, True),
-    ("lrp-adaptive-beta (eq. 2, inputs)", "lrp-adaptive-beta", {"beta_from": "inputs"}, True),
-    ("lrp-adaptive-beta (authors' -N/z)", "lrp-adaptive-beta", {"beta_from": "output"}, True),
-    ("lrp-alpha2beta1", "lrp-alpha2beta1", {}, True),
-    ("epsilon-gamma-box", "epsilon-gamma-box", {}, False),
+    ("lrp-epsilon (epsilon 1e-3, bias in the denominator)", "lrp-epsilon", {"epsilon": 1e-3},
+     "input and biases"),
+    ("epsilon-plus-flat", "epsilon-plus-flat", {}, "input"),
+    ("lrp-alpha1beta0", "lrp-alpha1beta0", {}, "input"),
+    ("lrp-adaptive-beta (eq. 2, inputs)", "lrp-adaptive-beta", {"beta_from": "inputs"}, "input"),
+    ("lrp-adaptive-beta (authors' -N/z)", "lrp-adaptive-beta", {"beta_from": "output"}, "input"),
+    ("lrp-alpha2beta1", "lrp-alpha2beta1", {}, "input"),
+    ("epsilon-gamma-box", "epsilon-gamma-box", {}, None),
 )
 
 
@@ -49,9 +53,18 @@ def lite_evidence(n: int | None = None) -> dict[str, pd.DataFrame]:
         "top1": top_k_accuracy(logits[known], labels[known], 1) if known.any() else float("nan"),
         "top5": top_k_accuracy(logits[known], labels[known], 5) if known.any() else float("nan")}])
     rows = []
-    for label, method, options, promises in LITE_CONSERVATION_METHODS:
+    for label, method, options, conserved_over in LITE_CONSERVATION_METHODS:
         ratios = relevance_ratios(model, images, method, **options)["sum"]
-        rows.append({"rule": label, "promises conservation": promises, "median sum R / logit":
-                     ratios.median().item(), "min": ratios.min().item(), "max": ratios.max().item()})
+        row = {"rule": label, "promises conservation": conserved_over is not None,
+               "conserved over": conserved_over or "", "median sum R / logit": ratios.median().item(),
+               "min": ratios.min().item(), "max": ratios.max().item(), "median biases / logit": 0.0}
+        if method == "lrp-epsilon":
+            budget = relevance_budget(model, images, epsilon=options["epsilon"])
+            row["median biases / logit"] = float(budget["biases"].median())
+            conserved = budget["conserved"]
+        else:  # the bias-free rules hand the biases nothing
+            conserved = ratios
+        row["median conserved / logit"] = float(conserved.median()) if conserved_over else float("nan")
+        rows.append(row)
     zeros = pd.DataFrame(relu6_zero_fractions(model, images)).drop(columns=["values"])
     return {"accuracy": accuracy, "conservation": pd.DataFrame(rows), "relu6_zeros": zeros}

@@ -14,7 +14,11 @@ def test_lite_section_holds_conservation_zeros_and_accuracy():
 
     tables = lite_evidence(3)
     conserving = tables["conservation"][tables["conservation"]["promises conservation"]]
-    assert conserving["median sum R / logit"].between(0.95, 1.05).all()
+    assert conserving["median conserved / logit"].between(0.95, 1.05).all()
+    epsilon = conserving[conserving["rule"].str.startswith("lrp-epsilon")].iloc[0]
+    assert epsilon["conserved over"] == "input and biases"
+    # the biases take a share of either sign: input and biases are each off 1, together on it
+    assert abs(epsilon["median biases / logit"]) > 0.05
     zeros = tables["relu6_zeros"]
     assert len(zeros) == 33 and set(zeros["step"]) == {"stem", "expand", "depthwise", "head"}
     assert zeros["zero_fraction"].between(0, 1).all()
@@ -51,10 +55,15 @@ def test_section_texts_state_the_numbers_of_their_tables():
 
     from reports.lite_section import _conservation_text, _zeros_text
 
-    conservation = pd.DataFrame({"rule": ["a", "b", "c"], "promises conservation": [True, True, False],
-                                 "median sum R / logit": [1.0, 0.9, 0.123456], "min": 0.0, "max": 2.0})
+    conservation = pd.DataFrame({"rule": ["a", "b", "c", "e"],
+                                 "promises conservation": [True, True, False, True],
+                                 "conserved over": ["input", "input", "", "input and biases"],
+                                 "median sum R / logit": [1.0, 0.9, 0.123456, -0.25], "min": 0.0, "max": 2.0,
+                                 "median biases / logit": [0.0, 0.0, 0.0, 1.2449],
+                                 "median conserved / logit": [1.0, 0.9, float("nan"), 0.9949]})
     text = _conservation_text(conservation)
-    assert "1 of the 2 rules that promise it" in text and "(outside: b)" in text and "c 0.123" in text
+    assert "2 of the 3 rules that promise it" in text and "(outside: b)" in text and "c 0.123" in text
+    assert "e: input -0.250, biases 1.245, together 0.995" in text
     zeros = _zeros([0.25, 0.75])
     assert "depthwise (2 calls): mean 0.500, range 0.250-0.750" in _zeros_text(zeros)
 
