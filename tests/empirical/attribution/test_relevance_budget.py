@@ -116,3 +116,30 @@ def test_public_budget_takes_targets_as_every_call_of_the_api(demo_model, demo_b
         empirical.relevance_budget(demo_model, demo_batch, [1, 2])
     with pytest.raises(ValueError, match="images must be"):
         empirical.relevance_budget(demo_model, demo_batch[0])
+
+
+@pytest.mark.slow
+def test_bias_free_epsilon_diverges_on_pretrained_lite0_even_in_float64():
+    """Why ``lrp-epsilon`` keeps the bias: without it, the denominators of Lite0's depthwise convolutions
+    (nine contributions each) come near zero, and sum R / logit grows by orders of magnitude over the
+    network, where the rule with the bias conserves over input and biases."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from zennit.composites import LayerMapComposite
+
+    from empirical.attribution.canonizers import canonizers_for
+    from empirical.attribution.composites import epsilon_layer_map
+    from empirical.attribution.lrp_rules import Epsilon
+    from empirical.models import NETWORKS, load_model
+    from empirical.run.photographs import embedded_photographs
+
+    model = load_model("efficientnet-lite0").double()
+    images = embedded_photographs().preprocess(NETWORKS["efficientnet-lite0"].preprocessing)[:1].double()
+    composite = LayerMapComposite(layer_map=epsilon_layer_map(Epsilon(0.1, include_bias=False)),
+                                  canonizers=canonizers_for(model))
+    inputs = images.clone().requires_grad_()
+    with composite.context(model) as modified:
+        logit = modified(inputs).max(1).values
+        (relevance,) = torch.autograd.grad(logit, inputs, grad_outputs=logit.detach())
+    assert abs(relevance.sum().item() / logit.item()) > 1e3
+    assert relevance_budget(load_model("efficientnet-lite0").double(), images, epsilon=0.1)[
+        "conserved"].between(0.9, 1.3).all()
