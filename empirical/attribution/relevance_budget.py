@@ -26,11 +26,9 @@ from empirical.attribution.composites import DEFAULT_EPSILON, epsilon_layer_map
 from empirical.attribution.graph_canonizer import LRPNotSupportedError, lrp_support, refusal_message
 from empirical.attribution.lrp_rules import Epsilon, linear_part
 from empirical.models import spec_of
+from empirical.storage.tables import RELEVANCE_BUDGET_COLUMNS
 
-__all__ = ["BUDGET_COLUMNS", "relevance_budget"]
-
-#: columns of ``relevance_budget``: shares of the explained logit, and their sum
-BUDGET_COLUMNS = ("image", "logit", "input", "biases", "thresholds", "conserved", "absorbed", "accounted")
+__all__ = ["relevance_budget"]
 
 
 class _BookedEpsilon(Epsilon):
@@ -73,7 +71,7 @@ def relevance_budget(model: nn.Module, x: torch.Tensor, target=None, *,
     class), one row per image, every share over the explained logit: ``input`` (sum R, what
     ``attribute(..., "lrp-epsilon")`` gives), ``biases``, ``absorbed`` (epsilon's terms), ``input +
     biases``, and ``accounted`` (all three: 1 up to the stabiliser of sums and pooling, else relevance
-    leaks). Columns ``BUDGET_COLUMNS``; ``model`` must be in eval mode and is left as it was."""
+    leaks). Columns ``RELEVANCE_BUDGET_COLUMNS``; ``model`` must be in eval mode and is left as it was."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"x must be a floating-point tensor (N, C, H, W), got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
@@ -103,4 +101,4 @@ def relevance_budget(model: nn.Module, x: torch.Tensor, target=None, *,
                           **{key: value.cpu().numpy() for key, value in shares.items()}})
     frame["conserved"] = frame["input"] + frame["biases"] + frame["thresholds"]
     frame["accounted"] = frame["conserved"] + frame["absorbed"]
-    return frame[list(BUDGET_COLUMNS)]
+    return frame[list(RELEVANCE_BUDGET_COLUMNS)]

@@ -17,6 +17,7 @@ __all__ = [
     "FINETUNE_METRICS_COLUMNS",
     "NUMERIC_COLUMNS",
     "RANDOMIZATION_COLUMNS",
+    "RELEVANCE_BUDGET_COLUMNS",
     "REWARDS_COLUMNS",
     "TABLE_COLUMNS",
 ]
@@ -34,6 +35,11 @@ ACTIVATION_COLUMNS = ("model", "level", "layer", "statistic", "q", "q_high", "q_
 #: one score of one test on one image for base method ``method`` plus noise of level ``level``; ``theory``:
 #: the closed form where theory.noise_injection gives one, else empty
 REWARDS_COLUMNS = ("model", "method", "level", "test", "image", "value", "theory")
+#: ``empirical.relevance_budget``'s table (returned, not written to a run folder): per image the explained
+#: logit and its shares (supplement eq. 52), ``conserved`` = input + biases + thresholds, ``accounted`` =
+#: conserved + absorbed
+RELEVANCE_BUDGET_COLUMNS = ("image", "logit", "input", "biases", "thresholds", "conserved", "absorbed",
+                            "accounted")
 #: columns of each table of a run folder, by file name
 TABLE_COLUMNS = {
     "randomization.csv": RANDOMIZATION_COLUMNS,

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from empirical.attribution import attribute
-from empirical.attribution.relevance_budget import BUDGET_COLUMNS, relevance_budget
+from empirical.attribution.relevance_budget import relevance_budget
+from empirical.storage.tables import RELEVANCE_BUDGET_COLUMNS
 
 
 def _tiny_network() -> nn.Module:
@@ -40,7 +41,7 @@ def test_budget_against_the_rule_written_out_in_numpy():
     model = _tiny_network()
     x = torch.randn(4, 3, 1, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     budget = relevance_budget(model, x, 1, epsilon=0.3)
-    assert tuple(budget.columns) == BUDGET_COLUMNS and len(budget) == 4
+    assert tuple(budget.columns) == RELEVANCE_BUDGET_COLUMNS and len(budget) == 4
     for row, image in zip(budget.to_dict("records"), x.numpy(), strict=True):
         expected = _budget_by_hand(model, image.reshape(3), 1, 0.3)
         for key, value in expected.items():
