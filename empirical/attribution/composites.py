@@ -76,7 +76,8 @@ def method_settings(method: str, *, beta_from: str = "inputs", include_bias: boo
     settings = {"method": method, "rules": METHOD_RULES[method], "epsilon": float(epsilon)}
     if method != "lrp-epsilon":
         settings["bias"] = "included" if include_bias else "excluded"
-    if method in ("lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat"):
+    if method in ("lrp-alpha2beta1", "lrp-alpha1beta0", "lrp-adaptive-beta", "epsilon-plus-flat",
+                  "epsilon-gamma-box"):
         settings["fallback"] = bool(fallback)
     if method == "lrp-adaptive-beta":
         settings.update(beta_from=beta_from, beta_max=float(beta_max))
@@ -144,7 +145,7 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     if method == "epsilon-gamma-box":
         low, high = _box_bounds(model, x, low, high)
         zero_params = None if include_bias else ["bias"]
-        gamma_rule = Gamma(gamma, stabilizer=stabilizer, include_bias=include_bias)
+        gamma_rule = Gamma(gamma, stabilizer=stabilizer, include_bias=include_bias, fallback=fallback)
         layer_map = base + [(Convolution, gamma_rule)] + dense
         first_map = [(AnyLinear, ZBox(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params))]
         return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=first_map, canonizers=canonizers)

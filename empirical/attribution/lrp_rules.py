@@ -12,16 +12,17 @@ The linear part of a layer is evaluated with the layer's weight and no bias (``l
 bias a canonizer builds into a convolution's forward is excluded as well; the bias is recovered as the
 layer's output minus that linear part.
 
-Conservation fallback (``fallback=True``, the default of the alpha-beta family). Eq. 52 has nothing to
-redistribute to where a side is empty (a sum below finfo.tiny / finfo.eps of the dtype counts as empty,
-so that no division overflows): with the positive sum P_j = 0 the alpha share, with the negative
+Conservation fallback (``fallback=True``, the default of the alpha-beta family and of gamma). Eq. 52 has
+nothing to redistribute to where a side is empty (a sum below finfo.tiny / finfo.eps of the dtype counts
+as empty, so that no division overflows): with the positive sum P_j = 0 the alpha share, with the negative
 sum N_j = 0 the beta share is lost. With ReLU inputs this is rare; swish lets relevance reach neurons whose
 positive sum is zero (mostly 3x3 depthwise convolutions of EfficientNet-B0, 9 inputs each). The fallback
 keeps the alpha - beta share that eq. 52 hands on in total: where N_j = 0 all of it goes to the positive
 contributions (the neuron is treated with beta = 0), where P_j = 0 all of it goes to the negative
 contributions in proportion z_ij / N_j (the z-rule, stable there since all contributions share one sign),
-and where every contribution is zero it is spread evenly over the neuron's inputs (the flat rule).
-``fallback=False`` drops that relevance, as the authors' code does.
+and where every contribution is zero it is spread evenly over the neuron's inputs (the flat rule; the
+gamma rule does the same for its neurons with z_j = 0). ``fallback=False`` drops that relevance, as the
+authors' code does.
 """
 
 from __future__ import annotations
@@ -289,15 +290,21 @@ class Gamma(_LinearLayerRule):
     neurons with z_j < 0 as x^+ (w + gamma w^-) + x^- (w + gamma w^+) over its sum. Bias-free, z_j is the
     sum of the contributions (then the denominators have the sign of z_j and are at least |z_j| in size);
     with ``include_bias`` z_j is the layer output and the bias joins the sums, as in ``zennit.rules.Gamma``.
-    Denominators are stabilised as in Zennit (``stabilizer``); relevance of neurons with z_j = 0 is lost.
+    Denominators are stabilised as in Zennit (``stabilizer``). A neuron with z_j = 0 has no side to share
+    by: with ``fallback`` (default True) its relevance is spread evenly over its inputs (the flat rule, as
+    for the alpha-beta family's empty neurons), else lost. Bias-free, these are mostly the neurons of a
+    depthwise convolution whose whole window is zero after a ReLU6 (over half of them in EfficientNet-Lite0's
+    last depthwise layer): their output is the bias alone.
     """
 
-    def __init__(self, gamma: float = 0.25, *, stabilizer: float = 1e-6, include_bias: bool = False):
+    def __init__(self, gamma: float = 0.25, *, stabilizer: float = 1e-6, include_bias: bool = False,
+                 fallback: bool = True):
         super().__init__()
         if not gamma >= 0:
             raise ValueError(f"gamma must be >= 0, got {gamma!r}")
         self._config = {"gamma": gamma, "stabilizer": stabilizer,
-                        "include_bias": _check_flag("include_bias", include_bias)}
+                        "include_bias": _check_flag("include_bias", include_bias),
+                        "fallback": _check_flag("fallback", fallback)}
 
     def relevance_in(self, module, x, output, relevance):
         gamma = self._config["gamma"]
@@ -321,7 +328,12 @@ class Gamma(_LinearLayerRule):
         stabilize = Stabilizer.ensure(self._config["stabilizer"])
         positive_grad = relevance * (preactivation > 0) / stabilize(positive_den)
         negative_grad = relevance * (preactivation < 0) / stabilize(negative_den)
-        return _input_relevance([positive, negative], [positive_grad, negative_grad], x_pos, x_neg)
+        result = _input_relevance([positive, negative], [positive_grad, negative_grad], x_pos, x_neg)
+        if self._config["fallback"]:
+            empty = (preactivation == 0) & (relevance != 0)
+            if bool(empty.any()):
+                result = result + AlphaBeta._flat(module, x, torch.where(empty, relevance, 0.0))
+        return result
 
 
 class Epsilon(_LinearLayerRule):

@@ -33,7 +33,7 @@ LITE_CONSERVATION_METHODS = (
     ("lrp-adaptive-beta (eq. 2, inputs)", "lrp-adaptive-beta", {"beta_from": "inputs"}, "input"),
     ("lrp-adaptive-beta (authors' -N/z)", "lrp-adaptive-beta", {"beta_from": "output"}, "input"),
     ("lrp-alpha2beta1", "lrp-alpha2beta1", {}, "input"),
-    ("epsilon-gamma-box", "epsilon-gamma-box", {}, None),
+    ("epsilon-gamma-box", "epsilon-gamma-box", {}, "input"),
 )
 
 

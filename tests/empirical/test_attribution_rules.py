@@ -16,6 +16,7 @@ import theory
 from empirical.attribution import AdaptiveBeta, AlphaBeta, ZPlus, attribute, method_settings
 from empirical.attribution.canonizers import _RelevanceToSignal
 from empirical.attribution.composites import lrp_composite
+from empirical.attribution.lrp_rules import Gamma
 
 
 def _through(module: nn.Module, rule, x: torch.Tensor, relevance_out: torch.Tensor) -> torch.Tensor:
@@ -60,6 +61,39 @@ def test_fallback_where_every_contribution_is_zero_is_the_flat_rule():
     zero = torch.zeros(1, 3, dtype=torch.float64)
     got = _through(layer, AdaptiveBeta(), zero, 3 * ONE)
     torch.testing.assert_close(got, torch.ones(1, 3, dtype=torch.float64))
+
+
+def test_gamma_spreads_a_neuron_active_through_its_bias_alone_flat():
+    """Oracle: the flat rule by hand (3 relevance over 3 inputs); gamma's own shares on the other neuron."""
+    layer = _linear([[1.0, -1.0, 3.0], [1.0, 2.0, -1.0]], bias=[2.0, 0.5])
+    x = torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64)
+    relevance_out = torch.tensor([[3.0, 0.0]], dtype=torch.float64)
+    gamma, dropping = Gamma(0.25, stabilizer=1e-30), Gamma(0.25, stabilizer=1e-30, fallback=False)
+    flat = torch.ones(1, 3, dtype=torch.float64)
+    torch.testing.assert_close(_through(layer, gamma, x, relevance_out), flat)
+    assert _through(layer, dropping, x, relevance_out).abs().sum() == 0  # lost without it
+    # where no neuron is empty the fallback changes nothing: (w + 0.25 w^+) x over its sum
+    shares = torch.tensor([[1.25, -2.0, 1.875]], dtype=torch.float64)
+    torch.testing.assert_close(_through(layer, gamma, X, relevance_out), 3 * shares / shares.sum())
+    torch.testing.assert_close(_through(layer, dropping, X, relevance_out), 3 * shares / shares.sum())
+
+
+def test_gamma_conserves_through_a_depthwise_convolution_with_zero_windows():
+    """Oracle: eq. 52's sum (every neuron's relevance arrives at the input), on a 3x3 depthwise convolution
+    after a ReLU whose windows are partly all zero, as in EfficientNet-Lite's last blocks."""
+    gen = torch.Generator().manual_seed(4)
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4).double()
+    x = torch.randn(2, 4, 8, 8, generator=gen, dtype=torch.float64).clamp(min=1.2)
+    x = x - 1.2  # about 88% zeros
+    relevance_out = torch.rand(2, 4, 8, 8, generator=gen, dtype=torch.float64)
+    windows = F.conv2d((x > 0).double(), torch.ones(4, 1, 3, 3, dtype=torch.float64), padding=1, groups=4)
+    empty = windows == 0
+    assert 0.1 < empty.double().mean() < 0.9
+    got = _through(conv, Gamma(0.25, stabilizer=1e-30), x, relevance_out)
+    assert got.sum().item() == pytest.approx(relevance_out.sum().item(), rel=1e-9)
+    dropping = Gamma(0.25, stabilizer=1e-30, fallback=False)
+    lost = relevance_out.sum() - _through(conv, dropping, x, relevance_out).sum()
+    assert lost.item() == pytest.approx(relevance_out[empty].sum().item(), rel=1e-9)
 
 
 def test_bias_takes_nothing_by_default_and_its_share_with_include_bias():
@@ -222,3 +256,4 @@ def test_method_settings_say_which_beta_and_bias_a_run_used():
     assert method_settings("lrp-adaptive-beta")["beta_from"] == "inputs"
     assert method_settings("lrp-alpha1beta0", include_bias=True)["bias"] == "included"
     assert "beta_from" not in method_settings("lrp-epsilon")
+    assert method_settings("epsilon-gamma-box", fallback=False)["fallback"] is False

@@ -20,7 +20,8 @@ pytest.importorskip("efficientnet_lite_pytorch")
 #: about 3% back at Lite0's logits. Zennit's lrp-epsilon (bias in the denominator) is not among them: the
 #: merged batch-norms' biases take most of the relevance (sum R / logit 0.10 at epsilon 1e-3).
 CONSERVING = (("epsilon-plus-flat", {}), ("lrp-alpha1beta0", {}),
-              ("lrp-adaptive-beta", {"beta_from": "inputs"}), ("lrp-adaptive-beta", {"beta_from": "output"}))
+              ("lrp-adaptive-beta", {"beta_from": "inputs"}), ("lrp-adaptive-beta", {"beta_from": "output"}),
+              ("epsilon-gamma-box", {}))
 
 
 @functools.cache
