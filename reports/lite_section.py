@@ -188,7 +188,10 @@ RELU6_NOTE = (
     "conserves over input and biases together, and the input alone gets what the biases leave, of either "
     "sign. The bias-free epsilon rule would conserve on the input, but on Lite0 its denominators (sums of "
     "nine contributions in each depthwise convolution, no bias to keep them from zero) blow the maps up "
-    "over the 50 layers, even in float64; it serves only epsilon-plus-flat's dense layer.")
+    "over the 50 layers, even in float64; it serves only epsilon-plus-flat's dense layer. ReLU6's exact "
+    "zeros also leave whole depthwise windows empty (over half the neurons of the last depthwise layer): "
+    "such a neuron is active through its bias alone, and the bias-free rules spread its relevance evenly "
+    "over its inputs rather than lose it.")
 
 
 def _prefixed(section: Section, title: str) -> Section:
