@@ -145,18 +145,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target, method: str, *, raw: bo
     if method not in _REGISTRY:
         raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(_REGISTRY)}")
     entry = _REGISTRY[method]
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    if not isinstance(model, nn.Module) or not x.is_floating_point():
-        raise ValueError(f"model must be a torch.nn.Module and x a floating-point tensor, got "
-                         f"{type(model).__name__} and x of dtype {x.dtype}")
-    parameter = next(model.parameters(), None)
-    if parameter is not None and parameter.device != x.device:
-        raise ValueError(f"x is on {x.device} but the model is on {parameter.device}: move one of them")
-    if x.device.type != "meta" and (bad := nonfinite_rows(x)):
-        raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
-    if model.training:
-        raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
+    _check_inputs(model, x)
     target = _as_target(target, x)
     if entry.takes_options:
         result = entry.function(model, x, target, **options)
@@ -180,6 +169,23 @@ def _checked_map(result, x: torch.Tensor, method: str) -> torch.Tensor:
                          f"shape {tuple(x.shape)}: a map must be (N, C, H, W) = "
                          f"{(n, x.shape[1], height, width)} or (N, H, W) = {(n, height, width)}")
     return result
+
+
+def _check_inputs(model: nn.Module, x: torch.Tensor) -> None:
+    """ValueError unless ``model`` is a module in eval mode and ``x`` a finite floating-point (N, C, H, W)
+    tensor on the model's device."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(model, nn.Module) or not x.is_floating_point():
+        raise ValueError(f"model must be a torch.nn.Module and x a floating-point tensor, got "
+                         f"{type(model).__name__} and x of dtype {x.dtype}")
+    parameter = next(model.parameters(), None)
+    if parameter is not None and parameter.device != x.device:
+        raise ValueError(f"x is on {x.device} but the model is on {parameter.device}: move one of them")
+    if x.device.type != "meta" and (bad := nonfinite_rows(x)):
+        raise ValueError(f"x must be finite: NaN or infinite values in image(s) {bad[:10]}")
+    if model.training:
+        raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
 
 
 def _as_target(target, x: torch.Tensor) -> torch.Tensor:

@@ -116,11 +116,7 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
     """
     _check_options(beta_from, include_bias, fallback)
     if canonizers is None:
-        if spec_of(model) is None:
-            problems = lrp_support(model)
-            if problems:
-                raise LRPNotSupportedError(refusal_message(model, problems))
-        canonizers = canonizers_for(model)
+        canonizers = supported_canonizers(model)
     # ReLU6 (EfficientNet-Lite) passes relevance too: a unit clipped at 6 hands it to its pre-activation
     activations = [((*_swish_types(), nn.ReLU6, ThresholdReLU), Pass())]
     base = activations + layer_map_base(stabilizer)
@@ -150,6 +146,14 @@ def lrp_composite(method: str, model: nn.Module, x: torch.Tensor, *, epsilon: fl
         first_map = [(AnyLinear, ZBox(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params))]
         return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
     raise ValueError(f"unknown LRP method {method!r}; known: {', '.join(LRP_METHODS)}")
+
+
+def supported_canonizers(model: nn.Module) -> list:
+    """``canonizers_for(model)``; a network without a built-in row whose modules LRP has no rule for raises
+    ``LRPNotSupportedError`` naming their types."""
+    if spec_of(model) is None and (problems := lrp_support(model)):
+        raise LRPNotSupportedError(refusal_message(model, problems))
+    return canonizers_for(model)
 
 
 def epsilon_layer_map(rule, stabilizer: float = 1e-6, *, threshold_rule=None) -> list:

@@ -21,11 +21,9 @@ from torch import nn
 from zennit.composites import LayerMapComposite
 from zennit.core import Hook, Stabilizer
 
-from empirical.attribution.canonizers import canonizers_for
-from empirical.attribution.composites import DEFAULT_EPSILON, epsilon_layer_map
-from empirical.attribution.graph_canonizer import LRPNotSupportedError, lrp_support, refusal_message
+from empirical.attribution import _as_target, _check_inputs, _modified_gradient
+from empirical.attribution.composites import DEFAULT_EPSILON, epsilon_layer_map, supported_canonizers
 from empirical.attribution.lrp_rules import Epsilon, linear_part
-from empirical.models import spec_of
 from empirical.storage.tables import RELEVANCE_BUDGET_COLUMNS
 
 __all__ = ["relevance_budget"]
@@ -35,9 +33,12 @@ class _BookedEpsilon(Epsilon):
     """``Epsilon(include_bias=True)`` (Zennit's epsilon rule) that adds each layer's bias share and absorbed
     share, per image, to ``ledger["biases"]`` and ``ledger["absorbed"]``."""
 
-    def __init__(self, epsilon: float = 1e-6, *, ledger: dict, include_bias: bool = True):
+    def __init__(self, epsilon: float = 1e-6, *, ledger: dict):
         super().__init__(epsilon, include_bias=True)
         self._config["ledger"] = ledger
+
+    def copy(self):
+        return type(self)(self._config["epsilon"], ledger=self._config["ledger"])
 
     def relevance_in(self, module, x, output, relevance):
         with torch.no_grad():
@@ -69,32 +70,25 @@ def relevance_budget(model: nn.Module, x: torch.Tensor, target=None, *,
                      epsilon: float = DEFAULT_EPSILON) -> pd.DataFrame:
     """LRP-epsilon's relevance budget for ``target`` (LongTensor (N,), an int, or None: each image's top
     class), one row per image, every share over the explained logit: ``input`` (sum R, what
-    ``attribute(..., "lrp-epsilon")`` gives), ``biases``, ``absorbed`` (epsilon's terms), ``input +
-    biases``, and ``accounted`` (all three: 1 up to the stabiliser of sums and pooling, else relevance
+    ``attribute(..., "lrp-epsilon")`` gives), ``biases``, ``thresholds`` (DenseNet-121's units held at their
+    threshold), ``absorbed`` (epsilon's terms), ``conserved`` = input + biases + thresholds, and
+    ``accounted`` = conserved + absorbed (1 up to the stabiliser of sums and pooling, else relevance
     leaks). Columns ``RELEVANCE_BUDGET_COLUMNS``; ``model`` must be in eval mode and is left as it was."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor (N, C, H, W), got "
-                         f"{getattr(x, 'shape', type(x).__name__)}")
+    _check_inputs(model, x)
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
-    if model.training:
-        raise ValueError("model is in training mode: call model.eval() first (batch-norm statistics change)")
-    if spec_of(model) is None and (problems := lrp_support(model)):
-        raise LRPNotSupportedError(refusal_message(model, problems))
+    if target is None:
+        with torch.no_grad():
+            target = model(x).argmax(1)
+    target = _as_target(target, x)
     zeros = torch.zeros(len(x), dtype=x.dtype, device=x.device)
     ledger = {"biases": zeros, "thresholds": zeros, "absorbed": zeros}
     layer_map = epsilon_layer_map(_BookedEpsilon(epsilon, ledger=ledger),
                                   threshold_rule=_BookedThreshold(ledger))
-    composite = LayerMapComposite(layer_map=layer_map, canonizers=canonizers_for(model))
-    inputs = x.detach().clone().requires_grad_()
-    with composite.context(model) as modified:
-        logits = modified(inputs)
-        if target is None:
-            target = logits.argmax(1)
-        target = torch.as_tensor(target, device=x.device).expand(len(x))
-        selected = logits.gather(1, target[:, None])[:, 0]
-        (relevance,) = torch.autograd.grad(selected, inputs, grad_outputs=selected.detach())
-    logit = selected.detach()
+    composite = LayerMapComposite(layer_map=layer_map, canonizers=supported_canonizers(model))
+    relevance, selected = _modified_gradient(model, x, target, composite, scale_by_logit=True,
+                                             with_logit=True)
+    logit = selected[:, 0]
     shares = {"input": relevance.flatten(1).sum(1) / logit,
               **{key: ledger[key] / logit for key in ("biases", "thresholds", "absorbed")}}
     frame = pd.DataFrame({"image": range(len(x)), "logit": logit.cpu().numpy(),

@@ -90,7 +90,7 @@ def test_budget_on_pretrained_lite0_conserves_over_input_and_biases():
 
 @pytest.mark.parametrize(("arguments", "named"), [
     ({"x": torch.zeros(2, 3)}, "x must be"),
-    ({"x": torch.zeros(1, 3, 4, 4, dtype=torch.long)}, "x must be"),
+    ({"x": torch.zeros(1, 3, 4, 4, dtype=torch.long)}, "x a floating-point tensor"),
     ({"epsilon": 0.0}, "epsilon must be > 0"),
     ({"epsilon": float("nan")}, "epsilon must be > 0"),
 ])
