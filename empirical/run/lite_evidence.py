@@ -54,17 +54,16 @@ def lite_evidence(n: int | None = None) -> dict[str, pd.DataFrame]:
         "top5": top_k_accuracy(logits[known], labels[known], 5) if known.any() else float("nan")}])
     rows = []
     for label, method, options, conserved_over in LITE_CONSERVATION_METHODS:
-        ratios = relevance_ratios(model, images, method, **options)["sum"]
-        row = {"rule": label, "promises conservation": conserved_over is not None,
-               "conserved over": conserved_over or "", "median sum R / logit": ratios.median().item(),
-               "min": ratios.min().item(), "max": ratios.max().item(), "median biases / logit": 0.0}
-        if method == "lrp-epsilon":
+        if method == "lrp-epsilon":  # its budget's input share is the map's sum R / logit
             budget = relevance_budget(model, images, epsilon=options["epsilon"])
-            row["median biases / logit"] = float(budget["biases"].median())
-            conserved = budget["conserved"]
+            ratios = torch.from_numpy(budget["input"].to_numpy())
+            biases, conserved = float(budget["biases"].median()), float(budget["conserved"].median())
         else:  # the bias-free rules hand the biases nothing
-            conserved = ratios
-        row["median conserved / logit"] = float(conserved.median()) if conserved_over else float("nan")
-        rows.append(row)
+            ratios = relevance_ratios(model, images, method, **options)["sum"]
+            biases, conserved = 0.0, ratios.median().item()
+        rows.append({"rule": label, "promises conservation": conserved_over is not None,
+                     "conserved over": conserved_over or "", "median sum R / logit": ratios.median().item(),
+                     "min": ratios.min().item(), "max": ratios.max().item(), "median biases / logit": biases,
+                     "median conserved / logit": conserved if conserved_over else float("nan")})
     zeros = pd.DataFrame(relu6_zero_fractions(model, images)).drop(columns=["values"])
     return {"accuracy": accuracy, "conservation": pd.DataFrame(rows), "relu6_zeros": zeros}
