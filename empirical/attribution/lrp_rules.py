@@ -183,21 +183,8 @@ class AlphaBeta(_LinearLayerRule):
         if self._config["fallback"]:
             empty = ~has_positive & ~has_negative & (relevance != 0)
             if bool(empty.any()):
-                result = result + self._flat(module, x, torch.where(empty, relevance * kept, 0.0))
+                result = result + _flat(module, x, torch.where(empty, relevance * kept, 0.0))
         return result
-
-    @staticmethod
-    def _flat(module, x, relevance):
-        """Relevance spread evenly over each neuron's inputs (Zennit's flat rule; for average pooling: in
-        proportion to the pooling weights)."""
-        ones = torch.ones_like(x).requires_grad_()
-        with torch.enable_grad():
-            if isinstance(module, AvgPool):
-                counts = module.forward(ones)
-            else:
-                counts = linear_part(module, ones, torch.ones_like(module.weight))
-        (spread,) = torch.autograd.grad(counts, ones, grad_outputs=relevance / _where(counts > 0, counts))
-        return spread
 
 
 def _split_inputs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -236,6 +223,19 @@ def _input_relevance(outputs, grad_outputs, x_pos: torch.Tensor, x_neg: torch.Te
         if grad is not None:
             result = result + leaf.detach() * grad
     return result
+
+
+def _flat(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+    """``relevance`` of each output neuron spread evenly over its inputs (Zennit's flat rule; for average
+    pooling: in proportion to the pooling weights): the fallback for neurons with no contribution."""
+    ones = torch.ones_like(x).requires_grad_()
+    with torch.enable_grad():
+        if isinstance(module, AvgPool):
+            counts = module.forward(ones)
+        else:
+            counts = linear_part(module, ones, torch.ones_like(module.weight))
+    (spread,) = torch.autograd.grad(counts, ones, grad_outputs=relevance / _where(counts > 0, counts))
+    return spread
 
 
 def _where(mask: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -332,7 +332,7 @@ class Gamma(_LinearLayerRule):
         if self._config["fallback"]:
             empty = (preactivation == 0) & (relevance != 0)
             if bool(empty.any()):
-                result = result + AlphaBeta._flat(module, x, torch.where(empty, relevance, 0.0))
+                result = result + _flat(module, x, torch.where(empty, relevance, 0.0))
         return result
 
 
